@@ -1,0 +1,1 @@
+"""Runs the stack on one machine: the CMS-like emulator, the local runner, the bulk-ingest CLI."""
