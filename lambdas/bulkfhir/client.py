@@ -1,0 +1,509 @@
+"""The Bulk Data client: kick-off, status, file download, cancel — for BCDA, AB2D and SMART servers."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import quote, urlencode, urljoin, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from bulkfhir._http import (
+    describe_body,
+    is_operation_outcome,
+    json_body,
+    origin,
+    outcome_text,
+    parse_retry_after,
+    require_secure_url,
+    strip_query,
+)
+from bulkfhir.credentials import ClientCredentials
+from bulkfhir.download import FileDownload
+from bulkfhir.errors import (
+    AuthenticationError,
+    BadRequestError,
+    ExportFailedError,
+    ExportGoneError,
+    TransientError,
+    UnexpectedResponseError,
+)
+from bulkfhir.manifest import Manifest, parse_instant, parse_manifest
+from bulkfhir.profiles import SourceProfile, api_root_url, default_token_url, export_path, get_profile
+from bulkfhir.progress import parse_progress
+from bulkfhir.tokens import TokenProvider
+
+logger = logging.getLogger(__name__)
+
+USER_AGENT = "bulk-fhir-ingest/0.1 (+https://github.com/; python-requests)"
+_MAX_REDIRECTS = 5
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Where a server is and how to talk to it. ``base_url`` is the host root for bcda/ab2d (the
+    profile adds /api/...) and the FHIR base for smart."""
+
+    api: str
+    base_url: str
+    token_url: str | None = None
+    api_version: str | None = None
+    #: extra hosts (or origins) trusted to receive the bearer token with file downloads
+    file_hosts: tuple[str, ...] = ()
+    scope: str | None = None
+    connect_timeout: float = 10.0
+    read_timeout: float = 120.0
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    target: str = "Group/all"  # "Patient" | "Group/<id>" | "system"
+    types: tuple[str, ...] = ()
+    since: datetime | None = None
+    until: datetime | None = None
+    type_filters: tuple[str, ...] = ()
+    output_format: str | None = None
+
+
+@dataclass(frozen=True)
+class KickOffAccepted:
+    status_url: str
+    request_url: str
+    requested_at: datetime
+
+
+@dataclass(frozen=True)
+class KickOffThrottled:
+    """429: try again after ``retry_after``; AB2D lists the jobs already running so one can be adopted."""
+
+    retry_after: float | None
+    running_jobs: tuple[str, ...]
+    requested_at: datetime
+
+
+@dataclass(frozen=True)
+class ExportInProgress:
+    progress: str | None
+    percent: float | None
+    retry_after: float | None
+
+
+@dataclass(frozen=True)
+class ExportComplete:
+    manifest: Manifest
+    expires: datetime | None
+    expires_raw: str | None
+
+
+def format_instant(moment: datetime) -> str:
+    """A FHIR instant with an explicit offset and millisecond precision (rounded down, so a
+    watermark never skips data). BCDA rejects a _since without a zone."""
+    if moment.tzinfo is None:
+        raise ValueError("export times must be timezone-aware")
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}+00:00"
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_session(pool_size: int = 16) -> requests.Session:
+    """A session with no automatic retries (callers decide) and a pool for parallel downloads."""
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    session.headers["User-Agent"] = USER_AGENT
+    return session
+
+
+class BulkDataClient:
+    """One server, one set of credentials. Thread-safe for parallel downloads."""
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        credentials: ClientCredentials,
+        *,
+        session: requests.Session | None = None,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self.config = config
+        self.profile: SourceProfile = get_profile(config.api)
+        self.api_root = api_root_url(self.profile, config.base_url, config.api_version)
+        self._api_origin = origin(self.api_root)
+        self._trusted_hosts = _parse_hosts(config.file_hosts)
+        self._session = session or new_session()
+        self._clock = clock
+        self._timeout = (config.connect_timeout, config.read_timeout)
+        self._token_url = require_secure_url(config.token_url, "token_url") if config.token_url else None
+        self._discovery_lock = threading.Lock()
+        profile = self.profile
+        if scope := config.scope:
+            profile = SourceProfile(**{**profile.__dict__, "scope": scope})
+        self._tokens = TokenProvider(profile, credentials, self.token_url, self._session, clock, self._timeout)
+
+    def __repr__(self) -> str:
+        return f"BulkDataClient(api={self.profile.name!r}, api_root={self.api_root!r})"
+
+    # -- auth -------------------------------------------------------------------------------
+
+    def token_url(self) -> str:
+        """The token endpoint: configured, derived from the profile, or discovered (SMART)."""
+        if self._token_url:
+            return self._token_url
+        with self._discovery_lock:
+            if not self._token_url:
+                derived = default_token_url(self.profile, self.config.base_url)
+                if derived is None and self.profile.token_style == "smart":
+                    derived = self._discover_token_url()
+                if derived is None:
+                    raise AuthenticationError(
+                        f"no token URL for {self.profile.name} at {self.config.base_url}: configure token_url"
+                    )
+                self._token_url = require_secure_url(derived, "token_url")
+            return self._token_url
+
+    def _discover_token_url(self) -> str:
+        url = self.api_root.rstrip("/") + "/.well-known/smart-configuration"
+        response = self._send("GET", url, {"Accept": "application/json"}, token=None)
+        if response.status_code != 200:
+            raise UnexpectedResponseError(
+                f"SMART discovery at {url} answered {response.status_code}: {describe_body(response)}; "
+                "configure token_url",
+                status=response.status_code,
+                url=url,
+            )
+        body = json_body(response, f"SMART discovery at {url}")
+        endpoint = body.get("token_endpoint") if isinstance(body, dict) else None
+        if not isinstance(endpoint, str) or not endpoint:
+            raise UnexpectedResponseError(f"SMART discovery at {url} has no token_endpoint; configure token_url")
+        return urljoin(url, endpoint)
+
+    def authenticate(self) -> datetime:
+        """Make sure a valid token is at hand; returns its expiry (never the token)."""
+        return self._tokens.get().expires_at
+
+    def may_send_token(self, url: str) -> bool:
+        """The token goes only to the API's own origin and to hosts explicitly trusted in config."""
+        if origin(url) == self._api_origin:
+            return True
+        scheme, host, port = origin(url)
+        return (host, None) in self._trusted_hosts or (host, (scheme, port)) in self._trusted_hosts
+
+    # -- export -----------------------------------------------------------------------------
+
+    def kick_off(self, request: ExportRequest) -> KickOffAccepted | KickOffThrottled:
+        url = self.api_root.rstrip("/") + "/" + export_path(self.profile, request.target)
+        query = _export_query(request)
+        full_url = f"{url}?{query}" if query else url
+        headers = {"Accept": "application/fhir+json", "Prefer": "respond-async"}
+        requested_at = self._clock()
+        response = self._authorized("GET", full_url, headers)
+        where = f"kick-off {strip_query(url)}"
+        status = response.status_code
+        if status == 202:
+            location = response.headers.get("Content-Location")
+            if not location:
+                raise UnexpectedResponseError(
+                    f"{where} answered 202 without a Content-Location header (no job to poll)",
+                    status=status,
+                    url=strip_query(url),
+                )
+            status_url = urljoin(url, location.strip())
+            logger.info("export accepted", extra={"status_url": strip_query(status_url)})
+            return KickOffAccepted(status_url=status_url, request_url=full_url, requested_at=requested_at)
+        if status == 429:
+            # BCDA: empty body, Retry-After possibly 0. AB2D: Retry-After 5 plus the status URLs of the
+            # jobs already running, joined by ", " (ab2d ApiCommon.checkIfCurrentClientCanAddJob).
+            retry_after = parse_retry_after(response.headers.get("Retry-After"), self._clock())
+            running = tuple(
+                urljoin(url, part.strip())
+                for part in response.headers.get("Content-Location", "").split(",")
+                if part.strip()
+            )
+            return KickOffThrottled(retry_after=retry_after, running_jobs=running, requested_at=requested_at)
+        if status in (400, 404, 406, 422):
+            raise BadRequestError(
+                f"{where} was refused ({status}): {describe_body(response)}",
+                status=status,
+                url=strip_query(url),
+            )
+        raise self._unexpected_or_transient(response, where)
+
+    def check_status(self, status_url: str) -> ExportInProgress | ExportComplete:
+        response = self._authorized("GET", status_url, {"Accept": "application/json"})
+        where = f"status of {strip_query(status_url)}"
+        status = response.status_code
+        now = self._clock()
+        if status == 202:
+            progress = response.headers.get("X-Progress")
+            return ExportInProgress(
+                progress=progress.strip() if progress else None,
+                percent=parse_progress(progress),
+                retry_after=parse_retry_after(response.headers.get("Retry-After"), now),
+            )
+        if status == 200:
+            manifest = parse_manifest(json_body(response, where), status_url)
+            expires_raw = response.headers.get("Expires")
+            return ExportComplete(manifest=manifest, expires=_parse_expires(expires_raw), expires_raw=expires_raw)
+        if status in (404, 410):
+            raise ExportGoneError(
+                f"{where}: the export job is gone ({status}: {describe_body(response)}); start a new export",
+                status=status,
+                url=strip_query(status_url),
+            )
+        if status == 500 and is_operation_outcome(response):
+            diagnostics = outcome_text(response)
+            raise ExportFailedError(
+                f"{where}: the server reports the export failed: {diagnostics or 'no diagnostics'}",
+                status=status,
+                url=strip_query(status_url),
+                diagnostics=diagnostics,
+            )
+        if status == 400:
+            raise BadRequestError(
+                f"{where} was refused (400): {describe_body(response)}",
+                status=status,
+                url=strip_query(status_url),
+            )
+        raise self._unexpected_or_transient(response, where)
+
+    def cancel(self, status_url: str) -> bool:
+        """Ask the server to cancel a job. True when it accepted; False when there was nothing to cancel."""
+        response = self._authorized("DELETE", status_url, {"Accept": "application/json"})
+        status = response.status_code
+        if status in (200, 202, 204):
+            return True
+        if status in (400, 404, 409, 410):
+            # BCDA 410 / AB2D 400: the job is not pending or in progress any more.
+            return False
+        raise self._unexpected_or_transient(response, f"cancel of {strip_query(status_url)}")
+
+    def open_file(self, url: str, *, requires_token: bool = True, start: int = 0) -> FileDownload:
+        """Open a manifest file for streaming, asking for gzip. With ``start`` > 0 a Range request
+        resumes at that byte; check ``FileDownload.start`` — a server that ignores Range restarts at 0."""
+        headers = {
+            # AB2D's download endpoint produces only application/fhir+ndjson (else 406).
+            "Accept": "application/fhir+ndjson",
+            # The exact token "gzip": AB2D matches Accept-Encoding tokens exactly, so "gzip;q=1.0" fails.
+            "Accept-Encoding": "gzip",
+        }
+        if start > 0:
+            headers["Range"] = f"bytes={start}-"
+        current = url
+        for _ in range(_MAX_REDIRECTS + 1):
+            send_token = requires_token and self.may_send_token(current)
+            response = (
+                self._authorized("GET", current, headers, stream=True)
+                if send_token
+                else self._send("GET", current, headers, token=None, stream=True)
+            )
+            if response.status_code in (301, 302, 303, 307, 308) and response.headers.get("Location"):
+                response.close()
+                current = require_secure_url(urljoin(current, response.headers["Location"]), "redirected file URL")
+                continue
+            return self._file_response(response, url, start, send_token)
+        raise UnexpectedResponseError(f"{strip_query(url)} redirected more than {_MAX_REDIRECTS} times")
+
+    def _file_response(self, response: requests.Response, url: str, start: int, sent_token: bool) -> FileDownload:
+        status = response.status_code
+        where = f"download of {strip_query(url)}"
+        if status == 200:
+            return FileDownload(response, start=0)
+        if status == 206:
+            first = _content_range_start(response.headers.get("Content-Range"))
+            if first != start:
+                response.close()
+                raise UnexpectedResponseError(
+                    f"{where}: asked for bytes from {start}, got a 206 starting at {first}", status=206
+                )
+            return FileDownload(response, start=start)
+        text = describe_body(response) if not response.raw.closed else ""
+        response.close()
+        if status in (401, 403) and not sent_token:
+            host = urlsplit(url).hostname
+            raise AuthenticationError(
+                f"{where}: the file host {host} demands a token, but the token is sent only to the API's "
+                f"own origin; if {host} is trusted, add it to the source's file_hosts",
+                status=status,
+                url=strip_query(url),
+            )
+        if status in (404, 410):
+            raise ExportGoneError(
+                f"{where}: the file is gone ({status}: {text}); files live 24 h (BCDA) or 72 h (AB2D) — "
+                "start a new export",
+                status=status,
+                url=strip_query(url),
+            )
+        if status == 500 and ("maximum number of allowed times" in text or "expired" in text):
+            # AB2D: the 7th download of a file, or a file past its 72 h, answers 500 (FileDownloadCommon).
+            raise ExportGoneError(f"{where}: {text}; start a new export", status=status, url=strip_query(url))
+        if status == 416:
+            raise UnexpectedResponseError(
+                f"{where}: the server refused the byte range from {start} (416)",
+                status=416,
+                url=strip_query(url),
+            )
+        if status == 406:
+            raise BadRequestError(f"{where} was refused (406): {text}", status=406, url=strip_query(url))
+        if status == 429 or status >= 500:
+            raise TransientError(
+                f"{where} answered {status}: {text}",
+                status=status,
+                url=strip_query(url),
+                retry_after=parse_retry_after(response.headers.get("Retry-After"), self._clock()),
+            )
+        raise UnexpectedResponseError(
+            f"{where} answered an unexpected {status}: {text}", status=status, url=strip_query(url)
+        )
+
+    # -- BCDA extras ------------------------------------------------------------------------
+
+    def job_history(self, statuses: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+        """Past and running jobs (BCDA `GET /jobs`, a Bundle of Task); [] when there are none."""
+        if not self.profile.has_job_history:
+            raise BadRequestError(f"{self.profile.name} has no job history endpoint")
+        url = self.api_root.rstrip("/") + "/jobs"
+        if statuses:
+            url += "?" + urlencode({"_status": ",".join(statuses)}, quote_via=quote, safe=",")
+        response = self._authorized("GET", url, {"Accept": "application/fhir+json", "Prefer": "respond-async"})
+        if response.status_code == 404:
+            return []  # BCDA answers 404 when the ACO has no jobs
+        if response.status_code != 200:
+            if response.status_code == 400:
+                raise BadRequestError(f"job history was refused (400): {describe_body(response)}", status=400)
+            raise self._unexpected_or_transient(response, "job history")
+        body = json_body(response, "job history")
+        entries = body.get("entry") if isinstance(body, dict) else None
+        return [e["resource"] for e in entries or [] if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
+
+    def attribution_status(self) -> dict[str, Any]:
+        """BCDA's attribution file dates: {"last_attribution_update": datetime, ...}; {} when none."""
+        if not self.profile.has_attribution_status:
+            raise BadRequestError(f"{self.profile.name} has no attribution_status endpoint")
+        response = self._authorized(
+            "GET", self.api_root.rstrip("/") + "/attribution_status", {"Accept": "application/json"}
+        )
+        if response.status_code == 404:
+            return {}
+        if response.status_code != 200:
+            raise self._unexpected_or_transient(response, "attribution status")
+        body = json_body(response, "attribution status")
+        result: dict[str, Any] = {}
+        for entry in body.get("ingestion_dates") or [] if isinstance(body, dict) else []:
+            if isinstance(entry, dict) and entry.get("type"):
+                result[str(entry["type"])] = parse_instant(str(entry.get("timestamp") or ""))
+        return result
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _authorized(
+        self, method: str, url: str, headers: Mapping[str, str], *, stream: bool = False
+    ) -> requests.Response:
+        """Send with the bearer token; on 401/403 get a fresh token and try exactly once more."""
+        if not self.may_send_token(url):
+            return self._send(method, url, headers, token=None, stream=stream)
+        token = self._tokens.get()
+        response = self._send(method, url, headers, token=token.value.reveal(), stream=stream)
+        if response.status_code not in (401, 403):
+            return response
+        response.close()
+        # BCDA answers 401 "Expired Token"; AB2D answers 403 to an expired token (JwtTokenAuthenticationFilter).
+        self._tokens.invalidate(token)
+        token = self._tokens.get()
+        response = self._send(method, url, headers, token=token.value.reveal(), stream=stream)
+        if response.status_code in (401, 403):
+            detail = describe_body(response)
+            response.close()
+            raise AuthenticationError(
+                f"{method} {strip_query(url)} was refused with a freshly issued token ({response.status_code}: "
+                f"{detail}); the client lacks access to this API or resource",
+                status=response.status_code,
+                url=strip_query(url),
+            )
+        return response
+
+    def _send(
+        self, method: str, url: str, headers: Mapping[str, str], *, token: str | None, stream: bool = False
+    ) -> requests.Response:
+        all_headers = dict(headers)
+        if token is not None:
+            all_headers["Authorization"] = f"Bearer {token}"
+        try:
+            return self._session.request(
+                method, url, headers=all_headers, stream=stream, timeout=self._timeout, allow_redirects=False
+            )
+        except requests.RequestException as exc:
+            raise TransientError(
+                f"{method} {strip_query(url)} failed: {type(exc).__name__} (network or server unreachable)",
+                url=strip_query(url),
+            ) from None
+
+    def _unexpected_or_transient(self, response: requests.Response, where: str) -> Exception:
+        status = response.status_code
+        detail = describe_body(response)
+        url = strip_query(response.url or "")
+        if status == 429 or status >= 500:
+            return TransientError(
+                f"{where} answered {status}: {detail}",
+                status=status,
+                url=url,
+                retry_after=parse_retry_after(response.headers.get("Retry-After"), self._clock()),
+            )
+        return UnexpectedResponseError(f"{where} answered an unexpected {status}: {detail}", status=status, url=url)
+
+
+def _export_query(request: ExportRequest) -> str:
+    pairs: list[tuple[str, str]] = []
+    if request.types:
+        pairs.append(("_type", ",".join(request.types)))
+    if request.since is not None:
+        pairs.append(("_since", format_instant(request.since)))
+    if request.until is not None:
+        pairs.append(("_until", format_instant(request.until)))
+    pairs.extend(("_typeFilter", type_filter) for type_filter in request.type_filters)
+    if request.output_format:
+        pairs.append(("_outputFormat", request.output_format))
+    # quote (not quote_plus) so "+" in an offset becomes %2B: BCDA decodes a bare "+" to a space.
+    return urlencode(pairs, quote_via=quote, safe=",")
+
+
+def _parse_hosts(entries: tuple[str, ...]) -> set[tuple[str, tuple[str, int] | None]]:
+    hosts: set[tuple[str, tuple[str, int] | None]] = set()
+    for raw in entries:
+        entry = raw.strip().lower()
+        if not entry:
+            continue
+        if "://" in entry:
+            scheme, host, port = origin(entry)
+            hosts.add((host, (scheme, port)))
+        else:
+            hosts.add((entry, None))
+    return hosts
+
+
+def _content_range_start(value: str | None) -> int | None:
+    # "bytes 100-199/1000"
+    if not value or not value.startswith("bytes "):
+        return None
+    first = value[len("bytes ") :].split("-", 1)[0]
+    return int(first) if first.isdigit() else None
+
+
+def _parse_expires(value: str | None) -> datetime | None:
+    """Expires as a datetime when it is an HTTP-date; BCDA sends Go's time.String() format, kept raw only."""
+    if not value:
+        return None
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

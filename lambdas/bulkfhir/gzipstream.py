@@ -1,0 +1,104 @@
+"""Streaming gzip decoding that survives multi-member bodies, for counting NDJSON lines.
+
+BCDA serves its stored .gz file and then a deferred ``gzip.Writer.Close()`` appends an empty gzip
+member (bcda-app ServeData), so a body is often two members. A single ``zlib.decompressobj(31)``
+stops after the first member and leaves the rest as ``unused_data``; this decoder starts a new
+member each time one ends. Output is produced in bounded slices, so a gzip bomb cannot blow up
+memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import zlib
+
+from bulkfhir.errors import TransientError, UnexpectedResponseError
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_SLICE = 1 << 20  # decompress at most 1 MiB per step
+
+
+class NdjsonCounter:
+    """Counts lines and bytes of decompressed NDJSON fed to it in pieces."""
+
+    def __init__(self) -> None:
+        self.lines = 0
+        self.bytes = 0
+        self._last_byte = b"\n"
+        self._tail = b""  # the unfinished last line, kept only up to a small bound
+
+    def feed(self, data: bytes) -> None:
+        if not data:
+            return
+        self.lines += data.count(b"\n")
+        self.bytes += len(data)
+        self._last_byte = data[-1:]
+        cut = data.rfind(b"\n")
+        self._tail = (self._tail + data)[-4096:] if cut < 0 else data[cut + 1 :][-4096:]
+
+    @property
+    def ends_with_newline(self) -> bool:
+        return self._last_byte == b"\n"
+
+    @property
+    def total_lines(self) -> int:
+        """Lines including a final one without a newline."""
+        return self.lines + (0 if self.ends_with_newline or self.bytes == 0 else 1)
+
+    @property
+    def unterminated_tail(self) -> bytes:
+        """The last (up to 4 KiB of the) line when the data does not end with a newline."""
+        return b"" if self.ends_with_newline else self._tail
+
+
+class GzipMembersDecoder:
+    """Feed raw gzip bytes; decompressed data goes to ``sink``. Call ``finish()`` at the end of the body."""
+
+    def __init__(self, sink: NdjsonCounter) -> None:
+        self._sink = sink
+        self._decoder: zlib._Decompress | None = None
+        self._pending = b""  # bytes seen between members (at most a partial header)
+        self.members = 0
+
+    def feed(self, data: bytes) -> None:
+        buffer = self._pending + data
+        self._pending = b""
+        while buffer:
+            if self._decoder is None:
+                if len(buffer) < 2:
+                    self._pending = buffer
+                    return
+                if buffer[:2] != _GZIP_MAGIC:
+                    raise UnexpectedResponseError(
+                        "the file body is not gzip (or has trailing garbage after a gzip member)"
+                    )
+                self._decoder = zlib.decompressobj(wbits=31)
+            buffer = self._decompress(buffer)
+
+    def _decompress(self, buffer: bytes) -> bytes:
+        decoder = self._decoder
+        assert decoder is not None
+        try:
+            out = decoder.decompress(buffer, _SLICE)
+            self._sink.feed(out)
+            while decoder.unconsumed_tail:
+                out = decoder.decompress(decoder.unconsumed_tail, _SLICE)
+                self._sink.feed(out)
+        except zlib.error as exc:
+            raise UnexpectedResponseError(f"the file's gzip data is corrupt: {exc}") from None
+        if decoder.eof:
+            self.members += 1
+            self._decoder = None
+            return decoder.unused_data
+        return b""
+
+    def finish(self) -> None:
+        """Raise if the body ended inside a gzip member (a truncated download)."""
+        if self._decoder is not None:
+            with contextlib.suppress(zlib.error):
+                self._sink.feed(self._decoder.flush())
+            raise TransientError("the file's gzip stream ended mid-member: the download was cut short")
+        if self._pending:
+            raise TransientError("the file ended with a partial gzip header: the download was cut short")
+        if self.members == 0:
+            raise UnexpectedResponseError("the file body is empty: no gzip member at all")

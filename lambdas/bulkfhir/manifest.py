@@ -1,0 +1,132 @@
+"""The typed completion manifest of a Bulk Data export.
+
+Parses what the servers really send: BCDA's ``JobID`` (capital J) and RFC 3339 transactionTime,
+AB2D's locale-formatted transactionTime and per-file checksum/length extensions, DPC-style
+``count``. Unknown members are kept in ``raw``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urljoin
+
+from bulkfhir._http import require_secure_url, strip_query
+from bulkfhir.errors import UnexpectedResponseError
+
+
+@dataclass(frozen=True)
+class ManifestFile:
+    type: str
+    url: str
+    count: int | None = None
+    #: lowercase hex sha256 of the file as stored on the server (AB2D: of the .gz), when given
+    sha256: str | None = None
+    #: the stored file's length in bytes, when given
+    length: int | None = None
+
+
+@dataclass(frozen=True)
+class Manifest:
+    transaction_time: datetime | None
+    transaction_time_raw: str
+    request: str
+    requires_access_token: bool
+    output: tuple[ManifestFile, ...]
+    error: tuple[ManifestFile, ...] = ()
+    deleted: tuple[ManifestFile, ...] = ()
+    job_id: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+
+def parse_instant(value: str) -> datetime | None:
+    """An ISO 8601 / RFC 3339 instant with a zone, as an aware UTC datetime; None if it is not one."""
+    text = value.strip()
+    if not text or "T" not in text:
+        return None
+    text = re.sub(r"[zZ]$", "+00:00", text)
+    # Python 3.11's fromisoformat accepts up to 6 fractional digits; BCDA/Go may send up to 9.
+    text = re.sub(r"(\.\d{6})\d+", r"\1", text)
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        return None
+    return parsed.astimezone(UTC)
+
+
+def _extension_values(entry: dict[str, Any]) -> tuple[str | None, int | None]:
+    sha256: str | None = None
+    length: int | None = None
+    for extension in entry.get("extension") or []:
+        if not isinstance(extension, dict):
+            continue
+        url = str(extension.get("url") or "")
+        # AB2D: https://ab2d.cms.gov/checksum "sha256:<hex>" and .../file_length; DPC: dpc.cms.gov/...
+        if url.endswith("/checksum"):
+            value = str(extension.get("valueString") or "")
+            algorithm, _, digest = value.partition(":")
+            if algorithm.lower() == "sha256" and re.fullmatch(r"[0-9a-fA-F]{64}", digest):
+                sha256 = digest.lower()
+        elif url.endswith("/file_length"):
+            raw = extension.get("valueDecimal", extension.get("valueInteger"))
+            if isinstance(raw, int | float) and not isinstance(raw, bool) and raw >= 0:
+                length = int(raw)
+    return sha256, length
+
+
+def _files(body: dict[str, Any], key: str, base_url: str, where: str) -> tuple[ManifestFile, ...]:
+    entries = body.get(key)
+    if entries is None:
+        return ()
+    if not isinstance(entries, list):
+        raise UnexpectedResponseError(f"{where}: manifest member {key!r} is not an array")
+    files = []
+    for position, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not isinstance(entry.get("url"), str) or not entry["url"]:
+            raise UnexpectedResponseError(f"{where}: manifest {key}[{position}] has no url")
+        url = urljoin(base_url, entry["url"])
+        try:
+            require_secure_url(url, f"manifest {key}[{position}] url")
+        except ValueError as exc:
+            raise UnexpectedResponseError(f"{where}: {exc}") from None
+        count = entry.get("count")
+        sha256, length = _extension_values(entry)
+        files.append(
+            ManifestFile(
+                type=str(entry.get("type") or ("OperationOutcome" if key == "error" else "")),
+                url=url,
+                count=count if isinstance(count, int) and not isinstance(count, bool) and count >= 0 else None,
+                sha256=sha256,
+                length=length,
+            )
+        )
+    return tuple(files)
+
+
+def parse_manifest(body: Any, status_url: str) -> Manifest:
+    """Validate and type a manifest body; relative file URLs resolve against the status URL."""
+    where = f"manifest of {strip_query(status_url)}"
+    if not isinstance(body, dict):
+        raise UnexpectedResponseError(f"{where} is not a JSON object")
+    if not isinstance(body.get("output"), list):
+        raise UnexpectedResponseError(f"{where} has no 'output' array")
+    raw_time = body.get("transactionTime")
+    transaction_time_raw = raw_time if isinstance(raw_time, str) else ""
+    requires = body.get("requiresAccessToken")
+    job_id = body.get("JobID")  # BCDA only; capital J, no json tag in the Go struct
+    return Manifest(
+        transaction_time=parse_instant(transaction_time_raw) if transaction_time_raw else None,
+        transaction_time_raw=transaction_time_raw,
+        request=str(body.get("request") or ""),
+        # The spec makes the member required; when absent, assume the safe reading (a token is needed).
+        requires_access_token=requires is not False,
+        output=_files(body, "output", status_url, where),
+        error=_files(body, "error", status_url, where),
+        deleted=_files(body, "deleted", status_url, where),
+        job_id=str(job_id) if job_id is not None else None,
+        raw=body,
+    )

@@ -1,0 +1,186 @@
+"""Access tokens: obtained per profile, cached, refreshed before expiry and once on 401/403."""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import requests
+
+from bulkfhir._http import describe_body, json_body, parse_retry_after, strip_query
+from bulkfhir.credentials import ClientCredentials, Secret
+from bulkfhir.errors import AuthenticationError, TransientError, UnexpectedResponseError
+from bulkfhir.profiles import SourceProfile
+from bulkfhir.smart_auth import ASSERTION_TYPE, client_assertion
+
+logger = logging.getLogger(__name__)
+
+# A token that does not say how long it lives is trusted for five minutes.
+_DEFAULT_LIFETIME = 300.0
+
+
+@dataclass(frozen=True)
+class AccessToken:
+    value: Secret
+    expires_at: datetime
+    lifetime_seconds: float
+
+    def __repr__(self) -> str:
+        return f"AccessToken(value=Secret('********'), expires_at={self.expires_at.isoformat()})"
+
+
+def parse_expires_in(raw: object) -> float:
+    """expires_in as seconds. BCDA sends a JSON *string* ("1200"); Okta and SMART servers a number."""
+    if raw is None or raw == "":
+        return _DEFAULT_LIFETIME
+    if isinstance(raw, bool):
+        raise ValueError("boolean")
+    if isinstance(raw, int | float):
+        seconds = float(raw)
+    elif isinstance(raw, str):
+        seconds = float(raw.strip())
+    else:
+        raise ValueError(type(raw).__name__)
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError("not positive")
+    return seconds
+
+
+class TokenProvider:
+    """Obtains and caches a bearer token. Thread-safe.
+
+    A token is refreshed when less than max(60 s, 10 % of its lifetime) remains, and
+    ``invalidate(token)`` (called by the client on a 401/403) forces a new one.
+    """
+
+    def __init__(
+        self,
+        profile: SourceProfile,
+        credentials: ClientCredentials,
+        token_url: Callable[[], str],
+        session: requests.Session,
+        clock: Callable[[], datetime],
+        timeout: tuple[float, float] = (10.0, 60.0),
+    ) -> None:
+        self._profile = profile
+        self._credentials = credentials
+        self._token_url = token_url
+        self._session = session
+        self._clock = clock
+        self._timeout = timeout
+        self._lock = threading.Lock()
+        self._token: AccessToken | None = None
+
+    def __repr__(self) -> str:
+        return f"TokenProvider(profile={self._profile.name!r}, client_id={self._credentials.client_id!r})"
+
+    def get(self) -> AccessToken:
+        with self._lock:
+            if self._token is None or self._needs_refresh(self._token):
+                self._token = self._request_token()
+            return self._token
+
+    def invalidate(self, token: AccessToken) -> None:
+        """Forget ``token`` (if it is still the cached one): the server refused it."""
+        with self._lock:
+            if self._token is token:
+                self._token = None
+
+    def _needs_refresh(self, token: AccessToken) -> bool:
+        margin = max(60.0, 0.1 * token.lifetime_seconds)
+        margin = min(margin, token.lifetime_seconds / 2)
+        return self._clock() >= token.expires_at - timedelta(seconds=margin)
+
+    def _request_token(self) -> AccessToken:
+        url = self._token_url()
+        response = self._send(url)
+        if response.status_code == 200:
+            return self._parse(response, url)
+        where = strip_query(url)
+        detail = describe_body(response)
+        status = response.status_code
+        if status == 429 or status >= 500:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"), self._clock())
+            raise TransientError(
+                f"token endpoint {where} answered {status}: {detail}",
+                status=status,
+                url=where,
+                retry_after=retry_after,
+            )
+        if status in (400, 401, 403):
+            raise AuthenticationError(
+                f"token endpoint {where} refused the credentials of client {self._credentials.client_id!r} "
+                f"({status}: {detail}); check the client id and secret/key in the source's secret "
+                "(BCDA and AB2D credentials expire and must be rotated)",
+                status=status,
+                url=where,
+            )
+        raise UnexpectedResponseError(
+            f"token endpoint {where} answered an unexpected {status}: {detail}", status=status, url=where
+        )
+
+    def _send(self, url: str) -> requests.Response:
+        creds = self._credentials
+        headers = {"Accept": "application/json"}
+        style = self._profile.token_style
+        try:
+            if style == "basic":
+                # BCDA: Basic credentials and no body, no grant_type (bcda-static-site get-a-bearer-token).
+                secret = self._require_secret()
+                return self._session.post(
+                    url, auth=(creds.client_id, secret), headers=headers, data=b"", timeout=self._timeout
+                )
+            if style == "client_credentials":
+                # AB2D's Okta: Basic credentials plus grant_type and scope=clientCreds in a form body.
+                secret = self._require_secret()
+                form = {"grant_type": "client_credentials", "scope": self._profile.scope or ""}
+                return self._session.post(
+                    url, auth=(creds.client_id, secret), headers=headers, data=form, timeout=self._timeout
+                )
+            if style == "smart":
+                if creds.private_key_jwk is None:
+                    raise AuthenticationError(
+                        "SMART Backend Services needs a private_key_jwk in the credentials, not a client_secret"
+                    )
+                form = {
+                    "grant_type": "client_credentials",
+                    "scope": self._profile.scope or "system/*.read",
+                    "client_assertion_type": ASSERTION_TYPE,
+                    "client_assertion": client_assertion(creds.client_id, url, creds.private_key_jwk, self._clock()),
+                }
+                return self._session.post(url, headers=headers, data=form, timeout=self._timeout)
+        except requests.RequestException as exc:
+            raise TransientError(
+                f"token endpoint {strip_query(url)} unreachable: {type(exc).__name__}", url=strip_query(url)
+            ) from None
+        raise ValueError(f"unknown token style {style!r}")
+
+    def _require_secret(self) -> str:
+        if self._credentials.client_secret is None:
+            raise AuthenticationError(f"{self._profile.name} needs a client_secret in the credentials")
+        return self._credentials.client_secret.reveal()
+
+    def _parse(self, response: requests.Response, url: str) -> AccessToken:
+        body = json_body(response, f"token endpoint {strip_query(url)}")
+        value = body.get("access_token") if isinstance(body, dict) else None
+        if not isinstance(value, str) or not value:
+            raise UnexpectedResponseError(
+                f"token endpoint {strip_query(url)} answered 200 without an access_token",
+                status=200,
+                url=strip_query(url),
+            )
+        try:
+            lifetime = parse_expires_in(body.get("expires_in"))
+        except ValueError:
+            raise UnexpectedResponseError(
+                f"token endpoint {strip_query(url)} sent an unreadable expires_in",
+                status=200,
+                url=strip_query(url),
+            ) from None
+        expires_at = self._clock() + timedelta(seconds=lifetime)
+        logger.info("obtained an access token", extra={"expires_at": expires_at.isoformat()})
+        return AccessToken(value=Secret(value), expires_at=expires_at, lifetime_seconds=lifetime)
