@@ -25,7 +25,17 @@ WAIT_BUDGET_SECONDS = "BULK_WAIT_BUDGET_SECONDS"
 ENVIRONMENT_VARIABLES = (TABLE_NAME, BUCKET_NAME, SOURCES, EVENT_BUS_NAME, LEASE_SECONDS, WAIT_BUDGET_SECONDS)
 
 #: Keys of one source in BULK_SOURCES.
-SOURCE_KEYS = ("api", "base_url", "token_url", "api_version", "export", "types", "file_hosts", "secret_arn")
+SOURCE_KEYS = (
+    "api",
+    "base_url",
+    "token_url",
+    "api_version",
+    "export",
+    "types",
+    "file_hosts",
+    "secret_arn",
+    "download_concurrency",
+)
 
 
 @dataclass(frozen=True)
@@ -41,6 +51,7 @@ class SourceSettings:
     export: str = "Group/all"
     types: tuple[str, ...] = ()
     file_hosts: tuple[str, ...] = ()
+    download_concurrency: int = 8
 
 
 @dataclass(frozen=True)
@@ -104,8 +115,17 @@ def _parse_sources(raw: str) -> dict[str, SourceSettings]:
             export=str(spec.get("export") or "Group/all"),
             types=tuple(spec.get("types") or ()),
             file_hosts=tuple(spec.get("file_hosts") or ()),
+            download_concurrency=_concurrency(name, spec.get("download_concurrency")),
         )
     return sources
+
+
+def _concurrency(name: str, raw: object) -> int:
+    if raw is None or raw == "":
+        return 8
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= 1000:
+        raise ConfigurationError(f"{SOURCES}[{name!r}].download_concurrency must be an integer from 1 to 1000")
+    return raw
 
 
 def settings_from(env: Mapping[str, str]) -> Settings:
