@@ -1,0 +1,192 @@
+"""The seven Lambdas of the state machine (docs/architecture.md §5): one code asset, one environment.
+
+Each function has its own role with one customer-managed policy that grants exactly what its step
+needs (see :mod:`infra.constructs.permissions`); the role is handed to the function without policy
+updates, so nothing CDK adds implicitly widens it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import Duration
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra import contract
+from infra.config import IngestConfig
+from infra.constructs.log_groups import encrypted_log_group
+from infra.constructs.network import Network
+from infra.constructs.permissions import Need, Resources, statements_for
+from infra.nag import acknowledge, acknowledge_wildcard_resources
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    memory_mb: int
+    timeout: Duration
+    needs: tuple[Need, ...]
+    description: str
+
+
+SPECS: dict[str, FunctionSpec] = {
+    "start_run": FunctionSpec(256, Duration.seconds(30), (Need.TABLE,), "Start run: lease, watermark, run input"),
+    "authenticate": FunctionSpec(256, Duration.seconds(60), (Need.SECRETS,), "Authenticate: prove the credentials"),
+    "kick_off": FunctionSpec(
+        256, Duration.minutes(2), (Need.SECRETS, Need.TABLE), "Kick off export: $export, record the job"
+    ),
+    "check_status": FunctionSpec(
+        256,
+        Duration.minutes(2),
+        (Need.SECRETS, Need.TABLE, Need.RUN_FILES_WRITE),
+        "Check export status: poll, write the manifest and file list",
+    ),
+    # BCDA's file server cuts a download at 15 minutes; longer files continue in the next invocation.
+    "download_file": FunctionSpec(
+        1024,
+        Duration.minutes(15),
+        (Need.SECRETS, Need.TABLE, Need.LANDING),
+        "Download file: stream one file into S3 and verify it",
+    ),
+    "finalize": FunctionSpec(
+        256,
+        Duration.minutes(5),
+        (Need.TABLE, Need.RUN_FILES_READ_WRITE, Need.EVENT_LANDED),
+        "Finalize run: manifest, watermark, ExportLanded",
+    ),
+    "record_failure": FunctionSpec(
+        256,
+        Duration.minutes(2),
+        (Need.SECRETS, Need.TABLE, Need.EVENT_FAILED),
+        "Record the failure: ledger, cancel the job, release the lease, ExportFailed",
+    ),
+}
+
+_ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
+_XRAY_ACTIONS = ("xray:PutTraceSegments", "xray:PutTelemetryRecords")
+_ENI_ACTIONS = ("ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets",
+                "ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses",
+                "ec2:UnassignPrivateIpAddresses")  # fmt: skip
+
+
+class Functions(Construct):
+    """``functions[handler name]`` is the function running ``ingest.handlers.<name>.handler``."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: IngestConfig,
+        resources: Resources,
+        code: lambda_.Code,
+        network: Network | None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.environment = contract.lambda_environment(
+            config,
+            table_name=resources.table.table_name,
+            bucket_name=resources.bucket.bucket_name,
+            secret_arns={name: secret.secret_arn for name, secret in resources.secrets.items()},
+        )
+        self.functions: dict[str, lambda_.Function] = {
+            name: self._build_function(name, spec, config, resources, code, network) for name, spec in SPECS.items()
+        }
+
+    def _build_function(
+        self,
+        name: str,
+        spec: FunctionSpec,
+        config: IngestConfig,
+        resources: Resources,
+        code: lambda_.Code,
+        network: Network | None,
+    ) -> lambda_.Function:
+        construct_id = "".join(part.title() for part in name.split("_"))
+        log_group = encrypted_log_group(
+            self, f"{construct_id}Logs", key=resources.key, retention_days=config.log_retention_days
+        )
+        role = self._build_role(construct_id, spec, resources, log_group, network)
+        function = lambda_.Function(
+            self,
+            construct_id,
+            description=f"bulk-fhir-ingest {spec.description}",
+            code=code,
+            handler=contract.handler_path(name),
+            runtime=lambda_.Runtime.PYTHON_3_14,
+            architecture=_ARCHITECTURES[config.architecture],
+            memory_size=spec.memory_mb,
+            timeout=spec.timeout,
+            environment=self.environment,
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=log_group,
+            logging_format=lambda_.LoggingFormat.JSON,
+            role=role.without_policy_updates(),
+            vpc=network.vpc if network else None,
+            vpc_subnets=network.function_subnets if network else None,
+            security_groups=[network.function_security_group] if network else None,
+        )
+        self._acknowledge(function, network)
+        return function
+
+    def _build_role(
+        self,
+        construct_id: str,
+        spec: FunctionSpec,
+        resources: Resources,
+        log_group: logs.ILogGroup,
+        network: Network | None,
+    ) -> iam.Role:
+        statements = [
+            *statements_for(spec.needs, resources),
+            iam.PolicyStatement(
+                sid="WriteOwnLogs",
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[log_group.log_group_arn],
+            ),
+            iam.PolicyStatement(sid="Tracing", actions=list(_XRAY_ACTIONS), resources=["*"]),
+        ]
+        if network is not None:
+            statements.append(
+                iam.PolicyStatement(sid="VpcNetworkInterfaces", actions=list(_ENI_ACTIONS), resources=["*"])
+            )
+        policy = iam.ManagedPolicy(
+            self, f"{construct_id}Policy", description=f"bulk-fhir-ingest {spec.description}", statements=statements
+        )
+        acknowledge_wildcard_resources(
+            policy,
+            "Wildcards only in resources: object prefixes of the landing bucket (fhir/*, errors/*, deleted/*, "
+            "runs/*, staging/*), the random suffix of imported secrets, and '*' for X-Ray trace "
+            "segments and VPC network interfaces, whose actions support no resource-level scoping.",
+        )
+        return iam.Role(
+            self,
+            f"{construct_id}Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"bulk-fhir-ingest {spec.description}",
+            managed_policies=[policy],
+        )
+
+    @staticmethod
+    def _acknowledge(function: lambda_.Function, network: Network | None) -> None:
+        acknowledge(
+            function,
+            "HIPAA.Security-LambdaDLQ",
+            "Step Functions invokes every function synchronously and retries or catches its errors; "
+            "a dead-letter queue applies only to asynchronous invocations.",
+        )
+        acknowledge(
+            function,
+            "HIPAA.Security-LambdaConcurrency",
+            "Concurrency is bounded by the state machine (one run per source scope, Distributed Map "
+            "MaxConcurrency per source); reserved concurrency would fail deploys in accounts with low limits.",
+        )
+        if network is None:
+            acknowledge(
+                function,
+                "HIPAA.Security-LambdaInsideVPC",
+                "VPC mode is off in this configuration (vpc.enabled=false): the functions reach the CMS APIs "
+                "from Lambda's managed network; turn VPC mode on for a fixed egress IP.",
+            )

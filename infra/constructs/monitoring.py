@@ -1,0 +1,70 @@
+"""Alarms on failed, timed-out and aborted runs, to an encrypted SNS topic (optionally e-mailed).
+
+The Lambdas themselves put ``ExportLanded`` and ``ExportFailed`` on the default event bus
+(docs/architecture.md §6); subscribe a rule to those for richer notifications than these alarms.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from infra.config import IngestConfig
+
+
+class Monitoring(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: IngestConfig,
+        state_machine: sfn.StateMachine,
+        key: kms.Key,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.topic = self._build_topic(key)
+        if config.alarm_email:
+            self.topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
+        self.alarms = {
+            name: self._build_alarm(name, metric, description)
+            for name, metric, description in (
+                ("RunFailed", state_machine.metric_failed(), "An export run failed; see its ExportFailed event."),
+                ("RunTimedOut", state_machine.metric_timed_out(),
+                 "An export run hit the state machine timeout; its lease is released only when it expires."),
+                ("RunAborted", state_machine.metric_aborted(), "An export run was stopped by hand."),
+            )
+        }  # fmt: skip
+
+    def _build_topic(self, key: kms.Key) -> sns.Topic:
+        # CloudWatch publishes the alarms to the encrypted topic, so it may use the key for that.
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudWatchAlarmsToPublish",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                resources=["*"],  # in a key policy "*" is this key
+            )
+        )
+        return sns.Topic(self, "Alarms", display_name="bulk-fhir-ingest alarms", master_key=key, enforce_ssl=True)
+
+    def _build_alarm(self, name: str, metric: cloudwatch.Metric, description: str) -> cloudwatch.Alarm:
+        alarm = cloudwatch.Alarm(
+            self,
+            name,
+            alarm_description=f"bulk-fhir-ingest: {description}",
+            metric=metric.with_(statistic=cloudwatch.Stats.SUM, period=Duration.minutes(5)),
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        alarm.add_alarm_action(actions.SnsAction(self.topic))
+        return alarm

@@ -1,0 +1,149 @@
+"""Least-privilege IAM statements, named by what a step needs.
+
+Every statement lists its actions explicitly (no wildcard actions) and scopes its resources: object
+prefixes of the landing bucket, the state table, the sources' secrets, the stack's key only through
+the service that uses it (``kms:ViaService``), and the default event bus for this app's events only.
+The functions' roles get these through one customer-managed policy each (no inline policies).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import Enum
+
+from aws_cdk import Aws
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_secretsmanager as secretsmanager
+
+from infra import contract
+from infra.constructs.storage import DATA_PREFIXES, RUNS_PREFIX, STAGING_PREFIX
+
+
+class Need(Enum):
+    """One kind of access a step needs."""
+
+    TABLE = "read and write state items"
+    SECRETS = "read the sources' credentials"
+    RUN_FILES_WRITE = "write run files (manifests, file lists) under runs/"
+    RUN_FILES_READ_WRITE = "read and write run files under runs/"
+    LANDING = "land files under fhir/, errors/, deleted/ through staging/ (multipart, copy, checkpoints)"
+    EVENT_LANDED = "put ExportLanded on the default bus"
+    EVENT_FAILED = "put ExportFailed on the default bus"
+
+
+TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:PutItem",
+                 "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem",
+                 "dynamodb:ConditionCheckItem")  # fmt: skip
+# DynamoDB and S3 call KMS with the caller's identity; Secrets Manager only decrypts for it.
+_KMS_FOR_TABLE = ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey")
+_KMS_FOR_OBJECTS = ("kms:Decrypt", "kms:GenerateDataKey")
+_KMS_FOR_SECRETS = ("kms:Decrypt",)
+_OBJECT_WRITE = ("s3:PutObject", "s3:AbortMultipartUpload")
+# GetObject covers HeadObject (is it landed already?) and reading a staging object back (resume, copy).
+_LANDING_OBJECT = ("s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts")
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What the statements point at."""
+
+    bucket: s3.IBucket
+    table: dynamodb.ITable
+    key: kms.IKey
+    secrets: Mapping[str, secretsmanager.ISecret]
+    #: Names of the secrets encrypted with ``key`` (those the stack created).
+    secrets_with_key: frozenset[str]
+
+
+def statements_for(needs: Iterable[Need], resources: Resources) -> list[iam.PolicyStatement]:
+    needs = set(needs)
+    statements = [statement for need in Need if need in needs for statement in _STATEMENTS[need](resources)]
+    if needs & {Need.RUN_FILES_WRITE, Need.RUN_FILES_READ_WRITE, Need.LANDING}:
+        statements.append(_kms_via("KeyForObjects", resources.key, _KMS_FOR_OBJECTS, "s3"))
+    return statements
+
+
+def _table(r: Resources) -> list[iam.PolicyStatement]:
+    return [
+        iam.PolicyStatement(sid="StateItems", actions=list(TABLE_ACTIONS), resources=[r.table.table_arn]),
+        _kms_via("KeyForState", r.key, _KMS_FOR_TABLE, "dynamodb"),
+    ]
+
+
+def _secrets(r: Resources) -> list[iam.PolicyStatement]:
+    statements = [
+        iam.PolicyStatement(
+            sid="SourceCredentials",
+            actions=["secretsmanager:GetSecretValue"],
+            resources=[secret_resource(secret) for secret in r.secrets.values()],
+        )
+    ]
+    if r.secrets_with_key:
+        statements.append(_kms_via("KeyForCredentials", r.key, _KMS_FOR_SECRETS, "secretsmanager"))
+    return statements
+
+
+def _run_files_write(r: Resources) -> list[iam.PolicyStatement]:
+    return [_objects("WriteRunFiles", r.bucket, _OBJECT_WRITE, [f"{RUNS_PREFIX}*"])]
+
+
+def _run_files_read_write(r: Resources) -> list[iam.PolicyStatement]:
+    return [_objects("ReadWriteRunFiles", r.bucket, ("s3:GetObject", *_OBJECT_WRITE), [f"{RUNS_PREFIX}*"])]
+
+
+def _landing(r: Resources) -> list[iam.PolicyStatement]:
+    prefixes = [f"{prefix}*" for prefix in (*DATA_PREFIXES, STAGING_PREFIX)]
+    return [
+        _objects("LandFiles", r.bucket, _LANDING_OBJECT, prefixes),
+        _objects("DeleteStagingObjects", r.bucket, ("s3:DeleteObject",), [f"{STAGING_PREFIX}*"]),
+    ]
+
+
+def _event(detail_type: str) -> list[iam.PolicyStatement]:
+    return [
+        iam.PolicyStatement(
+            sid=f"Put{detail_type}",
+            actions=["events:PutEvents"],
+            resources=[default_bus_arn()],
+            conditions={"StringEquals": {"events:source": contract.EVENT_SOURCE, "events:detail-type": detail_type}},
+        )
+    ]
+
+
+_STATEMENTS = {
+    Need.TABLE: _table,
+    Need.SECRETS: _secrets,
+    Need.RUN_FILES_WRITE: _run_files_write,
+    Need.RUN_FILES_READ_WRITE: _run_files_read_write,
+    Need.LANDING: _landing,
+    Need.EVENT_LANDED: lambda _r: _event(contract.EXPORT_LANDED),
+    Need.EVENT_FAILED: lambda _r: _event(contract.EXPORT_FAILED),
+}
+
+
+def secret_resource(secret: secretsmanager.ISecret) -> str:
+    """A created secret's full ARN; for one imported by name, its ARN with the random suffix matched."""
+    return secret.secret_full_arn or f"{secret.secret_arn}-??????"
+
+
+def default_bus_arn() -> str:
+    return f"arn:{Aws.PARTITION}:events:{Aws.REGION}:{Aws.ACCOUNT_ID}:event-bus/{contract.EVENT_BUS}"
+
+
+def _objects(sid: str, bucket: s3.IBucket, actions: Iterable[str], patterns: list[str]) -> iam.PolicyStatement:
+    return iam.PolicyStatement(
+        sid=sid, actions=list(actions), resources=[bucket.arn_for_objects(pattern) for pattern in patterns]
+    )
+
+
+def _kms_via(sid: str, key: kms.IKey, actions: Iterable[str], service: str) -> iam.PolicyStatement:
+    return iam.PolicyStatement(
+        sid=sid,
+        actions=list(actions),
+        resources=[key.key_arn],
+        conditions={"StringEquals": {"kms:ViaService": f"{service}.{Aws.REGION}.amazonaws.com"}},
+    )

@@ -1,0 +1,58 @@
+"""One Secrets Manager secret per source: created empty, or an existing one imported by name."""
+
+from __future__ import annotations
+
+from aws_cdk import RemovalPolicy, SecretValue, Stack
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_secretsmanager as secretsmanager
+from constructs import Construct
+
+from infra.config import IngestConfig, SourceConfig
+from infra.nag import acknowledge
+
+#: The JSON each API's secret holds (docs/architecture.md §5); shown in the secret's description.
+SECRET_SHAPES = {
+    "bcda": '{"client_id": "...", "client_secret": "..."}',
+    "ab2d": '{"client_id": "...", "client_secret": "..."}',
+    "smart": '{"client_id": "...", "private_key_jwk": {"kty": "RSA", "kid": "...", "alg": "RS384", ...}}',
+}
+#: The value a created secret starts with. It never changes, so a later deploy never overwrites the
+#: credentials put in by hand; the functions report it as a missing credential.
+PLACEHOLDER = "{}"
+
+
+class Secrets(Construct):
+    """``secrets[source name]`` is that source's secret."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: IngestConfig, key: kms.IKey) -> None:
+        super().__init__(scope, construct_id)
+        self.secrets: dict[str, secretsmanager.ISecret] = {
+            source.name: self._build_secret(source, key) for source in config.sources
+        }
+        #: Secrets this stack created (encrypted with the stack's key); the others are imported.
+        self.created = {name for name, secret in self.secrets.items() if isinstance(secret, secretsmanager.Secret)}
+
+    def _build_secret(self, source: SourceConfig, key: kms.IKey) -> secretsmanager.ISecret:
+        if source.secret_name is not None:
+            return secretsmanager.Secret.from_secret_name_v2(self, source.name, source.secret_name)
+        secret = secretsmanager.Secret(
+            self,
+            source.name,
+            secret_name=f"{Stack.of(self).stack_name}/{source.name}",
+            description=(
+                f"bulk-fhir-ingest credentials for source {source.name!r} ({source.api}). "
+                f"Put this JSON: {SECRET_SHAPES[source.api]}"
+            ),
+            encryption_key=key,
+            secret_string_value=SecretValue.unsafe_plain_text(PLACEHOLDER),
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        for rule in ("AwsSolutions-SMG4", "HIPAA.Security-SecretsManagerRotationEnabled"):
+            acknowledge(
+                secret,
+                rule,
+                "CMS issues these credentials: BCDA and AB2D secrets are rotated in the CMS portal (every 90 "
+                "days for BCDA) and SMART keys with the server's administrator, so a rotation Lambda "
+                "cannot create new ones.",
+            )
+        return secret

@@ -1,0 +1,29 @@
+"""The error names the state machine retries and catches (docs/architecture.md §2).
+
+Lambda reports ``errorType = type(exc).__name__`` and Step Functions matches ``ErrorEquals`` on that
+exact string, so these are the class names of ``bulkfhir.errors`` and ``ingest.errors``, kept here as
+data because ``infra`` never imports the Lambda code (a test compares them with the classes).
+"""
+
+from __future__ import annotations
+
+# bulkfhir.errors
+TRANSIENT = "TransientError"
+AUTHENTICATION = "AuthenticationError"
+EXPORT_FAILED = "ExportFailedError"
+EXPORT_GONE = "ExportGoneError"
+BAD_REQUEST = "BadRequestError"
+UNEXPECTED_RESPONSE = "UnexpectedResponseError"
+
+# ingest.errors
+RUN_IN_PROGRESS = "RunInProgressError"
+CONFIGURATION = "ConfigurationError"
+VERIFICATION = "VerificationError"
+EXPORT_TIMED_OUT = "ExportTimedOutError"
+INCOMPLETE_RUN = "IncompleteRunError"
+
+BULKFHIR_ERRORS = (TRANSIENT, AUTHENTICATION, EXPORT_FAILED, EXPORT_GONE, BAD_REQUEST, UNEXPECTED_RESPONSE)
+INGEST_ERRORS = (RUN_IN_PROGRESS, CONFIGURATION, VERIFICATION, EXPORT_TIMED_OUT, INCOMPLETE_RUN)
+
+#: Catch-all of the failure path: everything not retried ends in "Record the failure".
+ALL = "States.ALL"

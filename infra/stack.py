@@ -1,0 +1,96 @@
+"""The stack: composes the constructs and reports what a user needs as outputs."""
+
+from __future__ import annotations
+
+import re
+
+from aws_cdk import CfnOutput, Stack, Tags
+from constructs import Construct
+
+from infra.bundling import lambda_code
+from infra.config import IngestConfig
+from infra.constructs.functions import Functions
+from infra.constructs.monitoring import Monitoring
+from infra.constructs.network import Network
+from infra.constructs.permissions import Resources
+from infra.constructs.schedules import Schedules
+from infra.constructs.secrets import Secrets
+from infra.constructs.storage import Storage
+from infra.constructs.workflow import Workflow
+
+STACK_ID = "BulkFhirIngest"
+
+
+class IngestStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str = STACK_ID, *, config: IngestConfig) -> None:
+        super().__init__(
+            scope, construct_id, description="bulk-fhir-ingest: CMS bulk FHIR exports (BCDA, AB2D, SMART) into S3"
+        )
+        Tags.of(self).add("project", "bulk-fhir-ingest")
+        self.config = config
+        self.storage = Storage(self, "Storage", config=config)
+        self.network = (
+            Network(self, "Network", config=config.vpc, log_bucket=self.storage.log_bucket)
+            if config.vpc.enabled
+            else None
+        )
+        self.secrets = Secrets(self, "Secrets", config=config, key=self.storage.key)
+        resources = Resources(
+            bucket=self.storage.bucket,
+            table=self.storage.table,
+            key=self.storage.key,
+            secrets=self.secrets.secrets,
+            secrets_with_key=frozenset(self.secrets.created),
+        )
+        self.functions = Functions(
+            self,
+            "Functions",
+            config=config,
+            resources=resources,
+            code=lambda_code(config.architecture),
+            network=self.network,
+        )
+        self.workflow = Workflow(
+            self,
+            "Workflow",
+            config=config,
+            functions=self.functions.functions,
+            bucket=self.storage.bucket,
+            key=self.storage.key,
+        )
+        self.schedules = Schedules(
+            self, "Schedules", config=config, state_machine=self.workflow.state_machine, key=self.storage.key
+        )
+        self.monitoring = Monitoring(
+            self, "Monitoring", config=config, state_machine=self.workflow.state_machine, key=self.storage.key
+        )
+        self._build_outputs()
+
+    def _build_outputs(self) -> None:
+        CfnOutput(self, "BucketName", value=self.storage.bucket.bucket_name, description="Landing bucket")
+        CfnOutput(self, "TableName", value=self.storage.table.table_name, description="Watermarks and run ledger")
+        CfnOutput(
+            self,
+            "StateMachineArn",
+            value=self.workflow.state_machine.state_machine_arn,
+            description='Start a run with input {"source": "<name>"}',
+        )
+        CfnOutput(self, "AlarmTopicArn", value=self.monitoring.topic.topic_arn, description="Alarm notifications")
+        for name, secret in self.secrets.secrets.items():
+            CfnOutput(
+                self,
+                f"SecretArn{_output_suffix(name)}",
+                value=secret.secret_arn,
+                description=f"Credentials of source {name} (put the JSON shown in the secret's description)",
+            )
+        if self.network is not None:
+            CfnOutput(
+                self,
+                "EgressIp",
+                value=self.network.elastic_ip.attr_public_ip,
+                description="Register this IP with the BCDA / AB2D allow-lists",
+            )
+
+
+def _output_suffix(source_name: str) -> str:
+    return "".join(part.title() for part in re.split(r"[^a-z0-9]+", source_name))
