@@ -1,0 +1,44 @@
+"""`bulk-ingest emulator`: run the emulator until SIGINT/SIGTERM, announcing itself as one JSON line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import threading
+from types import FrameType
+
+from local.emulator.config import FLAVORS, SCENARIOS, EmulatorConfig
+from local.emulator.server import Emulator
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--flavor", choices=FLAVORS, default="bcda", help="which server to imitate")
+    parser.add_argument("--port", type=int, default=0, help="port to listen on (0: any free port)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (loopback by default)")
+    parser.add_argument("--scenario", choices=SCENARIOS, default="none", help="fault to inject")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the synthetic data")
+    parser.add_argument("--patients", type=int, default=100, help="size of the attributed population")
+
+
+def run(args: argparse.Namespace) -> int:
+    config = EmulatorConfig(
+        flavor=args.flavor,
+        scenario=args.scenario,
+        seed=args.seed,
+        patients=args.patients,
+        host=args.host,
+        port=args.port,
+    )
+    stop = threading.Event()
+
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    with Emulator(config) as emulator:
+        print(json.dumps(emulator.describe()), flush=True)
+        while not stop.wait(0.5):
+            pass
+    return 0

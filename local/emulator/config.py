@@ -1,0 +1,106 @@
+"""The emulator's settings: which server it imitates, which fault it injects, and the knobs of both.
+
+The config is a plain (mutable) dataclass on purpose: tests may change a knob on a running emulator
+(`emu.config.job_polls = 0`) and the next request sees it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+FLAVORS = ("bcda", "ab2d", "smart")
+
+SCENARIOS = (
+    "none",
+    "kickoff-429",
+    "kickoff-429-adopt",
+    "status-5xx",
+    "token-expiry",
+    "drop-connection",
+    "job-failed",
+    "job-expired",
+    "foreign-file-host",
+    "slow-export",
+    "large-files",
+    "malformed-manifest",
+    "no-content-location",
+    "html-error",
+    "truncated-gzip",
+    "unexpected-status",
+)
+
+# The BFD data-load time of the first data set: fixed so that two emulators with one seed serve
+# byte-identical files. advance_data() moves it forward.
+DEFAULT_DATA_LOAD_TIME = datetime(2026, 6, 1, 4, 12, 33, 705398, tzinfo=UTC)
+
+_TOKEN_TTL = {"bcda": 1200, "ab2d": 1800, "smart": 300}
+
+
+@dataclass
+class EmulatorConfig:
+    """Everything that shapes one emulator run. Only `flavor` is usually needed."""
+
+    flavor: str = "bcda"
+    scenario: str = "none"
+    seed: int = 1
+    patients: int = 100
+    host: str = "127.0.0.1"
+    port: int = 0
+    client_id: str = ""  # "" = a per-flavour default
+    client_secret: str = ""  # "" = derived from the seed
+    # ---- jobs
+    job_polls: int = 2  # status polls answered "in progress" before the job completes
+    job_seconds: float = 0.0  # and at least this much emulator time since kick-off
+    slow_export_polls: int = 12  # job_polls under the slow-export scenario
+    # ---- tokens
+    token_ttl_seconds: int | None = None  # None = the flavour's (BCDA 1200, AB2D 1800, SMART 300)
+    token_expiry_after_calls: int = 3  # token-expiry scenario: API calls a token survives
+    bcda_token_rate_limit: int = 1000  # token calls per 5 min before 429 (SSAS prod threshold)
+    # ---- BCDA
+    bcda_retry_after: int = 0  # CLIENT_RETRY_AFTER_IN_SECONDS on the duplicate-job 429
+    extra_empty_gzip_member: bool | None = None  # None = True for BCDA only
+    v3_enabled: bool = True  # BCDA sandbox has v3 on; AB2D v3 likewise
+    partially_adjudicated: bool = False  # the ACO's model has Claim/ClaimResponse (BCDA v2)
+    error_files: bool = True  # write some OperationOutcome error files
+    # ---- AB2D
+    max_parallel_jobs: int = 1
+    poll_throttle_seconds: float = 5.0  # AB2D: a poll sooner than this after the last one → 429
+    max_downloads: int = 6  # AB2D: downloads allowed per file
+    ab2d_contract: str = "Z1001"
+    ab2d_rollover_mb: float = 200.0
+    # ---- SMART
+    smart_key_alg: str = "RS384"  # or ES384
+    smart_file_resources: int = 10_000  # resources per output file
+    # ---- scenarios
+    kickoff_429_count: int = 2  # kickoff-429 / kickoff-429-adopt: kick-offs refused
+    kickoff_retry_after: int = 1
+    fault_downloads_per_file: int = 1  # drop-connection / truncated-gzip: faulty downloads per file
+    unexpected_status: int = 418  # unexpected-status: 418 or 302
+    foreign_host_requires_token: bool = False
+    file_mb: float = 50.0  # large-files: size of each EOB file
+    large_file_count: int = 2
+    # ---- data
+    data_load_time: datetime = DEFAULT_DATA_LOAD_TIME
+
+    def __post_init__(self) -> None:
+        if self.flavor not in FLAVORS:
+            raise ValueError(f"unknown flavor {self.flavor!r}; expected one of {FLAVORS}")
+        if self.scenario not in SCENARIOS:
+            raise ValueError(f"unknown scenario {self.scenario!r}; expected one of {SCENARIOS}")
+        if self.smart_key_alg not in ("RS384", "ES384"):
+            raise ValueError("smart_key_alg must be RS384 or ES384")
+
+    @property
+    def token_ttl(self) -> int:
+        return self.token_ttl_seconds if self.token_ttl_seconds is not None else _TOKEN_TTL[self.flavor]
+
+    @property
+    def empty_gzip_member(self) -> bool:
+        if self.extra_empty_gzip_member is None:
+            return self.flavor == "bcda"
+        return self.extra_empty_gzip_member
+
+    @property
+    def polls_to_complete(self) -> int:
+        return self.slow_export_polls if self.scenario == "slow-export" else self.job_polls

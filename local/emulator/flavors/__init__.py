@@ -1,0 +1,1 @@
+"""One module per imitated server: BCDA, AB2D and a standards-following SMART Bulk Data server."""

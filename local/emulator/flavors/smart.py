@@ -1,0 +1,281 @@
+"""A standards-following Bulk Data server with SMART Backend Services auth (DPC-like details).
+
+FHIR base `/fhir`; token endpoint `/auth/token` (advertised in .well-known/smart-configuration);
+status `X-Progress: RUNNING: 42.50%` + Retry-After; manifest entries with `count` and DPC-style
+checksum/file_length extensions; downloads with HEAD, ETag, Range (206/416) and gzip.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from urllib.parse import parse_qs
+
+from local.emulator import scenarios
+from local.emulator.downloads import DownloadPolicy, serve
+from local.emulator.flavors.bcda_kickoff import parse_rfc3339
+from local.emulator.flavors.common import accepts, bearer, checksum_extensions, http_date, rfc3339
+from local.emulator.jobs import CANCELLED, COMPLETED, FAILED, PENDING, Job
+from local.emulator.population import seeded
+from local.emulator.records import ServedFile
+from local.emulator.state import State
+from local.emulator.tokens import ASSERTION_TYPE, AssertionRejectedError
+from local.emulator.wire import Request, Response, json_response
+
+TYPES = ("Patient", "Coverage", "ExplanationOfBenefit")
+FILES_TTL_HOURS = 24
+RETRY_AFTER = "2"
+FHIR_JSON = "application/fhir+json"
+Route = tuple[str, re.Pattern[str], Callable[..., Response]]
+
+
+def outcome(status: int, text: str, code: str = "processing") -> Response:
+    issue = {"severity": "error", "code": code, "diagnostics": text}
+    return json_response(status, {"resourceType": "OperationOutcome", "issue": [issue]}, FHIR_JSON)
+
+
+def oauth_error(status: int, error: str, description: str) -> Response:
+    return json_response(status, {"error": error, "error_description": description})
+
+
+class Smart:
+    """Answers every request of the SMART listener(s)."""
+
+    auth_path = "/auth/token"
+
+    def __init__(self, state: State) -> None:
+        self.state = state
+        self.group_ids = ("all", str(uuid.UUID(int=seeded("roster", state.config.seed).getrandbits(128), version=4)))
+        files = re.compile(r"^/fhir/bulkfiles/([^/]+)/([^/]+)$")
+        self.routes: list[Route] = [
+            ("POST", re.compile(r"^/auth/token$"), self._token),
+            ("GET", re.compile(r"^/fhir/\.well-known/smart-configuration$"), self._smart_configuration),
+            ("GET", re.compile(r"^/fhir/metadata$"), self._metadata),
+            ("GET", re.compile(r"^/fhir/(Patient)/\$export$"), self._export),
+            ("GET", re.compile(r"^/fhir/Group/([^/]+)/\$export$"), self._export),
+            ("GET", re.compile(r"^/fhir/()\$export$"), self._export),
+            ("GET", re.compile(r"^/fhir/bulkstatus/([^/]+)$"), self._status),
+            ("DELETE", re.compile(r"^/fhir/bulkstatus/([^/]+)$"), self._cancel),
+            ("GET", files, self._download),
+            ("HEAD", files, self._download),
+        ]
+
+    def handle(self, request: Request) -> Response:
+        routes = self.routes if request.listener == "api" else self.routes[-2:]
+        for method, pattern, handler in routes:
+            match = pattern.match(request.path)
+            if match and method == request.method:
+                return handler(request, *match.groups())
+        if any(p.match(request.path) for _, p, _ in routes):
+            return Response(405)
+        return outcome(404, f"Unknown path {request.path}", "not-found")
+
+    # ---- discovery and auth
+    def _smart_configuration(self, request: Request) -> Response:
+        return json_response(
+            200,
+            {
+                "token_endpoint": request.origin + self.auth_path,
+                "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+                "token_endpoint_auth_signing_alg_values_supported": ["RS384", "ES384"],
+                "grant_types_supported": ["client_credentials"],
+                "scopes_supported": ["system/*.read", "system/*.rs"],
+                "capabilities": ["client-confidential-asymmetric", "permission-v1", "permission-v2"],
+            },
+        )
+
+    def _metadata(self, request: Request) -> Response:
+        oauth = {
+            "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+            "extension": [{"url": "token", "valueUri": request.origin + self.auth_path}],
+        }
+        statement = {
+            "resourceType": "CapabilityStatement",
+            "status": "active",
+            "kind": "instance",
+            "fhirVersion": "4.0.1",
+            "format": [FHIR_JSON],
+            "rest": [{"mode": "server", "security": {"extension": [oauth]}}],
+        }
+        return json_response(200, statement, FHIR_JSON)
+
+    def _token(self, request: Request) -> Response:
+        form = {key: values[0] for key, values in parse_qs(request.body.decode(errors="replace")).items()}
+        if form.get("grant_type") != "client_credentials":
+            return oauth_error(400, "unsupported_grant_type", "grant_type must be client_credentials")
+        if form.get("client_assertion_type") != ASSERTION_TYPE or not form.get("client_assertion"):
+            return oauth_error(400, "invalid_request", f"client_assertion_type must be {ASSERTION_TYPE}")
+        scope = form.get("scope", "")
+        if not scope or not all(item.startswith("system/") for item in scope.split()):
+            return oauth_error(400, "invalid_scope", "scope must be system-level, e.g. system/*.read")
+        assert self.state.verifier is not None
+        try:
+            self.state.verifier.verify(form["client_assertion"], request.origin + self.auth_path)
+        except AssertionRejectedError as rejected:
+            return oauth_error(401, "invalid_client", str(rejected))
+        ttl = self.state.config.token_ttl
+        token = self.state.issuer.issue(self.state.client_id, self.state.now(), ttl, scope=scope)
+        body = {"access_token": token, "token_type": "bearer", "expires_in": ttl, "scope": scope}
+        return json_response(200, body).with_header("Cache-Control", "no-store")
+
+    def _authorize(self, request: Request) -> Response | None:
+        token = bearer(request.header("Authorization"))
+        check = self.state.issuer.check(token, self.state.now()) if token else None
+        if check is None or check.verdict != "ok" or scenarios.token_worn_out(self.state, check.jti):
+            response = outcome(401, "Invalid or expired access token", "login")
+            return response.with_header("WWW-Authenticate", 'Bearer error="invalid_token"')
+        return None
+
+    # ---- export
+    def _validate(  # noqa: PLR0911 - one return per rule
+        self, request: Request, group: str
+    ) -> Response | tuple[tuple[str, ...], datetime | None]:
+        if not accepts(request.header("Accept"), FHIR_JSON):
+            return outcome(400, "Accept must be application/fhir+json", "invalid")
+        if "respond-async" not in (request.header("Prefer") or ""):
+            return outcome(400, "Prefer: respond-async is required", "invalid")
+        if group not in ("", "Patient") and group not in self.group_ids:
+            return outcome(404, f"Group/{group} is not known", "not-found")
+        types = tuple((request.first("_type") or ",".join(TYPES)).split(","))
+        unknown = [kind for kind in types if kind not in TYPES]
+        if unknown:
+            return outcome(400, f"Unsupported _type {unknown[0]}; supported: {', '.join(TYPES)}", "not-supported")
+        fmt = request.first("_outputFormat")
+        if fmt and fmt not in ("application/fhir+ndjson", "application/ndjson", "ndjson"):
+            return outcome(400, f"Unsupported _outputFormat {fmt}", "not-supported")
+        for unsupported in ("_typeFilter", "_elements"):
+            if unsupported in request.params:
+                return outcome(400, f"{unsupported} is not supported by this server", "not-supported")
+        since_text = request.first("_since")
+        since = parse_rfc3339(since_text) if since_text else None
+        if since_text and since is None:
+            return outcome(400, "_since must be a FHIR instant (with a time zone)", "invalid")
+        return types, since
+
+    def _export(self, request: Request, group: str) -> Response:
+        checked = self._authorize(request) or self._validate(request, group)
+        if isinstance(checked, Response):
+            return checked
+        types, since = checked
+        fault = scenarios.kickoff_fault(self.state)
+        if fault:
+            return fault
+        if scenarios.kickoff_throttled(self.state):
+            return outcome(429, "Too many requests", "throttled").with_header("Retry-After", "5")
+        if self.state.scenario("kickoff-429-adopt") and self.state.bump("adopt-job") == 1:
+            self._new_job(request, group, types, None)
+        active = self.state.jobs.active()
+        if active and self.state.scenario("kickoff-429-adopt"):
+            response = outcome(429, "An export is already running", "throttled").with_header("Retry-After", "5")
+            return response.with_header("Content-Location", ", ".join(job.status_url for job in active))
+        job = self._new_job(request, group, types, since)
+        return scenarios.accepted(self.state, job.status_url)
+
+    def _new_job(self, request: Request, group: str, types: tuple[str, ...], since: datetime | None) -> Job:
+        number = self.state.bump("smart-job")
+        job_id = str(uuid.UUID(int=seeded("smart-job", self.state.config.seed, number).getrandbits(128), version=4))
+        job = Job(
+            id=job_id,
+            version="",
+            origin=request.origin,
+            status_path=f"/fhir/bulkstatus/{job_id}",
+            request_url=request.url,
+            group=group or "system",
+            types=types,
+            since=since,
+            created_at=self.state.now(),
+            data_step=len(self.state.population.load_times) - 1,
+        )
+        job.transaction_time = job.created_at
+        return self.state.jobs.add(job)
+
+    def _job(self, request: Request, job_id: str) -> Job | Response:
+        job = self._authorize(request) or self.state.jobs.get(job_id)
+        return job if job is not None else outcome(404, f"No export job {job_id}", "not-found")
+
+    def _status(self, request: Request, job_id: str) -> Response:  # noqa: PLR0911 - one per job state
+        job = self._job(request, job_id)
+        if isinstance(job, Response):
+            return job
+        fault = scenarios.status_fault(self.state)
+        if fault:
+            return fault
+        config = self.state.config
+        self.state.jobs.poll(job, self.state.now(), config.polls_to_complete, config.job_seconds, self._finish)
+        if job.active:
+            label = "QUEUED" if job.state == PENDING else "RUNNING"
+            percent = 0.0 if job.state == PENDING else 100 * job.polls / (config.polls_to_complete + 1)
+            return Response(202, [("X-Progress", f"{label}: {percent:.2f}%"), ("Retry-After", RETRY_AFTER)])
+        if job.state == CANCELLED:
+            return outcome(404, "The export was cancelled", "not-found")
+        if job.state == FAILED:
+            return outcome(500, "The export failed", "exception")
+        assert job.completed_at is not None
+        expires = job.completed_at + timedelta(hours=FILES_TTL_HOURS)
+        if self.state.scenario("job-expired") or self.state.now() > expires:
+            return outcome(410, "The export has expired; start a new one", "expired")
+        body = {
+            "transactionTime": rfc3339(job.transaction_time or job.created_at),
+            "request": job.request_url,
+            "requiresAccessToken": True,
+            "output": [self._entry(f) for f in job.files if f.kind == "output"],
+            "error": [self._entry(f) for f in job.files if f.kind == "error"],
+            "extension": {
+                "https://dpc.cms.gov/submit_time": rfc3339(job.created_at),
+                "https://dpc.cms.gov/complete_time": rfc3339(job.completed_at),
+            },
+        }
+        response = json_response(200, body).with_header("Expires", http_date(expires))
+        if self.state.scenario("malformed-manifest"):
+            response.body = scenarios.break_manifest(response.body)
+        return response
+
+    @staticmethod
+    def _entry(served: ServedFile) -> dict[str, object]:
+        extension = checksum_extensions(served, "dpc.cms.gov")
+        return {"type": served.type, "url": served.url, "count": served.lines, "extension": extension}
+
+    def _finish(self, job: Job) -> None:
+        origin = self.state.file_origin(job.origin)
+        failed = self.state.scenario("job-failed")
+        members = self.state.population.group("all", job.data_step)
+        if job.group == self.group_ids[1]:
+            members = members[::2]  # the provider roster: half the population
+        planned = [] if failed else self.state.exporter.smart(job, members)
+        files = [
+            ServedFile(p.kind, p.type, f"{origin}/fhir/bulkfiles/{job.id}/{p.stored.name}", p.stored) for p in planned
+        ]
+        self.state.jobs.complete(job, self.state.now(), files, failed)
+
+    def _cancel(self, request: Request, job_id: str) -> Response:
+        job = self._job(request, job_id)
+        if isinstance(job, Response):
+            return job
+        with self.state.jobs.lock:
+            if job.state == CANCELLED:
+                return outcome(404, f"No export job {job_id}", "not-found")
+            job.state, job.updated_at, job.files = CANCELLED, self.state.now(), []
+        return Response(202)
+
+    # ---- files
+    def _download(self, request: Request, job_id: str, name: str) -> Response:
+        if request.listener == "api" or self.state.config.foreign_host_requires_token:
+            problem = self._authorize(request)
+            if problem:
+                return problem
+        job = self.state.jobs.get(job_id)
+        served = job.file(name) if job is not None and job.state == COMPLETED else None
+        if job is None or served is None or job.completed_at is None:
+            return outcome(404, f"No file {name}", "not-found")
+        if self.state.now() > job.completed_at + timedelta(hours=FILES_TTL_HOURS):
+            return outcome(410, "The file has expired", "expired")
+        stored = served.stored
+        etag = f'"{stored.gz_sha256}"'
+        headers = [("ETag", etag), ("Last-Modified", http_date(job.completed_at)), ("Vary", "Accept-Encoding")]
+        if request.header("If-None-Match") in (etag, "*"):
+            return Response(304, headers)
+        fault = scenarios.download_fault(self.state, f"{job.id}/{name}") if request.method == "GET" else None
+        policy = DownloadPolicy("qvalue", "both", True, self.state.config.empty_gzip_member)
+        return serve(request, stored, policy, headers, fault)

@@ -1,0 +1,282 @@
+"""The synthetic beneficiaries and the history of their records, deterministic by seed.
+
+Nothing here is JSON yet: a beneficiary's history is a list of immutable `Revision`s (one per load
+of one resource), built on first use from a per-beneficiary RNG. "What the server holds at time T"
+is, per resource id, the latest revision loaded at or before T; `_since` then keeps those loaded
+after `since`. Revisions are never changed, so a job built after `advance_data()` still sees its
+own point in time.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+CLAIM_TYPES = ("carrier", "pde", "outpatient", "inpatient", "dme", "snf", "hha", "hospice")
+CLAIM_WEIGHTS = (40, 30, 12, 5, 5, 3, 3, 2)
+COVERAGE_PARTS = ("part-a", "part-b", "part-c", "part-d")
+HISTORY_DAYS = 3 * 365  # lookback of the model (e.g. REACH: 3 years)
+_LETTERS = "ACDEFGHJKMNPQRTUVWXY"  # MBI letters (no S, L, O, I, B, Z)
+
+
+@dataclass(frozen=True, slots=True)
+class Beneficiary:
+    index: int
+    bene_id: str
+    mbi: str
+    historic_mbi: str | None
+    attributed_at: datetime  # date of the first attribution file that lists them
+    runout: bool  # attributed last year only
+    created_step: int  # the data load (0 = initial) that first holds them
+
+
+@dataclass(frozen=True, slots=True)
+class Revision:
+    """One loaded version of one resource."""
+
+    resource_type: str
+    id: str
+    last_updated: datetime
+    key: int  # drives the content, so equal keys give equal JSON
+    status: str = "active"
+    claim_type: str = ""
+    clm_id: str = ""
+    group_id: str = ""
+    service_date: date | None = None
+
+
+def seeded(*parts: object) -> random.Random:
+    """A deterministic RNG for synthetic data (never for anything secret)."""
+    return random.Random(":".join(str(part) for part in parts))  # noqa: S311
+
+
+def _mbi(rng: random.Random) -> str:
+    digit, letter = "123456789", _LETTERS
+    alnum = letter + "0123456789"
+    picks = (digit, letter, alnum, "0123456789", letter, alnum, "0123456789", letter, letter, "0123456789")
+    return "".join(rng.choice(chars) for chars in (*picks, "0123456789"))
+
+
+def _moment(rng: random.Random, start: datetime, end: datetime) -> datetime:
+    span = max((end - start).total_seconds(), 1.0)
+    return start + timedelta(seconds=rng.uniform(0, span), microseconds=rng.randrange(1000) * 1000)
+
+
+class Population:
+    """Beneficiaries, attribution, and the revisions of their records over successive data loads."""
+
+    def __init__(self, seed: int, patients: int, load_time: datetime) -> None:
+        self.seed = seed
+        self.load_times = [load_time]  # BFD data-load time of each step
+        self._lock = threading.RLock()
+        self._history: dict[int, tuple[int, list[Revision]]] = {}
+        first_file = load_time - timedelta(days=400)
+        latest_file = self.attribution_file_date(0)
+        runout = max(1, patients // 10)
+        self.beneficiaries: list[Beneficiary] = []
+        for index in range(patients + runout):
+            rng = seeded("bene", seed, index)
+            is_new = index < patients and rng.random() < 0.05
+            self.beneficiaries.append(
+                self._beneficiary(index, rng, latest_file if is_new else first_file, index >= patients, 0)
+            )
+
+    def _beneficiary(
+        self, index: int, rng: random.Random, attributed: datetime, runout: bool, step: int
+    ) -> Beneficiary:
+        bene_id = str(-(10_000_000_000_000 + (self.seed % 1000) * 100_000 + index))
+        historic = _mbi(rng) if rng.random() < 0.1 else None
+        return Beneficiary(index, bene_id, _mbi(rng), historic, attributed, runout, step)
+
+    # ---- time
+    @property
+    def load_time(self) -> datetime:
+        return self.load_times[-1]
+
+    def attribution_file_date(self, step: int) -> datetime:
+        """The CCLF attribution file of a data load lands a day before it."""
+        moment = self.load_times[step] - timedelta(days=1)
+        return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+
+    @property
+    def runout_claims_through(self) -> date:
+        return date(self.load_times[0].year - 1, 12, 31)
+
+    def advance(self, days: float) -> datetime:
+        """A data load `days` after the last: new claims, revisions, and newly attributed people."""
+        with self._lock:
+            step = len(self.load_times)
+            self.load_times.append(self.load_time + timedelta(days=days))
+            attributed = self.attribution_file_date(step)
+            current = sum(1 for bene in self.beneficiaries if not bene.runout)
+            for _ in range(max(1, current // 50)):
+                index = len(self.beneficiaries)
+                rng = seeded("bene", self.seed, index)
+                self.beneficiaries.append(self._beneficiary(index, rng, attributed, False, step))
+            return self.load_time
+
+    # ---- who is in an export
+    def group(self, name: str, step: int) -> list[Beneficiary]:
+        """Beneficiaries of `Group/all` (or Patient) or `Group/runout` as of data load `step`."""
+        runout = name == "runout"
+        with self._lock:
+            members = list(self.beneficiaries)
+        return [b for b in members if b.runout == runout and b.created_step <= step]
+
+    # ---- what the server holds
+    def revisions(self, bene: Beneficiary) -> list[Revision]:
+        with self._lock:
+            steps = len(self.load_times)
+            done, history = self._history.get(bene.index, (bene.created_step, []))
+            if not history:
+                history = self._initial(bene)
+            for step in range(done + 1, steps):
+                history = history + self._step(bene, step, history)
+            self._history[bene.index] = (steps - 1, history)
+            return history
+
+    def view(
+        self,
+        bene: Beneficiary,
+        resource_type: str,
+        until: datetime,
+        since: datetime | None = None,
+    ) -> list[Revision]:
+        """The resources of one type held at `until`, loaded after `since` (None: full history)."""
+        latest: dict[str, Revision] = {}
+        for revision in self.revisions(bene):
+            if revision.resource_type != resource_type or revision.last_updated > until:
+                continue
+            held = latest.get(revision.id)
+            if held is None or held.last_updated <= revision.last_updated:
+                latest[revision.id] = revision
+        kept = [r for r in latest.values() if since is None or r.last_updated > since]
+        return sorted(kept, key=lambda r: (r.service_date or date.min, r.id))
+
+    # ---- history generation
+    def _claim_id(self, rng: random.Random) -> str:
+        return str(rng.randrange(10**9, 10**10))
+
+    def _initial(self, bene: Beneficiary) -> list[Revision]:
+        rng = seeded("history", self.seed, bene.index)
+        load = self.load_times[bene.created_step]
+        end = datetime.combine(self.runout_claims_through, datetime.min.time(), UTC) if bene.runout else load
+        start = load - timedelta(days=HISTORY_DAYS)
+        seen = _moment(rng, start, start + timedelta(days=60))
+        history = [Revision("Patient", bene.bene_id, seen, rng.getrandbits(32))]
+        history += [
+            Revision("Coverage", f"{part}-{bene.bene_id}", _moment(rng, seen, load), rng.getrandbits(32))
+            for part in COVERAGE_PARTS
+        ]
+        for _ in range(rng.randint(6, 14)):
+            history += self._claim_group(rng, start, end - timedelta(days=3), load)
+        if not bene.runout:
+            for _ in range(rng.randint(0, 3)):
+                history += self._partial_claim(rng, load - timedelta(days=60), load)
+        return history
+
+    def _claim_group(
+        self,
+        rng: random.Random,
+        start: datetime,
+        end: datetime,
+        load: datetime,
+        floor: datetime | None = None,
+    ) -> list[Revision]:
+        """One claim group: 1-3 versions, older ones cancelled, loaded after `floor` and by `load`."""
+        claim_type = rng.choices(CLAIM_TYPES, CLAIM_WEIGHTS)[0]
+        served = _moment(rng, start, end)
+        group_id = str(rng.randrange(10**8, 10**9))
+        loaded = served + timedelta(days=rng.uniform(3, 40))
+        if floor is not None:
+            loaded = max(loaded, floor + timedelta(hours=rng.uniform(1, 48)))
+        loaded = min(loaded, load)
+        versions = 1 + (rng.random() < 0.2) + (rng.random() < 0.05)
+        fully_cancelled = rng.random() < 0.04
+        out: list[Revision] = []
+        for number in range(versions):
+            clm_id = self._claim_id(rng)
+            out.append(self._eob(rng, claim_type, clm_id, group_id, served, loaded, "active"))
+            later = min(loaded + timedelta(days=rng.uniform(1, 30)), load)
+            if number < versions - 1 or fully_cancelled:
+                # a newer version supersedes this one (or the claim is withdrawn): BFD marks it cancelled
+                out.append(self._eob(rng, claim_type, clm_id, group_id, served, later, "cancelled"))
+            loaded = later
+        return out
+
+    def _eob(
+        self,
+        rng: random.Random,
+        claim_type: str,
+        clm_id: str,
+        group_id: str,
+        served: datetime,
+        loaded: datetime,
+        status: str,
+    ) -> Revision:
+        return Revision(
+            "ExplanationOfBenefit",
+            f"{claim_type}-{clm_id}",
+            loaded,
+            rng.getrandbits(32),
+            status,
+            claim_type,
+            clm_id,
+            group_id,
+            served.date(),
+        )
+
+    def _partial_claim(self, rng: random.Random, start: datetime, load: datetime) -> list[Revision]:
+        source = rng.choice(("f", "m"))  # FISS or MCS
+        claim_id = f"{source}-{rng.randrange(10**6, 10**7)}"
+        served = _moment(rng, start, load - timedelta(days=2))
+        loaded = min(served + timedelta(days=rng.uniform(1, 5)), load)
+        key = rng.getrandbits(32)
+        return [
+            Revision(kind, claim_id, loaded, key, "active", source, claim_id, "", served.date())
+            for kind in ("Claim", "ClaimResponse")
+        ]
+
+    def _step(self, bene: Beneficiary, step: int, history: list[Revision]) -> list[Revision]:
+        rng = seeded("step", self.seed, bene.index, step)
+        previous, load = self.load_times[step - 1], self.load_times[step]
+        if bene.runout:
+            return []
+        out: list[Revision] = []
+        if rng.random() < 0.6:
+            for _ in range(rng.randint(1, 3)):
+                out += self._claim_group(rng, previous - timedelta(days=20), load - timedelta(days=2), load, previous)
+        active = [r for r in history if r.resource_type == "ExplanationOfBenefit" and r.status == "active"]
+        if active and rng.random() < 0.25:
+            # an adjustment: the current version is cancelled and a new version of the group arrives
+            old = rng.choice(active)
+            when = _moment(rng, previous, load)
+            out.append(replace_loaded(old, when, "cancelled"))
+            new_id = self._claim_id(rng)
+            served = datetime.combine(old.service_date or load.date(), datetime.min.time(), UTC)
+            out.append(self._eob(rng, old.claim_type, new_id, old.group_id, served, when, "active"))
+        if active and rng.random() < 0.1:
+            # revised in place: same id, later lastUpdated
+            out.append(replace_loaded(rng.choice(active), _moment(rng, previous, load)))
+        if rng.random() < 0.05:
+            part = rng.choice(COVERAGE_PARTS)
+            out.append(Revision("Coverage", f"{part}-{bene.bene_id}", _moment(rng, previous, load), step))
+        if rng.random() < 0.3:
+            out += self._partial_claim(rng, previous, load)
+        return out
+
+
+def replace_loaded(revision: Revision, loaded: datetime, status: str | None = None) -> Revision:
+    return Revision(
+        revision.resource_type,
+        revision.id,
+        loaded,
+        revision.key,
+        status or revision.status,
+        revision.claim_type,
+        revision.clm_id,
+        revision.group_id,
+        revision.service_date,
+    )
