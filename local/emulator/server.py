@@ -79,7 +79,9 @@ class Emulator:
             self._listeners.append(files)
             self.state.file_host_origin = f"http://localhost:{files.port}"
         for listener in self._listeners:
-            threading.Thread(target=listener.serve_forever, name=f"emulator-{listener.name}", daemon=True).start()
+            threading.Thread(
+                target=listener.serve_forever, args=(0.05,), name=f"emulator-{listener.name}", daemon=True
+            ).start()
         return self
 
     def stop(self) -> None:

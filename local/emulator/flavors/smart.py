@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from urllib.parse import parse_qs
 
 from local.emulator import scenarios
-from local.emulator.downloads import DownloadPolicy, serve
+from local.emulator.downloads import DownloadPolicy, serve, wants_gzip
 from local.emulator.flavors.bcda_kickoff import parse_rfc3339
 from local.emulator.flavors.common import accepts, bearer, checksum_extensions, http_date, rfc3339
 from local.emulator.jobs import CANCELLED, COMPLETED, FAILED, PENDING, Job
@@ -272,10 +272,11 @@ class Smart:
         if self.state.now() > job.completed_at + timedelta(hours=FILES_TTL_HOURS):
             return outcome(410, "The file has expired", "expired")
         stored = served.stored
-        etag = f'"{stored.gz_sha256}"'
+        policy = DownloadPolicy("qvalue", "both", True, self.state.config.empty_gzip_member)
+        gz = wants_gzip(request.header("Accept-Encoding"), policy.gzip_match)
+        etag = f'"{stored.gz_sha256 if gz else stored.digests.raw_sha256}"'  # one per representation
         headers = [("ETag", etag), ("Last-Modified", http_date(job.completed_at)), ("Vary", "Accept-Encoding")]
         if request.header("If-None-Match") in (etag, "*"):
             return Response(304, headers)
         fault = scenarios.download_fault(self.state, f"{job.id}/{name}") if request.method == "GET" else None
-        policy = DownloadPolicy("qvalue", "both", True, self.state.config.empty_gzip_member)
         return serve(request, stored, policy, headers, fault)
