@@ -130,24 +130,24 @@ def test_v3_can_be_switched_off(start: Any, client: Any) -> None:
             "_outputFormat=csv",
             {},
             "_outputFormat parameter must be one of [ndjson application/fhir+ndjson application/ndjson]",
-        ),  # noqa: E501
+        ),
         ("_elements=id", {}, "Invalid parameter: this server does not support the _elements parameter."),
         ("_type=Patient&?_since=2020-01-01T00:00:00Z", {}, "Invalid parameter: query parameters cannot start with ?"),
         (
             "_since=2020-01-01",
             {},
             "Invalid date format supplied in _since parameter.  Date must be in FHIR Instant format.",
-        ),  # noqa: E501
+        ),
         (
             "_since=2020-01-01T00:00:00+05:00",
             {},
             "Invalid date format supplied in _since parameter.  Date must be in FHIR Instant format.",
-        ),  # noqa: E501
+        ),
         (
             "_since=2999-01-01T00:00:00Z",
             {},
             "Invalid date format supplied in _since parameter. Date must be a date that has already passed",
-        ),  # noqa: E501
+        ),
         ("_type=Patient,Patient", {}, "Repeated resource type Patient"),
         ("", {"Accept": ""}, "Accept header is required"),
         ("", {"Accept": "*/*"}, "application/fhir+json is the only supported response format"),
@@ -156,8 +156,9 @@ def test_v3_can_be_switched_off(start: Any, client: Any) -> None:
         (
             "_type=Observations",
             {},
-            "invalid resource type Observations. Supported types [Patient Coverage ExplanationOfBenefit Claim ClaimResponse]",
-        ),  # noqa: E501
+            "invalid resource type Observations. "
+            "Supported types [Patient Coverage ExplanationOfBenefit Claim ClaimResponse]",
+        ),
         ("_type=Claim", {}, "unauthorized resource type Claim"),
     ],
 )
