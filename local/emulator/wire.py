@@ -131,10 +131,7 @@ class _Handler(BaseHTTPRequestHandler):
         chunked = self._send_head(response, head)
         if head:
             return 0
-        sent = self._send_body(response, chunked)
-        if response.on_complete is not None:
-            response.on_complete()
-        return sent
+        return self._send_body(response, chunked)
 
     def _send_head(self, response: Response, head: bool) -> bool:
         """Status line and headers; True when the body goes chunked."""
@@ -173,6 +170,9 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 write(piece)
             sent += len(piece)
+        # before the last-chunk marker, so a client that saw the whole body sees its effect too
+        if response.on_complete is not None:
+            response.on_complete()
         if chunked:
             write(b"0\r\n\r\n")
         return sent
