@@ -107,7 +107,7 @@ class Exporter:
             size = BCDA_BATCH.get(kind, 4000)
             for number, start in enumerate(range(0, len(members), size)):
                 batch = members[start : start + size]
-                failed = self._failed(batch, (job.id, kind, number)) if kind == "ExplanationOfBenefit" else []
+                failed = self._failed(batch, (kind, number)) if kind == "ExplanationOfBenefit" else []
                 batch = [bene for bene in batch if bene not in failed]
                 if (eager or kind in PARTIAL) and self._count(batch, kind, until, since) == 0:
                     continue  # BCDA drops empty batches ("blank.ndjson")
@@ -143,7 +143,7 @@ class Exporter:
         contract = self.config.ab2d_contract
         members = self.population.group("all", job.data_step)
         until = job.until or self.population.load_times[job.data_step]
-        failed = self._failed(members, (job.id, "ab2d"))
+        failed = self._failed(members, "ab2d")
         names = (f"{contract}_{n:04d}.ndjson" for n in range(1, 10_000))
         if self.config.scenario == "large-files":
             outputs = self._large([next(names) for _ in range(self.config.large_file_count)], r4)
@@ -170,7 +170,7 @@ class Exporter:
     # ---- SMART
     def smart(self, job: Job, members: list[Beneficiary]) -> list[Planned]:
         until = self.population.load_times[job.data_step]
-        failed = self._failed(members, (job.id, "smart"))
+        failed = self._failed(members, "smart")
         kept = [bene for bene in members if bene not in failed]
         outputs: list[Planned] = []
         for kind in job.types:
