@@ -33,7 +33,7 @@ def _member(seed: int, number: int, r4: bool) -> Segment:
             "carrier", clm_id, str(rng.randrange(10**8, 10**9)), date(2025, 1, 1 + index % 28),
         )  # fmt: skip
         resource = eob(bene, revision, r4)
-        padding = base64.b64encode(rng.randbytes(6000)).decode()
+        padding = base64.b64encode(rng.randbytes(24_000)).decode()
         resource["extension"] = [{"url": PADDING_URL, "valueBase64Binary": padding}]
         line = dumps(resource) + b"\n"
         lines.append(line)

@@ -168,7 +168,10 @@ class Emulator:
         return self._state.last_since_default
 
     # ---- what happened
-    def requests(self) -> list[RequestRecord]:
+    def requests(self, settle: float = 2.0) -> list[RequestRecord]:
+        """Requests answered so far, oldest first; waits up to `settle` s for answers in progress."""
+        for listener in self._listeners:
+            listener.settle(settle)
         with self._records_lock:
             return list(self._records)
 

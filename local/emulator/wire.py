@@ -11,6 +11,7 @@ import contextlib
 import json
 import socket
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -95,6 +96,16 @@ class _Handler(BaseHTTPRequestHandler):
     do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = do_GET
 
     def _serve(self) -> None:
+        with self.server.busy:
+            self.server.in_flight += 1
+        try:
+            self._answer()
+        finally:
+            with self.server.busy:
+                self.server.in_flight -= 1
+                self.server.busy.notify_all()
+
+    def _answer(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         split = urlsplit(self.path)
@@ -196,7 +207,19 @@ class Listener(ThreadingHTTPServer):
         self.name = name
         self.app = app
         self.record = record
+        self.in_flight = 0  # requests being answered right now
+        self.busy = threading.Condition()
         super().__init__((host, port), _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return  # a client hanging up (or resetting a keep-alive connection) is not our error
+        super().handle_error(request, client_address)
+
+    def settle(self, timeout: float) -> None:
+        """Wait (at most `timeout` s) until no request is being answered."""
+        with self.busy:
+            self.busy.wait_for(lambda: self.in_flight == 0, timeout)
 
     @property
     def port(self) -> int:
