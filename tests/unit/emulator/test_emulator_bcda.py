@@ -401,3 +401,9 @@ def test_metadata_needs_no_token_and_attribution_status_does(bcda: Any) -> None:
     assert [d["type"] for d in attribution["ingestion_dates"]] == ["last_attribution_update", "last_runout_update"]
     assert welcome == {"success": "Welcome to the Beneficiary Claims Data API!"}
     assert requests.get(f"{base}/api/v2/attribution_status").status_code == 401
+
+
+def test_v1_observation_is_accepted_then_fails(bcda: Any) -> None:
+    status_url = bcda.kickoff(version="v1", query="_type=Observation")
+
+    assert bcda.poll(status_url).status_code == 500
