@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from datetime import timedelta
 from urllib.parse import parse_qs
 
@@ -11,7 +10,15 @@ from local.emulator import scenarios
 from local.emulator.downloads import NDJSON, DownloadPolicy, serve
 from local.emulator.flavors import ab2d_kickoff
 from local.emulator.flavors.ab2d_kickoff import fhir_error
-from local.emulator.flavors.common import accepts, basic_credentials, checksum_extensions, http_date, java_human
+from local.emulator.flavors.common import (
+    Route,
+    accepts,
+    basic_credentials,
+    checksum_extensions,
+    dispatch,
+    http_date,
+    java_human,
+)
 from local.emulator.jobs import CANCELLED, COMPLETED, FAILED, Job
 from local.emulator.records import ServedFile
 from local.emulator.state import State
@@ -20,7 +27,6 @@ from local.emulator.wire import Request, Response, json_response
 OKTA_SERVER = "aus2r7y3gdaFMKBol297"  # the sandbox authorization server id
 FILES_TTL_HOURS = 72
 JSON_TYPES = ("application/json", "application/fhir+json")
-Route = tuple[str, re.Pattern[str], Callable[..., Response]]
 _STATE_NAMES = {"Pending": "SUBMITTED", "In Progress": "IN_PROGRESS", COMPLETED: "SUCCESSFUL", FAILED: "FAILED"}
 
 
@@ -46,13 +52,7 @@ class Ab2d:
 
     def handle(self, request: Request) -> Response:
         routes = self.routes if request.listener == "api" else self.routes[-1:]
-        for method, pattern, handler in routes:
-            match = pattern.match(request.path)
-            if match and method == request.method:
-                return handler(request, *match.groups())
-        if any(p.match(request.path) for _, p, _ in routes):
-            return Response(405)
-        return json_response(404, {"error": "Not Found", "path": request.path})
+        return dispatch(routes, request, lambda: json_response(404, {"error": "Not Found", "path": request.path}))
 
     # ---- Okta
     def _token(self, request: Request) -> Response:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from local.emulator import scenarios
@@ -19,7 +18,7 @@ from local.emulator.flavors.bcda_responses import (
     manifest,
     outcome,
 )
-from local.emulator.flavors.common import basic_credentials, bearer, rfc3339
+from local.emulator.flavors.common import Route, basic_credentials, bearer, dispatch, rfc3339
 from local.emulator.jobs import CANCELLED, COMPLETED, FAILED, PENDING, Job
 from local.emulator.records import ServedFile
 from local.emulator.state import State
@@ -31,7 +30,6 @@ JOB_STATUSES = (
 )  # fmt: skip
 ARCHIVE_HOURS = 24
 CLEANUP_LAG_HOURS = 1  # cleanup runs on a schedule: a job is archived a while after its 24 h
-Route = tuple[str, re.Pattern[str], Callable[..., Response]]
 
 
 class Bcda:
@@ -68,13 +66,7 @@ class Bcda:
 
     def _route(self, request: Request) -> Response:
         routes = self.routes if request.listener == "api" else self.routes[-2:]
-        for method, pattern, handler in routes:
-            match = pattern.match(request.path)
-            if match and method == request.method:
-                return handler(request, *match.groups())
-        if any(p.match(request.path) for _, p, _ in routes):
-            return Response(405)
-        return text_response(404, "404 page not found\n")
+        return dispatch(routes, request, lambda: text_response(404, "404 page not found\n"))
 
     # ---- auth
     def _token(self, request: Request) -> Response:

@@ -5,10 +5,14 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Callable
 from datetime import datetime
 from email.utils import format_datetime
 
 from local.emulator.records import ServedFile
+from local.emulator.wire import Request, Response
+
+Route = tuple[str, re.Pattern[str], Callable[..., Response]]
 
 _BEARER = re.compile(r"^Bearer (\S+)$")  # BCDA's exact pattern: case-sensitive, one space
 
@@ -78,3 +82,14 @@ def accepts(accept: str | None, *produced: str) -> bool:
         if media.endswith("/*") and any(p.startswith(media[:-1]) for p in produced):
             return True
     return False
+
+
+def dispatch(routes: list[Route], request: Request, not_found: Callable[[], Response]) -> Response:
+    """Call the handler whose method and path pattern match (path groups become arguments)."""
+    for method, pattern, handler in routes:
+        match = pattern.match(request.path)
+        if match and method == request.method:
+            return handler(request, *match.groups())
+    if any(pattern.match(request.path) for _, pattern, _ in routes):
+        return Response(405)
+    return not_found()

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from urllib.parse import parse_qs
 
 from local.emulator import scenarios
 from local.emulator.downloads import DownloadPolicy, serve, wants_gzip
 from local.emulator.flavors.bcda_kickoff import parse_rfc3339
-from local.emulator.flavors.common import accepts, bearer, checksum_extensions, http_date, rfc3339
+from local.emulator.flavors.common import Route, accepts, bearer, checksum_extensions, dispatch, http_date, rfc3339
 from local.emulator.jobs import CANCELLED, COMPLETED, FAILED, PENDING, Job
 from local.emulator.population import seeded
 from local.emulator.records import ServedFile
@@ -28,7 +27,6 @@ TYPES = ("Patient", "Coverage", "ExplanationOfBenefit")
 FILES_TTL_HOURS = 24
 RETRY_AFTER = "2"
 FHIR_JSON = "application/fhir+json"
-Route = tuple[str, re.Pattern[str], Callable[..., Response]]
 
 
 def outcome(status: int, text: str, code: str = "processing") -> Response:
@@ -64,13 +62,7 @@ class Smart:
 
     def handle(self, request: Request) -> Response:
         routes = self.routes if request.listener == "api" else self.routes[-2:]
-        for method, pattern, handler in routes:
-            match = pattern.match(request.path)
-            if match and method == request.method:
-                return handler(request, *match.groups())
-        if any(p.match(request.path) for _, p, _ in routes):
-            return Response(405)
-        return outcome(404, f"Unknown path {request.path}", "not-found")
+        return dispatch(routes, request, lambda: outcome(404, f"Unknown path {request.path}", "not-found"))
 
     # ---- discovery and auth
     def _smart_configuration(self, request: Request) -> Response:
