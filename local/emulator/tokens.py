@@ -72,6 +72,21 @@ class TokenIssuer:
             return self._uses[jti]
 
 
+_KEYS: dict[str, Any] = {}
+_KEYS_LOCK = threading.Lock()
+
+
+def _private_key(alg: str) -> Any:
+    """One key pair per algorithm and process: RSA generation is slow, and emulators are many in tests."""
+    with _KEYS_LOCK:
+        if alg not in _KEYS:
+            if alg == "ES384":
+                _KEYS[alg] = ec.generate_private_key(ec.SECP384R1())
+            else:
+                _KEYS[alg] = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        return _KEYS[alg]
+
+
 class AssertionRejectedError(Exception):
     """A SMART client assertion was refused (message = OAuth error_description)."""
 
@@ -83,12 +98,9 @@ class AssertionVerifier:
         self.client_id = client_id
         self.alg = alg
         self.kid = secrets.token_hex(8)
-        if alg == "ES384":
-            private: Any = ec.generate_private_key(ec.SECP384R1())
-            jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(private))
-        else:
-            private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-            jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(private))
+        private = _private_key(alg)
+        algorithm: Any = jwt.algorithms.ECAlgorithm if alg == "ES384" else jwt.algorithms.RSAAlgorithm
+        jwk = json.loads(algorithm.to_jwk(private))
         self.public_key = private.public_key()
         jwk |= {"kid": self.kid, "alg": alg, "use": "sig", "key_ops": ["sign"]}
         self.private_key_path = directory / "private-key.jwk.json"
