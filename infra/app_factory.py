@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aws_cdk import App
@@ -32,13 +33,21 @@ SKIP_BUNDLING = {"aws:cdk:bundling-stacks": []}
 
 
 def build_app(
-    context: dict[str, Any] | None = None, *, bundling: bool = True, nag: bool = True
+    context: dict[str, Any] | None = None, *, bundling: bool = True, nag: bool = True, outdir: str | None = None
 ) -> tuple[App, IngestStack]:
-    """The app and its one stack; ``context`` may hold ``"bulk-fhir-ingest"`` (else the default config)."""
-    app = App(
-        context={**FEATURE_FLAGS, **(context or {})},
-        post_cli_context=None if bundling else SKIP_BUNDLING,
-    )
+    """The app and its one stack; ``context`` may hold ``"bulk-fhir-ingest"`` (else the default config).
+
+    The configuration goes in as JSON text with the highest precedence: context values that cross
+    from the CDK's JavaScript side into Python lose their ``null`` members (``"glacier_days": null``
+    would silently become the default), so ``app.py`` hands over the raw JSON it read itself.
+    ``outdir`` defaults to the CLI's (``CDK_OUTDIR``) or a temporary directory.
+    """
+    context = dict(context or {})
+    final: dict[str, Any] = {} if bundling else dict(SKIP_BUNDLING)
+    if CONTEXT_KEY in context:
+        raw = context.pop(CONTEXT_KEY)
+        final[CONTEXT_KEY] = raw if isinstance(raw, str) else json.dumps(raw)
+    app = App(context={**FEATURE_FLAGS, **context}, post_cli_context=final or None, outdir=outdir)
     config = load_config(app.node.try_get_context(CONTEXT_KEY))
     stack = IngestStack(app, STACK_ID, config=config)
     if nag:

@@ -11,7 +11,6 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import jsii
 from aws_cdk import BundlingOptions, DockerImage, ILocalBundling
@@ -40,7 +39,7 @@ class PipLocalBundling:
         self.architecture = architecture
         self.source_dir = source_dir
 
-    def try_bundle(self, output_dir: str, **_options: Any) -> bool:
+    def try_bundle(self, output_dir: str, options: BundlingOptions) -> bool:
         subprocess.run(  # noqa: S603 - a fixed pip command line, no shell
             pip_command(self.source_dir / "requirements.txt", output_dir, self.architecture), check=True
         )

@@ -93,4 +93,4 @@ class IngestStack(Stack):
 
 
 def _output_suffix(source_name: str) -> str:
-    return "".join(part.title() for part in re.split(r"[^a-z0-9]+", source_name))
+    return "".join(part[:1].upper() + part[1:] for part in re.split(r"[^a-z0-9]+", source_name))

@@ -1,8 +1,12 @@
-"""One Secrets Manager secret per source: created empty, or an existing one imported by name."""
+"""One Secrets Manager secret per source: created empty, or an existing one imported by name.
+
+Put the credentials in with ``aws secretsmanager put-secret-value --secret-id <name> --secret-string
+file://creds.json``; until then the functions fail with a ConfigurationError that says so.
+"""
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy, SecretValue, Stack
+from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
@@ -16,9 +20,6 @@ SECRET_SHAPES = {
     "ab2d": '{"client_id": "...", "client_secret": "..."}',
     "smart": '{"client_id": "...", "private_key_jwk": {"kty": "RSA", "kid": "...", "alg": "RS384", ...}}',
 }
-#: The value a created secret starts with. It never changes, so a later deploy never overwrites the
-#: credentials put in by hand; the functions report it as a missing credential.
-PLACEHOLDER = "{}"
 
 
 class Secrets(Construct):
@@ -44,9 +45,13 @@ class Secrets(Construct):
                 f"Put this JSON: {SECRET_SHAPES[source.api]}"
             ),
             encryption_key=key,
-            secret_string_value=SecretValue.unsafe_plain_text(PLACEHOLDER),
             removal_policy=RemovalPolicy.RETAIN,
         )
+        # Created empty: no value in the template that a later deploy could write over the credentials
+        # put in by hand (CDK would generate a random password here).
+        cfn_secret = secret.node.default_child
+        assert isinstance(cfn_secret, secretsmanager.CfnSecret)
+        cfn_secret.add_property_deletion_override("GenerateSecretString")
         for rule in ("AwsSolutions-SMG4", "HIPAA.Security-SecretsManagerRotationEnabled"):
             acknowledge(
                 secret,

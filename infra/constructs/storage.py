@@ -85,7 +85,11 @@ class Storage(Construct):
             ],
         )
         acknowledge(bucket, "AwsSolutions-S1", "This is the access-log bucket; logging it into itself would loop.")
-        acknowledge(bucket, "HIPAA.Security-S3BucketLoggingEnabled", "This is the access-log bucket itself.")
+        acknowledge(
+            bucket,
+            "HIPAA.Security-S3BucketLoggingEnabled",
+            "This is the access-log bucket itself; logging it into itself would loop.",
+        )
         acknowledge(
             bucket,
             "HIPAA.Security-S3DefaultEncryptionKMS",

@@ -1,0 +1,80 @@
+"""Schedules (one per source), alarms and outputs."""
+
+from __future__ import annotations
+
+import json
+
+from cdk_helpers import Synth, dumps
+
+
+def schedules_by_source(synth: Synth) -> dict[str, dict]:
+    found = {}
+    for schedule in synth.resources("AWS::Scheduler::Schedule").values():
+        props = schedule["Properties"]
+        found[json.loads(props["Target"]["Input"])["source"]] = props
+    return found
+
+
+def test_one_schedule_per_source_with_its_cron_and_state(variant: Synth) -> None:
+    schedules = schedules_by_source(variant)
+    assert set(schedules) == {"bcda-sandbox", "ab2d-prod"}
+    bcda, ab2d = schedules["bcda-sandbox"], schedules["ab2d-prod"]
+    assert (bcda["ScheduleExpression"], bcda["State"]) == ("cron(0 6 10 * ? *)", "ENABLED")
+    assert (ab2d["ScheduleExpression"], ab2d["State"]) == ("cron(30 4 ? * MON *)", "DISABLED")
+
+
+def test_schedule_starts_the_state_machine_with_the_source_as_input(default: Synth) -> None:
+    (props,) = schedules_by_source(default).values()
+    machine_id = next(iter(default.resources("AWS::StepFunctions::StateMachine")))
+    assert props["Target"]["Arn"] == {"Ref": machine_id}
+    assert json.loads(props["Target"]["Input"]) == {"source": "bcda-sandbox"}
+    assert "SchedulesRole" in dumps(props["Target"]["RoleArn"])
+    assert props["FlexibleTimeWindow"] == {"Mode": "OFF"}
+    assert props["ScheduleExpressionTimezone"] == "Etc/UTC"
+    assert "StorageKey" in dumps(props["KmsKeyArn"])
+
+
+def test_schedule_role_trusts_only_the_scheduler_of_this_account(default: Synth) -> None:
+    (role,) = [r for lid, r in default.resources("AWS::IAM::Role").items() if lid.startswith("SchedulesRole")]
+    (statement,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+
+
+def test_alarms_on_failed_timed_out_and_aborted_runs_to_an_encrypted_topic(default: Synth) -> None:
+    topic_id, topic = next(iter(default.resources("AWS::SNS::Topic").items()))
+    assert "StorageKey" in dumps(topic["Properties"]["KmsMasterKeyId"])
+    alarms = {
+        a["Properties"]["MetricName"]: a["Properties"] for a in default.resources("AWS::CloudWatch::Alarm").values()
+    }
+    assert set(alarms) == {"ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted"}
+    for alarm in alarms.values():
+        assert alarm["Namespace"] == "AWS/States"
+        assert (alarm["Statistic"], alarm["Period"], alarm["Threshold"]) == ("Sum", 300, 1)
+        assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+        assert alarm["TreatMissingData"] == "notBreaching"
+        assert alarm["AlarmActions"] == [{"Ref": topic_id}]
+
+
+def test_topic_accepts_only_tls(default: Synth) -> None:
+    (policy,) = default.resources("AWS::SNS::TopicPolicy").values()
+    (deny,) = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_email_subscription_only_when_configured(default: Synth, variant: Synth) -> None:
+    assert default.resources("AWS::SNS::Subscription") == {}
+    (subscription,) = variant.resources("AWS::SNS::Subscription").values()
+    assert subscription["Properties"]["Protocol"] == "email"
+    assert subscription["Properties"]["Endpoint"] == "data-team@example.org"
+
+
+def test_outputs(default: Synth, variant: Synth) -> None:
+    assert set(default.json["Outputs"]) == {
+        "BucketName",
+        "TableName",
+        "StateMachineArn",
+        "AlarmTopicArn",
+        "SecretArnBcdaSandbox",
+    }
+    assert {"SecretArnBcdaSandbox", "SecretArnAb2dProd"} <= set(variant.json["Outputs"])

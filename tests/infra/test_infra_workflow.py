@@ -1,0 +1,220 @@
+"""The state machine definition (docs/architecture.md §2 and §3), read from the synthesized template."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from cdk_helpers import Synth
+
+from infra import error_names
+from infra.asl_extract import handler_logical_ids, resolve
+
+MAIN_TASKS = ("Start run", "Authenticate", "Kick off export", "Check export status", "Finalize run")
+LAMBDA_SERVICE_ERRORS = {
+    "Lambda.ClientExecutionTimeoutException",
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+}
+
+
+@pytest.fixture(scope="module")
+def asl(default: Synth) -> dict[str, Any]:
+    return default.definition()
+
+
+@pytest.fixture(scope="module")
+def states(asl: dict[str, Any]) -> dict[str, Any]:
+    return asl["States"]
+
+
+def all_states(definition: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for name, state in definition["States"].items():
+        yield name, state
+        if "ItemProcessor" in state:
+            yield from all_states(state["ItemProcessor"])
+
+
+def lambda_arn(synth: Synth, handler: str) -> str:
+    return resolve({"Fn::GetAtt": [handler_logical_ids(synth.json)[handler], "Arn"]}, synth.json)
+
+
+def test_the_happy_path_and_its_two_loops(asl: dict[str, Any], states: dict[str, Any]) -> None:
+    assert asl["StartAt"] == "Start run"
+    assert states["Start run"]["Next"] == "Authenticate"
+    assert states["Authenticate"]["Next"] == "Kick off export"
+    assert states["Kick off export"]["Next"] == "Export accepted?"
+    accepted = states["Export accepted?"]
+    assert accepted["Type"] == "Choice"
+    assert accepted["Choices"] == [
+        {"Variable": "$.job.status", "StringEquals": "accepted", "Next": "Check export status"}
+    ]
+    assert accepted["Default"] == "Wait before kicking off again"
+    assert states["Wait before kicking off again"] == {
+        "Type": "Wait",
+        "SecondsPath": "$.job.wait_seconds",
+        "Next": "Kick off export",
+    }
+    assert states["Check export status"]["Next"] == "Export complete?"
+    complete = states["Export complete?"]
+    assert complete["Choices"] == [{"Variable": "$.poll.state", "StringEquals": "complete", "Next": "Download files"}]
+    assert complete["Default"] == "Wait for the export"
+    assert states["Wait for the export"] == {
+        "Type": "Wait",
+        "SecondsPath": "$.poll.wait_seconds",
+        "Next": "Check export status",
+    }
+    assert states["Download files"]["Next"] == "Finalize run"
+    assert states["Finalize run"]["Next"] == "Export landed"
+    assert states["Export landed"] == {"Type": "Succeed"}
+
+
+def test_failure_path_fails_with_the_recorded_error_and_cause(states: dict[str, Any]) -> None:
+    assert states["Record the failure"]["Next"] == "Export failed"
+    assert "Catch" not in states["Record the failure"]
+    assert states["Export failed"] == {"Type": "Fail", "ErrorPath": "$.failure.error", "CausePath": "$.failure.cause"}
+
+
+def test_every_state_but_the_failure_path_is_reachable_only_as_drawn(states: dict[str, Any]) -> None:
+    assert set(states) == {
+        *MAIN_TASKS,
+        "Export accepted?",
+        "Wait before kicking off again",
+        "Export complete?",
+        "Wait for the export",
+        "Download files",
+        "Export landed",
+        "Record the failure",
+        "Export failed",
+    }
+
+
+def test_every_lambda_task_returns_into_its_own_key(default: Synth, asl: dict[str, Any]) -> None:
+    expected = {
+        "Start run": ("start_run", "$.run"),
+        "Authenticate": ("authenticate", "$.auth"),
+        "Kick off export": ("kick_off", "$.job"),
+        "Check export status": ("check_status", "$.poll"),
+        "Finalize run": ("finalize", "$.final"),
+        "Record the failure": ("record_failure", "$.failure"),
+        "Download file": ("download_file", "$.result"),
+    }
+    tasks = {name: state for name, state in all_states(asl) if state["Type"] == "Task"}
+    assert set(tasks) == set(expected)
+    for name, (handler, result_path) in expected.items():
+        task = tasks[name]
+        # payload_response_only: the function ARN itself, the whole state as payload, no wrapper
+        assert task["Resource"] == lambda_arn(default, handler)
+        assert "Parameters" not in task and "OutputPath" not in task and "ResultSelector" not in task
+        assert task["ResultPath"] == result_path
+
+
+def test_catch_everything_into_the_failure_path(states: dict[str, Any]) -> None:
+    for name in (*MAIN_TASKS, "Download files"):
+        assert states[name]["Catch"] == [
+            {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Record the failure"}
+        ]
+
+
+def test_retry_policy(asl: dict[str, Any]) -> None:
+    for name, state in all_states(asl):
+        if state["Type"] != "Task":
+            continue
+        # CDK's default retry of Lambda service errors comes first
+        assert set(state["Retry"][0]["ErrorEquals"]) == LAMBDA_SERVICE_ERRORS
+        retries = {tuple(r["ErrorEquals"]): r for r in state["Retry"][1:]}
+        assert retries[("TransientError",)] == {
+            "ErrorEquals": ["TransientError"],
+            "IntervalSeconds": 5,
+            "BackoffRate": 2,
+            "MaxAttempts": 4,
+        }
+        if name == "Download file":
+            assert retries[("VerificationError",)] == {
+                "ErrorEquals": ["VerificationError"],
+                "IntervalSeconds": 5,
+                "BackoffRate": 2,
+                "MaxAttempts": 2,
+            }
+        else:
+            assert set(retries) == {("TransientError",)}
+
+
+def test_error_names_in_the_definition_are_the_error_classes(asl: dict[str, Any]) -> None:
+    used = {
+        error
+        for _name, state in all_states(asl)
+        for rule in (*state.get("Retry", []), *state.get("Catch", []))
+        for error in rule["ErrorEquals"]
+    }
+    application = used - LAMBDA_SERVICE_ERRORS - {error_names.ALL}
+    assert application == {"TransientError", "VerificationError"}
+    assert application <= set(error_names.BULKFHIR_ERRORS) | set(error_names.INGEST_ERRORS)
+
+
+def test_download_files_is_a_distributed_map_reading_the_file_list_from_s3(
+    default: Synth, states: dict[str, Any]
+) -> None:
+    bucket = resolve(
+        {"Ref": next(lid for lid in default.json["Resources"] if lid.startswith("StorageLanding"))}, default.json
+    )
+    files = states["Download files"]
+    assert files["Type"] == "Map"
+    assert files["ItemProcessor"]["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
+    assert files["ItemReader"] == {
+        "Resource": "arn:aws:states:::s3:getObject",
+        "ReaderConfig": {"InputType": "JSON"},
+        "Parameters": {"Bucket": bucket, "Key.$": "$.poll.files_key"},
+    }
+    assert files["ItemSelector"] == {
+        "file.$": "$$.Map.Item.Value",
+        "run.$": "$.run",
+        "job_url.$": "$.job.job_url",
+        "transaction_time.$": "$.poll.transaction_time",
+    }
+    assert files["MaxConcurrencyPath"] == "$.run.download_concurrency"
+    assert "MaxConcurrency" not in files
+    assert files["ResultWriter"] == {
+        "Resource": "arn:aws:states:::s3:putObject",
+        "Parameters": {"Bucket": bucket, "Prefix": "runs/map-results/"},
+    }
+    assert files["ResultPath"] is None
+    assert not any(key.startswith("ToleratedFailure") for key in files)
+
+
+def test_each_file_is_downloaded_until_it_has_landed(states: dict[str, Any]) -> None:
+    child = states["Download files"]["ItemProcessor"]
+    assert child["StartAt"] == "Download file"
+    assert child["States"]["Download file"]["Next"] == "File landed?"
+    assert child["States"]["File landed?"] == {
+        "Type": "Choice",
+        "Choices": [{"Variable": "$.result.status", "StringEquals": "partial", "Next": "Download file"}],
+        "Default": "File done",
+    }
+    done = child["States"]["File done"]
+    assert done["Type"] == "Pass" and done["End"] is True
+    assert done["Parameters"] == {"index.$": "$.file.index", "status.$": "$.result.status"}
+
+
+def test_jsonpath_only(asl: dict[str, Any]) -> None:
+    text = json.dumps(asl)
+    assert "QueryLanguage" not in text and '"Assign"' not in text and '"Arguments"' not in text
+
+
+def test_timeout_from_config(asl: dict[str, Any], variant: Synth) -> None:
+    assert asl["TimeoutSeconds"] == 36 * 3600
+    assert variant.definition()["TimeoutSeconds"] == 48 * 3600
+
+
+def test_state_machine_logs_without_execution_data_and_traces(default: Synth) -> None:
+    props = default.only("AWS::StepFunctions::StateMachine")["Properties"]
+    assert props["StateMachineType"] == "STANDARD"
+    assert props["TracingConfiguration"] == {"Enabled": True}
+    logging = props["LoggingConfiguration"]
+    assert (logging["Level"], logging["IncludeExecutionData"]) == ("ALL", False)
+    (destination,) = logging["Destinations"]
+    log_group_id = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0]
+    assert "KmsKeyId" in default.json["Resources"][log_group_id]["Properties"]
