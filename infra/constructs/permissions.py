@@ -18,6 +18,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
+from constructs import Construct
 
 from infra import contract
 from infra.constructs.storage import DATA_PREFIXES, RUNS_PREFIX, STAGING_PREFIX
@@ -123,6 +124,19 @@ _STATEMENTS = {
     Need.EVENT_LANDED: lambda _r: _event(contract.EXPORT_LANDED),
     Need.EVENT_FAILED: lambda _r: _event(contract.EXPORT_FAILED),
 }
+
+
+def service_role(
+    scope: Construct, construct_id: str, *, service: str, description: str, policy: iam.ManagedPolicy
+) -> iam.Role:
+    """A role only ``service`` acting for this account may assume, with ``policy`` as its one policy."""
+    return iam.Role(
+        scope,
+        construct_id,
+        description=description,
+        assumed_by=iam.ServicePrincipal(service, conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}),
+        managed_policies=[policy],
+    )
 
 
 def secret_resource(secret: secretsmanager.ISecret) -> str:

@@ -11,6 +11,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra.config import IngestConfig
+from infra.constructs.permissions import service_role
 
 
 class Schedules(Construct):
@@ -63,13 +64,11 @@ class Schedules(Construct):
                 ),
             ],
         )
-        role = iam.Role(
+        role = service_role(
             self,
             "Role",
+            service="scheduler.amazonaws.com",
             description="bulk-fhir-ingest schedules: start the state machine",
-            assumed_by=iam.ServicePrincipal(
-                "scheduler.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}
-            ),
-            managed_policies=[policy],
+            policy=policy,
         )
         return role.without_policy_updates()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
@@ -19,6 +21,15 @@ RUNS_PREFIX = "runs/"
 STAGING_PREFIX = "staging/"
 MAP_RESULTS_PREFIX = "runs/map-results/"
 TTL_ATTRIBUTE = "expires_at_epoch"
+#: What both buckets share: private, owner-enforced, TLS 1.2+ only, versioned, kept on stack deletion.
+_PRIVATE_VERSIONED_TLS_ONLY: dict[str, Any] = {
+    "block_public_access": s3.BlockPublicAccess.BLOCK_ALL,
+    "object_ownership": s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+    "enforce_ssl": True,
+    "minimum_tls_version": 1.2,
+    "versioned": True,
+    "removal_policy": RemovalPolicy.RETAIN,
+}
 _LOGS_KEY_ACTIONS = ("kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:GenerateDataKey",
                      "kms:DescribeKey")  # fmt: skip
 
@@ -69,12 +80,7 @@ class Storage(Construct):
             "AccessLogs",
             # S3 server access logging delivers only to buckets with SSE-S3 default encryption.
             encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            enforce_ssl=True,
-            minimum_tls_version=1.2,
-            versioned=True,
-            removal_policy=RemovalPolicy.RETAIN,
+            **_PRIVATE_VERSIONED_TLS_ONLY,
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="ExpireLogs",
@@ -113,14 +119,9 @@ class Storage(Construct):
             encryption=s3.BucketEncryption.KMS,
             encryption_key=self.key,
             bucket_key_enabled=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            enforce_ssl=True,
-            minimum_tls_version=1.2,
-            versioned=True,
+            **_PRIVATE_VERSIONED_TLS_ONLY,
             server_access_logs_bucket=self.log_bucket,
             server_access_logs_prefix="landing/",
-            removal_policy=RemovalPolicy.RETAIN,
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="TransitionsAndAbortIncompleteUploads",

@@ -23,6 +23,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from infra.constructs.permissions import service_role
 from infra.constructs.storage import MAP_RESULTS_PREFIX, RUNS_PREFIX
 from infra.nag import acknowledge_wildcard_resources
 
@@ -73,14 +74,12 @@ def build_state_machine_role(
         ],
     )
     acknowledge_wildcard_resources(policy, _IAM5_REASON)
-    return iam.Role(
+    return service_role(
         scope,
         "StateMachineRole",
+        service="states.amazonaws.com",
         description="bulk-fhir-ingest state machine",
-        assumed_by=iam.ServicePrincipal(
-            "states.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}
-        ),
-        managed_policies=[policy],
+        policy=policy,
     )
 
 
