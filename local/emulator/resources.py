@@ -31,8 +31,11 @@ def instant(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}+00:00"
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), check_circular=False)
+
+
 def dumps(resource: Json) -> bytes:
-    return json.dumps(resource, separators=(",", ":")).encode()
+    return _ENCODER.encode(resource).encode()
 
 
 def _meta(revision: Revision, profile: str | None = None, tags: list[Json] | None = None) -> Json:
