@@ -19,7 +19,8 @@ from local.emulator.files import Segment, StoredFile, gzip_bytes
 from local.emulator.jobs import Job
 from local.emulator.large import LargeFiles
 from local.emulator.population import Beneficiary, Population, seeded
-from local.emulator.resources import dumps, error_outcome, render
+from local.emulator.render import render
+from local.emulator.resources import dumps, error_outcome
 
 BCDA_BATCH = {"ExplanationOfBenefit": 50, "Patient": 5000, "Coverage": 4000, "Claim": 4000, "ClaimResponse": 4000}
 PARTIAL = ("Claim", "ClaimResponse")

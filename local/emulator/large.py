@@ -11,9 +11,10 @@ import base64
 import math
 from datetime import UTC, date, datetime
 
+from local.emulator.claims import eob
 from local.emulator.files import Segment, StoredFile, gzip_bytes
 from local.emulator.population import Beneficiary, Revision, seeded
-from local.emulator.resources import dumps, eob
+from local.emulator.resources import dumps
 
 MEMBER_BYTES = 1 << 20
 POOL_SIZE = 4

@@ -1,11 +1,11 @@
-"""FHIR JSON for the synthetic records, shaped like Blue Button (BFD) output: STU3 for BCDA/AB2D v1,
-R4 (CARIN BB) for v2/v3. Only the fields a pipeline keys on are faithful; the rest is plausible bulk.
+"""FHIR JSON helpers and the people resources (Patient, Coverage), shaped like Blue Button (BFD) output:
+STU3 for BCDA/AB2D v1, R4 (CARIN BB) for v2/v3. Only the fields a pipeline keys on are faithful; the rest
+is plausible bulk. Claims are in `claims`; `render` picks the builder for a revision.
 """
 
 from __future__ import annotations
 
 import json
-import random
 from datetime import datetime
 from typing import Any
 
@@ -17,12 +17,12 @@ C4BB_ID_TYPE = "http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBIdentifierType"
 C4BB = "http://hl7.org/fhir/us/carin-bb/StructureDefinition"
 SYSTEM_TYPE = "https://bluebutton.cms.gov/fhir/CodeSystem/System-Type"
 FINAL_ACTION = "https://bluebutton.cms.gov/fhir/CodeSystem/Final-Action"
-_PROFILE = {
+PROFILE = {
     "pde": "C4BB-ExplanationOfBenefit-Pharmacy",
     "inpatient": "C4BB-ExplanationOfBenefit-Inpatient-Institutional",
 }
-_ICD = ("E119", "I10", "E785", "J449", "N183", "I2510", "M179", "F329", "K219", "G4733", "Z7901", "R51")
-_HCPCS = ("99213", "99214", "80053", "85025", "93000", "71046", "36415", "G0439", "97110", "J1100")
+ICD = ("E119", "I10", "E785", "J449", "N183", "I2510", "M179", "F329", "K219", "G4733", "Z7901", "R51")
+HCPCS = ("99213", "99214", "80053", "85025", "93000", "71046", "36415", "G0439", "97110", "J1100")
 Json = dict[str, Any]
 
 
@@ -38,7 +38,7 @@ def dumps(resource: Json) -> bytes:
     return _ENCODER.encode(resource).encode()
 
 
-def _meta(revision: Revision, profile: str | None = None, tags: list[Json] | None = None) -> Json:
+def meta(revision: Revision, profile: str | None = None, tags: list[Json] | None = None) -> Json:
     meta: Json = {"lastUpdated": instant(revision.last_updated)}
     if profile:
         meta["profile"] = [f"{C4BB}/{profile}"]
@@ -89,7 +89,7 @@ def patient(bene: Beneficiary, revision: Revision, r4: bool) -> Json:
     return {
         "resourceType": "Patient",
         "id": bene.bene_id,
-        "meta": _meta(revision, "C4BB-Patient" if r4 else None),
+        "meta": meta(revision, "C4BB-Patient" if r4 else None),
         "identifier": identifiers,
         "name": [{"use": "usual", "family": f"Doe{bene.index}", "given": ["Jane" if bene.index % 2 else "John"]}],
         "gender": "female" if bene.index % 2 else "male",
@@ -104,7 +104,7 @@ def coverage(bene: Beneficiary, revision: Revision, r4: bool) -> Json:
     resource: Json = {
         "resourceType": "Coverage",
         "id": revision.id,
-        "meta": _meta(revision, "C4BB-Coverage" if r4 else None),
+        "meta": meta(revision, "C4BB-Coverage" if r4 else None),
         "extension": [
             {
                 "url": f"{BB}/variables/ms_cd",
@@ -131,182 +131,6 @@ def coverage(bene: Beneficiary, revision: Revision, r4: bool) -> Json:
     else:
         resource["grouping"] = {"subGroup": "Medicare", "subPlan": f"Part {part}"}
     return resource
-
-
-def _claim_identifiers(revision: Revision, r4: bool) -> list[Json]:
-    system = "pde_id" if revision.claim_type == "pde" else "clm_id"
-    ids: list[Json] = [
-        {"system": f"{BB}/variables/{system}", "value": revision.clm_id},
-        {"system": f"{BB}/identifier/claim-group", "value": revision.group_id},
-    ]
-    if revision.claim_type == "pde":
-        ids.append({"system": f"{BB}/variables/rx_srvc_rfrnc_num", "value": revision.clm_id[-6:]})
-    if r4:
-        for identifier in ids:
-            identifier["type"] = {"coding": [{"system": C4BB_ID_TYPE, "code": "uc"}]}
-    return ids
-
-
-def _items(rng: random.Random, served: str, count: int) -> list[Json]:
-    items = []
-    for sequence in range(1, count + 1):
-        amount = round(rng.uniform(15, 900), 2)
-        items.append(
-            {
-                "sequence": sequence,
-                "diagnosisSequence": [1 + rng.randrange(2)],
-                "service": {
-                    "coding": [
-                        {"system": "https://bluebutton.cms.gov/resources/codesystem/hcpcs", "code": rng.choice(_HCPCS)}
-                    ]
-                },
-                "servicedDate": served,
-                "quantity": {"value": 1 + rng.randrange(3)},
-                "adjudication": [
-                    {
-                        "category": {
-                            "coding": [{"system": f"{BB}/codesystem/adjudication", "code": f"{BB}/variables/{name}"}]
-                        },
-                        "amount": {"value": value, "system": "urn:iso:std:iso:4217", "code": "USD"},
-                    }
-                    for name, value in (
-                        ("line_nch_pmt_amt", round(amount * 0.8, 2)),
-                        ("line_coinsrnc_amt", round(amount * 0.2, 2)),
-                        ("line_sbmtd_chrg_amt", amount),
-                    )
-                ],
-            }
-        )
-    return items
-
-
-def eob(bene: Beneficiary, revision: Revision, r4: bool, tags: bool = False, mbi_extension: bool = False) -> Json:
-    """An ExplanationOfBenefit. `tags`: BCDA v3 System-Type/Final-Action; `mbi_extension`: AB2D's."""
-    rng = seeded(revision.key)
-    served = revision.service_date.isoformat() if revision.service_date else ""
-    claim_type = revision.claim_type
-    tag_list = None
-    if tags:
-        system = "DDPS" if claim_type == "pde" else "NationalClaimsHistory"
-        tag_list = [
-            {"system": SYSTEM_TYPE, "code": system},
-            {"system": FINAL_ACTION, "code": "FinalAction" if revision.status == "active" else "NotFinalAction"},
-        ]
-    profile = _PROFILE.get(claim_type, "C4BB-ExplanationOfBenefit-Professional-NonClinician") if r4 else None
-    total = round(rng.uniform(50, 4000), 2)
-    resource: Json = {
-        "resourceType": "ExplanationOfBenefit",
-        "id": revision.id,
-        "meta": _meta(revision, profile, tag_list),
-    }
-    if mbi_extension:
-        resource["extension"] = [
-            {
-                "url": "http://hl7.org/fhir/StructureDefinition/elementdefinition-identifier",
-                "valueIdentifier": {
-                    "system": "http://hl7.org/fhir/sid/us-mbi",
-                    "value": bene.mbi,
-                    "extension": [{"url": CURRENCY, "valueCoding": {"code": "current"}}],
-                },
-            }
-        ]
-    resource |= {
-        "identifier": _claim_identifiers(revision, r4),
-        "status": revision.status,
-        "type": {
-            "coding": [
-                {"system": f"{BB}/codesystem/eob-type", "code": claim_type.upper()},
-                {"system": "http://terminology.hl7.org/CodeSystem/claim-type", "code": "professional"},
-            ]
-        },
-        "patient": {"reference": f"Patient/{bene.bene_id}"},
-        "billablePeriod": {"start": served, "end": served},
-        "provider": {
-            "identifier": {"system": "http://hl7.org/fhir/sid/us-npi", "value": str(rng.randrange(10**9, 10**10))}
-        },
-        "outcome": "complete",
-        "insurance": [
-            {"coverage": {"reference": f"Coverage/part-{'d' if claim_type == 'pde' else 'b'}-{bene.bene_id}"}}
-        ],
-        "diagnosis": [
-            {
-                "sequence": sequence,
-                "diagnosisCodeableConcept": {
-                    "coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": rng.choice(_ICD)}]
-                },
-                "type": [
-                    {
-                        "coding": [
-                            {
-                                "system": f"{BB}/codesystem/diagnosis-type",
-                                "code": "principal" if sequence == 1 else "other",
-                            }
-                        ]
-                    }
-                ],
-            }
-            for sequence in range(1, 2 + rng.randrange(4))
-        ],
-        "item": _items(rng, served, 1 + rng.randrange(2)),
-        "payment": {"amount": {"value": round(total * 0.8, 2), "system": "urn:iso:std:iso:4217", "code": "USD"}},
-        "total": [{"category": {"coding": [{"code": "submitted"}]}, "amount": {"value": total, "currency": "USD"}}],
-    }
-    if r4:
-        resource["use"] = "claim"
-        resource["created"] = instant(revision.last_updated)
-        resource["insurer"] = {"identifier": {"value": "CMS"}}
-    return resource
-
-
-def partial_claim(bene: Beneficiary, revision: Revision, response: bool) -> Json:
-    """BCDA v2's partially adjudicated (FISS/MCS) Claim and ClaimResponse."""
-    rng = seeded(revision.key)
-    served = revision.service_date.isoformat() if revision.service_date else ""
-    source = {"f": "fiss", "m": "mcs"}[revision.claim_type]
-    common: Json = {
-        "id": revision.id,
-        "meta": _meta(revision),
-        "identifier": [{"system": f"https://bluebutton.cms.gov/fhir/sid/{source}-claim-id", "value": revision.clm_id}],
-        "status": "active",
-        "patient": {"reference": f"Patient/{bene.bene_id}"},
-        "created": instant(revision.last_updated),
-        "use": "claim",
-    }
-    if response:
-        return (
-            {"resourceType": "ClaimResponse"}
-            | common
-            | {
-                "outcome": "partial",
-                "request": {"reference": f"Claim/{revision.id}"},
-                "insurer": {"identifier": {"value": "CMS"}},
-            }
-        )
-    return (
-        {"resourceType": "Claim"}
-        | common
-        | {
-            "type": {
-                "coding": [{"system": "http://terminology.hl7.org/CodeSystem/claim-type", "code": "institutional"}]
-            },
-            "billablePeriod": {"start": served, "end": served},
-            "provider": {"identifier": {"value": str(rng.randrange(10**9, 10**10))}},
-            "priority": {"coding": [{"code": "normal"}]},
-            "total": {"value": round(rng.uniform(50, 4000), 2), "currency": "USD"},
-        }
-    )
-
-
-def render(bene: Beneficiary, revision: Revision, r4: bool, tags: bool = False, mbi_extension: bool = False) -> bytes:
-    """One NDJSON line (without its newline) for a revision."""
-    kind = revision.resource_type
-    if kind == "ExplanationOfBenefit":
-        return dumps(eob(bene, revision, r4, tags, mbi_extension))
-    if kind == "Patient":
-        return dumps(patient(bene, revision, r4))
-    if kind == "Coverage":
-        return dumps(coverage(bene, revision, r4))
-    return dumps(partial_claim(bene, revision, kind == "ClaimResponse"))
 
 
 def error_outcome(resource_type: str, bene: Beneficiary, owner: str) -> bytes:
