@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Aws, TimeZone
+from aws_cdk import TimeZone
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_scheduler as scheduler
@@ -55,13 +55,9 @@ class Schedules(Construct):
                 iam.PolicyStatement(
                     sid="StartExport", actions=["states:StartExecution"], resources=[state_machine.state_machine_arn]
                 ),
-                # The schedules are encrypted with the stack's key.
-                iam.PolicyStatement(
-                    sid="ReadEncryptedSchedule",
-                    actions=["kms:Decrypt"],
-                    resources=[key.key_arn],
-                    conditions={"StringEquals": {"kms:ViaService": f"scheduler.{Aws.REGION}.amazonaws.com"}},
-                ),
+                # The schedules' payload is encrypted with the stack's key. No kms:ViaService here: the
+                # scheduler decrypts with this role's own session, which only the scheduler can assume.
+                iam.PolicyStatement(sid="ReadEncryptedSchedule", actions=["kms:Decrypt"], resources=[key.key_arn]),
             ],
         )
         role = service_role(
