@@ -101,6 +101,10 @@ def _landing(r: Resources) -> list[iam.PolicyStatement]:
     return [
         _objects("LandFiles", r.bucket, _LANDING_OBJECT, prefixes),
         _objects("DeleteStagingObjects", r.bucket, ("s3:DeleteObject",), [f"{STAGING_PREFIX}*"]),
+        # "Is this file landed already?" is a HeadObject on its final key; S3 answers 404 for a missing
+        # key only to a caller allowed to list the bucket (403 otherwise). No s3:prefix condition: a
+        # HeadObject carries none, so the 404 would turn into a 403 again.
+        iam.PolicyStatement(sid="TellMissingFromForbidden", actions=["s3:ListBucket"], resources=[r.bucket.bucket_arn]),
     ]
 
 

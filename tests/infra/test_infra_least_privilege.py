@@ -50,6 +50,7 @@ EXPECTED = {
         **STATE,
         "LandFiles": "s3:AbortMultipartUpload s3:GetObject s3:ListMultipartUploadParts s3:PutObject",
         "DeleteStagingObjects": "s3:DeleteObject",
+        "TellMissingFromForbidden": "s3:ListBucket",
         **OBJECT_KEY,
     },
     "finalize": {
@@ -115,6 +116,8 @@ def test_object_access_is_scoped_to_prefixes(default: Synth) -> None:
     assert prefixes("finalize", "ReadWriteRunFiles") == ["runs/*"]
     assert prefixes("download_file", "LandFiles") == ["deleted/*", "errors/*", "fhir/*", "staging/*"]
     assert prefixes("download_file", "DeleteStagingObjects") == ["staging/*"]
+    # listing: the bucket itself, so that HeadObject of a not-yet-landed file says 404, not 403
+    assert resources(function_policy(default, "download_file")["TellMissingFromForbidden"]) == [f"<{landing}.Arn>"]
 
 
 def test_secrets_are_only_the_sources_secrets(variant: Synth) -> None:
