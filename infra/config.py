@@ -100,9 +100,6 @@ class IngestConfig:
     wait_budget_hours: int = 30
     log_retention_days: int = 365
 
-    def source(self, name: str) -> SourceConfig:
-        return next(source for source in self.sources if source.name == name)
-
 
 DEFAULT_CONTEXT: dict[str, Any] = {
     "sources": [
