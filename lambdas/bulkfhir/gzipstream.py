@@ -81,7 +81,8 @@ class GzipMembersDecoder:
         try:
             out = decoder.decompress(buffer, _SLICE)
             self._sink.feed(out)
-            while decoder.unconsumed_tail:
+            # At a member's end the rest of the input is in unused_data (unconsumed_tail then repeats it).
+            while decoder.unconsumed_tail and not decoder.eof:
                 out = decoder.decompress(decoder.unconsumed_tail, _SLICE)
                 self._sink.feed(out)
         except zlib.error as exc:

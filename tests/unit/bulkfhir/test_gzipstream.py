@@ -85,3 +85,10 @@ def test_a_gzip_bomb_is_decoded_in_bounded_slices():
     decoder.finish()
     assert sink.bytes == 200 * 1024 * 1024
     assert largest <= 1 << 20
+
+
+def test_a_member_ending_inside_a_bounded_slice_hands_over_the_rest_exactly_once():
+    # 3 MB of incompressible data ends inside a 1 MiB output slice with two members after it
+    first = os.urandom(3 * 1024 * 1024 + 17)
+    counter, decoder = decode([gzip.compress(first) + gzip.compress(b"a\n") + gzip.compress(b"b\n")])
+    assert (counter.bytes, decoder.members) == (len(first) + 4, 3)

@@ -1,0 +1,1 @@
+"""Lambda entry points (``ingest.handlers.<name>.handler``): parse, call one service, return JSON."""

@@ -1,0 +1,33 @@
+"""Powertools logger, metrics and tracer for every handler, and the decorator that applies them."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+
+# The services and the client log through stdlib loggers: give them the same JSON format.
+copy_config_to_registered_loggers(source_logger=logger, include={"ingest", "bulkfhir"})
+
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+def entrypoint(handler: Handler) -> Handler:
+    """Structured logs with the request id (never the event: it may name files of PHI), metrics
+    flushed per invocation, X-Ray segments without the response."""
+
+    @functools.wraps(handler)
+    @logger.inject_lambda_context(log_event=False, clear_state=True)
+    @tracer.capture_lambda_handler(capture_response=False)
+    @metrics.log_metrics(raise_on_empty_metrics=False)
+    def wrapper(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return handler(event, context)
+
+    return wrapper

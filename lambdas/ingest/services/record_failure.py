@@ -1,0 +1,92 @@
+"""Record the failure: the catch path. Record, cancel, release, announce; the watermark stays."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Any
+
+from bulkfhir import BulkDataError
+from ingest.payloads import JobState, PollState, RunContext
+from ingest.timeutil import utc_iso
+from ingest.wiring import Deps
+
+logger = logging.getLogger(__name__)
+
+_MAX_CAUSE = 1000
+# Step Functions' own names for "a Distributed Map had failing items".
+_MAP_FAILURES = {"States.ExceedToleratedFailureThreshold", "States.ItemReaderFailed", "States.ResultWriterFailed"}
+#: Errors after which the server job cannot be resumed by a re-run.
+_JOB_IS_DEAD = {"ExportGoneError", "ExportFailedError"}
+
+
+def readable_cause(raw: object) -> str:
+    """The one-line message inside a Step Functions Cause: a Lambda error's errorMessage, or the text."""
+    text = raw if isinstance(raw, str) else json.dumps(raw) if raw is not None else ""
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict) and parsed.get("errorMessage"):
+        text = str(parsed["errorMessage"])
+    text = re.sub(r"\s+", " ", text).strip()
+    return text[: _MAX_CAUSE - 1] + "…" if len(text) > _MAX_CAUSE else text or "no details"
+
+
+def _cancel_running_job(deps: Deps, run: RunContext, job: JobState) -> str:
+    """Cancel the server job if it may still be running; say what happened."""
+    if not job.job_url:
+        return ""
+    try:
+        cancelled = deps.clients.client_for(deps.settings.source(run.source)).cancel(job.job_url)
+    except BulkDataError as error:
+        logger.warning("could not cancel the server job", extra={"why": str(error)})
+        return " The server job could not be cancelled; it expires on its own."
+    return " The server job was cancelled." if cancelled else ""
+
+
+def record_failure(deps: Deps, state: dict[str, Any]) -> dict[str, str]:
+    raw_error = state.get("error")
+    error_block: dict[str, Any] = raw_error if isinstance(raw_error, dict) else {}
+    error = str(error_block.get("Error") or "UnknownError")
+    cause = readable_cause(error_block.get("Cause"))
+    if not isinstance(state.get("run"), dict):
+        # Start run itself failed (bad input, lease held by another run): nothing of ours to undo.
+        return {"error": error, "cause": cause}
+
+    run = RunContext.from_state(state)
+    job = JobState.from_state(state)
+    poll = PollState.from_state(state)
+    if error in _MAP_FAILURES:
+        failure = deps.store.first_file_failure(run.run_id)
+        if failure:
+            error = str(failure["error"])
+            cause = readable_cause(f"file #{failure['index']} ({failure['url']}): {failure['message']}")
+
+    downloading = poll is not None and poll.state == "complete"
+    note = ""
+    if job and job.job_url and job.status == "accepted":
+        if not downloading:
+            note = _cancel_running_job(deps, run, job)
+            deps.store.clear_open_job(run.source, run.scope, run.run_id)
+        elif error in _JOB_IS_DEAD:
+            deps.store.clear_open_job(run.source, run.scope, run.run_id)
+        else:
+            landed = len(deps.store.list_landed_files(run.run_id))
+            note = (
+                f" {landed} of {poll.file_count if poll else '?'} files landed; a re-run within the server's file "
+                "lifetime (BCDA 24 h, AB2D 72 h) resumes this export and fetches only the rest."
+            )
+    cause = (cause + note)[:_MAX_CAUSE]
+    deps.store.update_run(
+        run.source, run.run_id, {"status": "FAILED", "error": error, "cause": cause, "failed_at": utc_iso(deps.clock())}
+    )
+    try:
+        deps.events.publish(
+            "ExportFailed",
+            {"source": run.source, "run_id": run.run_id, "scope": run.scope, "error": error, "cause": cause},
+        )
+    finally:
+        deps.store.release_lease(run.source, run.scope, run.run_id)
+    return {"error": error, "cause": cause}

@@ -1,0 +1,48 @@
+"""What a Lambda container builds once: settings, adapters, the client cache."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+
+import boto3
+from botocore.config import Config
+
+from ingest.adapters.dynamo_store import DynamoRunStore
+from ingest.adapters.events import EventBridgePublisher
+from ingest.adapters.s3_landing import S3Landing
+from ingest.adapters.secrets import SecretsManagerCredentials
+from ingest.clients import ClientCache
+from ingest.ports import EventPublisher, Landing, RunStore
+from ingest.settings import Settings, load_settings
+from ingest.timeutil import utcnow
+
+
+@dataclass(frozen=True)
+class Deps:
+    settings: Settings
+    store: RunStore
+    landing: Landing
+    events: EventPublisher
+    clients: ClientCache
+    clock: Callable[[], datetime] = utcnow
+
+
+def build_deps(settings: Settings) -> Deps:
+    config = Config(retries={"mode": "standard", "max_attempts": 5}, max_pool_connections=32)
+    session = boto3.session.Session()
+    return Deps(
+        settings=settings,
+        store=DynamoRunStore(session.resource("dynamodb", config=config).Table(settings.table_name)),
+        landing=S3Landing(session.client("s3", config=config), settings.bucket_name),
+        events=EventBridgePublisher(session.client("events", config=config), settings.event_bus_name),
+        clients=ClientCache(SecretsManagerCredentials(session.client("secretsmanager", config=config))),
+    )
+
+
+@lru_cache(maxsize=1)
+def container() -> Deps:
+    """The dependencies of this Lambda container, built on first use."""
+    return build_deps(load_settings())
