@@ -37,9 +37,10 @@ class FileDownload:
         self.etag = response.headers.get("ETag")
         self.bytes_read = 0
 
-    def iter_raw(self, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+    def iter_raw(self, chunk_size: int = 64 * 1024) -> Iterator[bytes]:
         """Body bytes as sent. A broken connection raises TransientError with ``bytes_received``
-        = the file offset reached (``start`` + bytes read), for a Range resume."""
+        = the file offset reached (``start`` + bytes yielded), for a Range resume. urllib3 drops the
+        partial read in progress when a connection breaks, so small reads bound what a resume re-fetches."""
         try:
             for chunk in self._response.raw.stream(chunk_size, decode_content=False):
                 if chunk:

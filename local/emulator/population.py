@@ -70,6 +70,9 @@ class Population:
     def __init__(self, seed: int, patients: int, load_time: datetime) -> None:
         self.seed = seed
         self.load_times = [load_time]  # BFD data-load time of each step
+        # Changes of a step are loaded after this moment: the previous load, or the clock when the
+        # step began if that is later (so a kick-off-time watermark taken before it misses nothing).
+        self.changes_after: list[datetime] = [load_time]
         self._lock = threading.RLock()
         self._history: dict[int, tuple[int, list[Revision]]] = {}
         first_file = load_time - timedelta(days=400)
@@ -104,11 +107,15 @@ class Population:
     def runout_claims_through(self) -> date:
         return date(self.load_times[0].year - 1, 12, 31)
 
-    def advance(self, days: float) -> datetime:
-        """A data load `days` after the last: new claims, revisions, and newly attributed people."""
+    def advance(self, load_time: datetime, changes_after: datetime) -> datetime:
+        """A data load at `load_time` with changes loaded after `changes_after`: new claims,
+        revisions, and newly attributed people."""
         with self._lock:
+            if load_time <= self.load_time:
+                raise ValueError("a data load must come after the previous one")
             step = len(self.load_times)
-            self.load_times.append(self.load_time + timedelta(days=days))
+            self.load_times.append(load_time)
+            self.changes_after.append(min(max(changes_after, self.load_times[step - 1]), load_time))
             attributed = self.attribution_file_date(step)
             current = sum(1 for bene in self.beneficiaries if not bene.runout)
             for _ in range(max(1, current // 50)):
@@ -241,7 +248,7 @@ class Population:
 
     def _step(self, bene: Beneficiary, step: int, history: list[Revision]) -> list[Revision]:
         rng = seeded("step", self.seed, bene.index, step)
-        previous, load = self.load_times[step - 1], self.load_times[step]
+        previous, load = self.changes_after[step], self.load_times[step]
         if bene.runout:
             return []
         out: list[Revision] = []

@@ -6,6 +6,7 @@ import hashlib
 import shutil
 import tempfile
 import threading
+from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -198,8 +199,13 @@ class Emulator:
 
     # ---- steering
     def advance_data(self, days: float = 30) -> None:
-        """A data load `days` later: new claims and versions, newly attributed beneficiaries."""
-        load_time = self._state.population.advance(days)
+        """ "A month passes": the clock moves `days` forward and BFD loads new data an hour before
+        the new now — new claims and versions (loaded after the old now), new beneficiaries."""
+        before = self.clock.now()
+        self.clock.advance(days * 86400)
+        population = self._state.population
+        load_time = max(self.clock.now() - timedelta(hours=1), population.load_time + timedelta(seconds=1))
+        population.advance(load_time, changes_after=before)
         self.clock.catch_up(load_time)
 
     def describe(self) -> dict[str, Any]:
