@@ -57,7 +57,15 @@ class Workflow(Construct):
         add_distributed_map_policy(self, role=self.role, state_machine=self.state_machine)
 
     def _build_definition(self, functions: Mapping[str, lambda_.IFunction], bucket: s3.IBucket) -> sfn.IChainable:
-        start = self._task("Start run", functions["start_run"], "$.run")
+        # Start run also gets the execution's id, which the lease and the run ledger record.
+        start = self._task(
+            "Start run",
+            functions["start_run"],
+            "$.run",
+            payload=sfn.TaskInput.from_object(
+                {"input": sfn.JsonPath.object_at("$"), "execution": sfn.JsonPath.execution_id}
+            ),
+        )
         authenticate = self._task("Authenticate", functions["authenticate"], "$.auth")
         kick_off = self._task("Kick off export", functions["kick_off"], "$.job")
         check = self._task("Check export status", functions["check_status"], "$.poll")
@@ -89,9 +97,11 @@ class Workflow(Construct):
         )
         return start.next(authenticate).next(kick_off).next(export_accepted)
 
-    def _task(self, name: str, function: lambda_.IFunction, result_path: str) -> tasks.LambdaInvoke:
+    def _task(
+        self, name: str, function: lambda_.IFunction, result_path: str, payload: sfn.TaskInput | None = None
+    ) -> tasks.LambdaInvoke:
         task = tasks.LambdaInvoke(
-            self, name, lambda_function=function, payload_response_only=True, result_path=result_path
+            self, name, lambda_function=function, payload_response_only=True, result_path=result_path, payload=payload
         )
         retry_transient(task)
         return task

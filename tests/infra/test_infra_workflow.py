@@ -108,7 +108,12 @@ def test_every_lambda_task_returns_into_its_own_key(default: Synth, asl: dict[st
         task = tasks[name]
         # payload_response_only: the function ARN itself, the whole state as payload, no wrapper
         assert task["Resource"] == lambda_arn(default, handler)
-        assert "Parameters" not in task and "OutputPath" not in task and "ResultSelector" not in task
+        assert "OutputPath" not in task and "ResultSelector" not in task
+        if name == "Start run":
+            # the state plus the execution id (recorded with the lease and in the run ledger)
+            assert task["Parameters"] == {"input.$": "$", "execution.$": "$$.Execution.Id"}
+        else:
+            assert "Parameters" not in task
         assert task["ResultPath"] == result_path
 
 
