@@ -6,12 +6,19 @@ import argparse
 import sys
 
 from local.emulator import cli as emulator_cli
+from local.runner import cli as local_run_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bulk-ingest", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("local-run", help="run the whole stack locally (not yet: see issue 4)")
+    local_run = sub.add_parser(
+        "local-run",
+        help="run the whole stack on this machine: the synthesized state machine in emulated AWS",
+        description="Run one export through the real synthesized state machine in emulated AWS (moto), "
+        "against the built-in CMS-like emulator or a real server, and mirror the landed files.",
+    )
+    local_run_cli.add_arguments(local_run)
     emulator = sub.add_parser("emulator", help="serve a CMS-like bulk FHIR API on loopback until interrupted")
     emulator_cli.add_arguments(emulator)
     return parser
@@ -20,8 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "local-run":
-        print("bulk-ingest local-run: not yet: see issue 4 (the local runner)", file=sys.stderr)
-        return 2
+        return local_run_cli.run(args)
     if args.command == "emulator":
         return emulator_cli.run(args)
     return 0

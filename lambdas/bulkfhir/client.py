@@ -102,12 +102,12 @@ class ExportComplete:
 
 
 def format_instant(moment: datetime) -> str:
-    """A FHIR instant with an explicit offset and millisecond precision (rounded down, so a
-    watermark never skips data). BCDA rejects a _since without a zone."""
+    """A FHIR instant with an explicit offset (BCDA rejects a _since without a zone) and the full
+    microsecond precision of the watermark: BFD stamps a whole data load with one lastUpdated, equal
+    to the transactionTime, so a _since rounded down would fetch that load again every run."""
     if moment.tzinfo is None:
         raise ValueError("export times must be timezone-aware")
-    moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}+00:00"
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
 
 
 def _utcnow() -> datetime:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +16,9 @@ tracer = Tracer()
 
 # The services and the client log through stdlib loggers: give them the same JSON format.
 copy_config_to_registered_loggers(source_logger=logger, include={"ingest", "bulkfhir"})
+
+# Steps without metrics of their own are normal; Powertools would warn on every such invocation.
+warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 

@@ -25,6 +25,11 @@ class Clock:
         with self._lock:
             self._offset += timedelta(seconds=seconds)
 
+    @property
+    def offset_seconds(self) -> float:
+        with self._lock:
+            return self._offset.total_seconds()
+
     def catch_up(self, moment: datetime) -> None:
         """Advance so that `moment` is no longer in the future."""
         lag = (moment - self.now()).total_seconds()

@@ -6,7 +6,7 @@ import hashlib
 import shutil
 import tempfile
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -207,6 +207,30 @@ class Emulator:
         load_time = max(self.clock.now() - timedelta(hours=1), population.load_time + timedelta(seconds=1))
         population.advance(load_time, changes_after=before)
         self.clock.catch_up(load_time)
+
+    def timeline(self) -> dict[str, Any]:
+        """Where the emulator's time and data stand: enough for `restore_timeline` in a later
+        process to continue from here (a local run's --state-dir keeps it)."""
+        population = self._state.population
+        return {
+            "clock_offset_seconds": self.clock.offset_seconds,
+            "loads": [
+                {"load_time": load.isoformat(), "changes_after": after.isoformat()}
+                for load, after in zip(population.load_times[1:], population.changes_after[1:], strict=True)
+            ],
+        }
+
+    def restore_timeline(self, timeline: dict[str, Any]) -> None:
+        """Replay the data loads of an earlier emulator (same seed and size give the same data)."""
+        population = self._state.population
+        for load in timeline.get("loads", []):
+            load_time = datetime.fromisoformat(load["load_time"])
+            if load_time > population.load_time:
+                population.advance(load_time, changes_after=datetime.fromisoformat(load["changes_after"]))
+        behind = float(timeline.get("clock_offset_seconds", 0)) - self.clock.offset_seconds
+        if behind > 0:
+            self.clock.advance(behind)
+        self.clock.catch_up(population.load_time)
 
     def describe(self) -> dict[str, Any]:
         """What the CLI prints: where to connect and with which credentials."""

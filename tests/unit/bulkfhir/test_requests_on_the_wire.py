@@ -43,7 +43,9 @@ def test_kick_off_sends_bcda_headers_and_percent_encodes_the_since_offset(server
     assert isinstance(result, KickOffAccepted)
     assert result.status_url == f"{server.url}/api/v2/jobs/7"
     kick = server.seen[-1]
-    assert kick.path == "/api/v2/Group/all/$export?_type=Patient,Coverage&_since=2026-01-02T03%3A04%3A05.678%2B00%3A00"
+    assert (
+        kick.path == "/api/v2/Group/all/$export?_type=Patient,Coverage&_since=2026-01-02T03%3A04%3A05.678901%2B00%3A00"
+    )
     assert kick.headers["Accept"] == "application/fhir+json"
     assert kick.headers["Prefer"] == "respond-async"
     assert kick.headers["Authorization"] == "Bearer tok-abc.def.ghi"

@@ -196,3 +196,19 @@ def test_a_large_population_is_planned_lazily(start: Any, client: Any) -> None:
     assert len(eob_files) == 500
     assert elapsed < 3.0
     assert bcda.emu.file_ndjson(eob_files[-1]["url"]).count(b"\n") > 0
+
+
+def test_a_later_emulator_continues_the_timeline_of_an_earlier_one(start: Any, client: Any) -> None:
+    first = start(flavor="bcda", patients=60)
+    first.advance_data(days=30)
+    timeline = first.timeline()
+    later = start(flavor="bcda", patients=60)
+    later.restore_timeline(timeline)
+    assert later.timeline()["loads"] == timeline["loads"]
+    assert later.clock.now() >= first.clock.now() - timedelta(seconds=5)
+    one, two = client(first).login(), client(later).login()
+    manifest_one = one.manifest(query="_type=ExplanationOfBenefit")
+    manifest_two = two.manifest(query="_type=ExplanationOfBenefit")
+    assert manifest_one["transactionTime"] == manifest_two["transactionTime"]
+    resources_one = _resources(one, manifest_one, "ExplanationOfBenefit")
+    assert resources_one == _resources(two, manifest_two, "ExplanationOfBenefit")

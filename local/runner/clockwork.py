@@ -1,0 +1,56 @@
+"""Wait and Retry in moto's Step Functions engine, made fast and observable.
+
+Wait states and retry back-offs really sleep in moto. Here every requested pause is recorded; it
+then lasts ``seconds * scale`` (0 against the built-in emulator, whose clock is moved forward by
+the same amount through ``on_wait``, so that what the server sees matches what the state machine
+asked for; 1 against a real server).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from types import SimpleNamespace
+from typing import Any
+from unittest import mock
+
+from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+
+
+class Clockwork:
+    def __init__(self, scale: float = 0.0, on_wait: Callable[[float], None] | None = None) -> None:
+        self.scale = scale
+        self.on_wait = on_wait
+        self.waits: list[float] = []
+        self.retry_sleeps: list[float] = []
+        self._lock = threading.Lock()
+
+    def _wait(self, seconds: float, interruptible: Any = None) -> None:
+        if self.on_wait is not None:
+            self.on_wait(seconds)
+        if self.scale > 0 and seconds > 0:
+            if interruptible is not None:
+                interruptible.wait(seconds * self.scale)
+            else:
+                time.sleep(seconds * self.scale)
+
+    def patch(self) -> ExitStack:
+        clockwork = self
+        stack = ExitStack()
+
+        def wait_interval(_self: WaitFunction, env: Any, wait_seconds: int) -> None:
+            with clockwork._lock:
+                clockwork.waits.append(float(wait_seconds))
+            clockwork._wait(float(wait_seconds), env.program_state_event)
+
+        def retry_sleep(seconds: float) -> None:
+            with clockwork._lock:
+                clockwork.retry_sleeps.append(float(seconds))
+            clockwork._wait(float(seconds))
+
+        stack.enter_context(mock.patch.object(WaitFunction, "_wait_interval", wait_interval))
+        stack.enter_context(mock.patch.object(retrier_decl, "time", SimpleNamespace(sleep=retry_sleep)))
+        return stack

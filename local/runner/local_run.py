@@ -1,0 +1,206 @@
+"""`bulk-ingest local-run`: the whole stack on this machine, against the built-in emulator or a real server.
+
+The CDK app is synthesized, its state machine runs in moto's Step Functions engine with every
+Lambda handler called in-process, the landed objects are mirrored into ``--out`` with a run.json,
+and a summary is printed. ``--state-dir`` keeps watermarks, ledger and landed objects between runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from local.emulator import Emulator, EmulatorConfig
+from local.runner.clockwork import Clockwork
+from local.runner.credentials import credentials_from_options
+from local.runner.errors import LocalRunError
+from local.runner.progress import Progress
+from local.runner.report import mirror, print_summary, run_record
+from local.runner.snapshot import restore, save
+from local.runner.synth import synthesize
+from local.runner.world import LocalAws
+
+
+@dataclass
+class LocalRunOptions:
+    # a real server (api set) or the built-in emulator (api None)
+    api: str | None = None
+    base_url: str | None = None
+    token_url: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = field(default=None, repr=False)
+    private_key: Path | None = None
+    key_id: str | None = None
+    api_version: str | None = None
+    export: str | None = None
+    types: tuple[str, ...] | None = None
+    since: str = "auto"
+    source_name: str | None = None
+    concurrency: int = 8
+    file_hosts: tuple[str, ...] = ()
+    out_dir: Path = Path("out")
+    state_dir: Path | None = None
+    # the built-in emulator
+    flavor: str = "bcda"
+    scenario: str = "none"
+    patients: int = 100
+    seed: int = 1
+    advance_days: float = 0.0
+    #: how long Wait states and retry back-offs really last (None: 0 for the emulator, 1 otherwise)
+    wait_scale: float | None = None
+
+
+@dataclass
+class LocalRunResult:
+    exit_code: int
+    record: dict[str, Any]
+    seconds: float
+    waits: list[float]
+    history_events: int
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """jsii's node process prints an end-of-life banner for Node 20 at start-up: keep it out of the
+    user's terminal (and show it if synthesis fails)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            captured.seek(0)
+            sys.stderr.write(captured.read().decode(errors="replace")[-4000:])
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+@contextlib.contextmanager
+def _target(options: LocalRunOptions, say: Any) -> Iterator[tuple[dict[str, Any], dict[str, Any], Any]]:
+    """(source config, secret value, emulator or None) for the run."""
+    if options.api is None:
+        config = EmulatorConfig(
+            flavor=options.flavor, scenario=options.scenario, patients=options.patients, seed=options.seed
+        )
+        with Emulator(config) as emu:
+            timeline = options.state_dir / "emulator-timeline.json" if options.state_dir else None
+            if timeline and timeline.exists():
+                # The watermarks in --state-dir were taken against this timeline: continue it.
+                emu.restore_timeline(json.loads(timeline.read_text()))
+            if options.advance_days:
+                emu.advance_data(days=options.advance_days)
+            say(f"built-in {options.flavor} emulator at {emu.base_url} ({options.patients} patients, "
+                f"scenario {options.scenario})")  # fmt: skip
+            secret: dict[str, Any] = {"client_id": emu.client_id}
+            if emu.private_key_path:
+                secret["private_key_jwk"] = json.loads(Path(emu.private_key_path).read_text())
+            else:
+                secret["client_secret"] = emu.client_secret
+            source = {"name": options.source_name or f"local-{options.flavor}", "api": options.flavor,
+                      "base_url": emu.base_url, "token_url": emu.token_url}  # fmt: skip
+            yield source, secret, emu
+        return
+    if not options.base_url:
+        raise LocalRunError("--base-url is required with --api")
+    secret = credentials_from_options(options)
+    source = {"name": options.source_name or options.api, "api": options.api, "base_url": options.base_url,
+              "token_url": options.token_url}  # fmt: skip
+    say(f"{options.api} server at {options.base_url}")
+    yield source, secret, None
+
+
+def _source_config(source: dict[str, Any], options: LocalRunOptions) -> dict[str, Any]:
+    config = {**source, "schedule_enabled": False, "download_concurrency": options.concurrency}
+    config = {key: value for key, value in config.items() if value is not None}
+    if options.api_version:
+        config["api_version"] = options.api_version
+    if options.export:
+        config["export"] = options.export
+    if options.types:
+        config["types"] = list(options.types)
+    if options.file_hosts:
+        config["file_hosts"] = list(options.file_hosts)
+    return config
+
+
+def _execution_input(source: str, options: LocalRunOptions) -> dict[str, Any]:
+    document: dict[str, Any] = {"source": source, "since": options.since}
+    if options.types:
+        document["types"] = list(options.types)
+    if options.export:
+        document["export"] = options.export
+    return document
+
+
+def _log_file(out_dir: Path) -> IO[str]:
+    (out_dir / "logs").mkdir(parents=True, exist_ok=True)
+    stream = (out_dir / "logs" / "lambda.jsonl").open("a", encoding="utf-8")
+    # moto logs a traceback for every failed state; that belongs in the log file, not the terminal.
+    handler = logging.StreamHandler(stream)
+    for name in ("moto", "botocore.credentials"):
+        chatty = logging.getLogger(name)
+        chatty.handlers = [handler]
+        chatty.propagate = False
+    return stream
+
+
+def run_local(options: LocalRunOptions, out: IO[str] = sys.stderr) -> LocalRunResult:
+    started = time.monotonic()
+
+    def say(line: str) -> None:
+        out.write(f"bulk-ingest local-run: {line}\n")
+        out.flush()
+
+    with _target(options, say) as (source, secret, emu):
+        config = {"sources": [_source_config(source, options)]}
+        synth_started = time.monotonic()
+        with _quiet_stderr():
+            template = synthesize(config)
+        say(f"synthesized the CDK app in {time.monotonic() - synth_started:.1f} s")
+        scale = options.wait_scale if options.wait_scale is not None else (0.0 if emu else 1.0)
+        clockwork = Clockwork(scale=scale, on_wait=emu.clock.advance if emu else None)
+        options.out_dir.mkdir(parents=True, exist_ok=True)
+        with _log_file(options.out_dir) as logs, LocalAws(template, clockwork=clockwork, log_stream=logs) as aws:
+            if options.state_dir and restore(aws, options.state_dir):
+                say(f"restored watermarks, ledger and landed objects from {options.state_dir}")
+            aws.put_credentials(source["name"], secret)
+            arn = aws.start(_execution_input(source["name"], options))
+            say(f"started execution {arn.rsplit(':', 1)[-1]} of the synthesized state machine")
+            progress = Progress(aws, arn, out)
+            try:
+                while (description := aws.describe(arn))["status"] == "RUNNING":
+                    progress.tick()
+                    time.sleep(0.25)
+                progress.tick()
+            except KeyboardInterrupt:
+                aws.stepfunctions.stop_execution(executionArn=arn, error="Interrupted", cause="stopped by the user")
+                raise
+            if options.state_dir:
+                save(aws, options.state_dir)
+                if emu is not None:
+                    (options.state_dir / "emulator-timeline.json").write_text(json.dumps(emu.timeline(), indent=1))
+            record = run_record(aws, description, source["name"])
+            mirror(aws, options.out_dir, record["run_id"])
+            (options.out_dir / "run.json").write_text(json.dumps(record, indent=2) + "\n")
+            seconds = time.monotonic() - started
+            print_summary(record, seconds, options.out_dir, out)
+            return LocalRunResult(
+                exit_code=0 if record["status"] == "SUCCEEDED" else 1,
+                record=record,
+                seconds=seconds,
+                waits=list(clockwork.waits),
+                history_events=len(aws.history(arn)),
+            )

@@ -1,0 +1,72 @@
+"""What a local run shows while it runs: the states it passes through, the export's progress,
+and how many files have landed."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import IO, Any
+
+from boto3.dynamodb.conditions import Key
+
+from local.runner.world import LocalAws
+
+
+class Progress:
+    def __init__(self, aws: LocalAws, execution_arn: str, out: IO[str] = sys.stderr) -> None:
+        self._aws = aws
+        self._arn = execution_arn
+        self._out = out
+        self._seen_events = 0
+        self._run_id: str | None = None
+        self._file_count: int | None = None
+        self._landed = -1
+        self._last_line = ""
+        self._started = time.monotonic()
+
+    def _say(self, line: str) -> None:
+        if line != self._last_line:
+            self._out.write(f"  [{time.monotonic() - self._started:6.1f} s] {line}\n")
+            self._out.flush()
+            self._last_line = line
+
+    def tick(self) -> None:
+        events = self._aws.history(self._arn)
+        for event in events[self._seen_events :]:
+            self._event(event)
+        self._seen_events = len(events)
+        if self._run_id and self._file_count:
+            landed = self._aws.table.query(
+                KeyConditionExpression=Key("pk").eq(f"RUN#{self._run_id}") & Key("sk").begins_with("FILE#"),
+                Select="COUNT",
+            )["Count"]
+            if landed != self._landed:
+                self._landed = landed
+                self._say(f"Download files: {landed} of {self._file_count} landed")
+
+    def _event(self, event: dict[str, Any]) -> None:
+        if event["type"].endswith("StateEntered"):
+            name = event["stateEnteredEventDetails"]["name"]
+            if name not in ("Export accepted?", "Export complete?", "Download files", "Wait for the export"):
+                self._say(name)
+        elif event["type"] == "WaitStateEntered":
+            state = json.loads(event["stateEnteredEventDetails"].get("input") or "{}")
+            seconds = (state.get("poll") or state.get("job") or {}).get("wait_seconds")
+            self._say(f"{event['stateEnteredEventDetails']['name']}: {seconds} s")
+        elif event["type"].endswith("StateExited"):
+            details = event["stateExitedEventDetails"]
+            output = json.loads(details.get("output") or "{}")
+            if details["name"] == "Start run":
+                self._run_id = output.get("run", {}).get("run_id")
+            elif details["name"] == "Check export status":
+                poll = output.get("poll", {})
+                if poll.get("state") == "complete":
+                    self._file_count = poll.get("file_count")
+                    self._say(f"export complete: {self._file_count} files")
+                elif poll.get("progress"):
+                    self._say(f"export in progress: {poll['progress']}")
+            elif details["name"] == "Kick off export":
+                job = output.get("job", {})
+                if job.get("status") == "throttled":
+                    self._say(f"the server is busy (429): kicking off again in {job.get('wait_seconds')} s")

@@ -1,0 +1,96 @@
+"""After a local run: mirror the landed objects, write run.json, print the summary."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import IO, Any
+
+from ingest.adapters.dynamo_store import DynamoRunStore
+from local.runner.world import LocalAws
+
+#: What --out receives: the landed data and the run records (never staging/ or map results).
+MIRRORED_PREFIXES = ("fhir/", "errors/", "deleted/", "runs/")
+
+
+def mirror(aws: LocalAws, out_dir: Path, run_id: str | None) -> int:
+    """Copy this run's landed objects into ``out_dir`` in the S3 layout; returns the count."""
+    copied = 0
+    for key in aws.keys(""):
+        if not key.startswith(MIRRORED_PREFIXES) or key.startswith("runs/map-results/"):
+            continue
+        if run_id and f"/{run_id}/" not in key:
+            continue
+        target = out_dir / key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with target.open("wb") as body:
+            aws.s3.download_fileobj(aws.bucket, key, body)
+        copied += 1
+    return copied
+
+
+def run_record(aws: LocalAws, description: dict[str, Any], source: str) -> dict[str, Any]:
+    """The run.json document (see the README)."""
+    state = json.loads(description.get("output") or description.get("input") or "{}")
+    run = state.get("run") or {}
+    run_id = run.get("run_id")
+    final = state.get("final") or {}
+    store = DynamoRunStore(aws.table)
+    manifest: dict[str, Any] = {}
+    if final.get("manifest_key"):
+        manifest = json.loads(aws.s3.get_object(Bucket=aws.bucket, Key=final["manifest_key"])["Body"].read())
+    if manifest:
+        files = manifest["files"]
+    elif run_id:
+        files = [landed.to_state() for landed in store.list_landed_files(run_id)]
+    else:
+        files = []
+    ledger = store.get_run(source, run_id) if run_id else None
+    succeeded = description["status"] == "SUCCEEDED"
+    return {
+        "status": "SUCCEEDED" if succeeded else "FAILED",
+        "error": None
+        if succeeded
+        else {"name": description.get("error") or description["status"], "cause": description.get("cause") or ""},
+        "run_id": run_id,
+        "source": source,
+        "transaction_time": (ledger or {}).get("transaction_time") if ledger else None,
+        "watermark": {
+            "before": run.get("watermark_before"),
+            "after": final.get("watermark_after") if succeeded else run.get("watermark_before"),
+        },
+        "files": [
+            {
+                "type": f["type"],
+                "kind": f["kind"],
+                "url": f["url"],
+                "key": f["key"],
+                "bytes": f["bytes"],
+                "lines": f["lines"],
+                "sha256": f["sha256"],
+            }
+            for f in files
+        ],
+    }
+
+
+def print_summary(record: dict[str, Any], seconds: float, out_dir: Path, out: IO[str]) -> None:
+    per_type: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for f in record["files"]:
+        label = f["type"] if f["kind"] == "output" else f"{f['type']} ({f['kind']})"
+        per_type[label][0] += 1
+        per_type[label][1] += f["lines"]
+        per_type[label][2] += f["bytes"]
+    out.write(f"\n{record['status']}: run {record['run_id']} of source {record['source']} in {seconds:.1f} s\n")
+    if per_type:
+        out.write(f"  {'resource type':<34}{'files':>7}{'records':>10}{'bytes (gz)':>14}\n")
+        for label in sorted(per_type):
+            files, lines, size = per_type[label]
+            out.write(f"  {label:<34}{files:>7}{lines:>10}{size:>14,}\n")
+        total = [sum(v[i] for v in per_type.values()) for i in range(3)]
+        out.write(f"  {'total':<34}{total[0]:>7}{total[1]:>10}{total[2]:>14,}\n")
+    watermark = record["watermark"]
+    out.write(f"  transactionTime: {record['transaction_time'] or '-'}\n")
+    out.write(f"  watermark: {watermark['before'] or 'none'} -> {watermark['after'] or 'none'}\n")
+    out.write(f"  landed objects and run.json in {out_dir}/\n")
