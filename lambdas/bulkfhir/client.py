@@ -6,7 +6,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, urlencode, urljoin, urlsplit
@@ -76,6 +76,9 @@ class KickOffAccepted:
     status_url: str
     request_url: str
     requested_at: datetime
+    #: the server's clock at acceptance (its Date header less 1 s: the header has one-second
+    #: resolution), falling back to ours; a kick-off-time watermark must be in server time
+    server_time: datetime
 
 
 @dataclass(frozen=True)
@@ -219,7 +222,12 @@ class BulkDataClient:
                 )
             status_url = urljoin(url, location.strip())
             logger.info("export accepted", extra={"status_url": strip_query(status_url)})
-            return KickOffAccepted(status_url=status_url, request_url=full_url, requested_at=requested_at)
+            return KickOffAccepted(
+                status_url=status_url,
+                request_url=full_url,
+                requested_at=requested_at,
+                server_time=_server_time(response.headers.get("Date")) or requested_at,
+            )
         if status == 429:
             # BCDA: empty body, Retry-After possibly 0. AB2D: Retry-After 5 plus the status URLs of the
             # jobs already running, joined by ", " (ab2d ApiCommon.checkIfCurrentClientCanAddJob).
@@ -496,6 +504,13 @@ def _content_range_start(value: str | None) -> int | None:
         return None
     first = value[len("bytes ") :].split("-", 1)[0]
     return int(first) if first.isdigit() else None
+
+
+def _server_time(date_header: str | None) -> datetime | None:
+    """The server's clock from a Date header, one second earlier: the header drops sub-seconds, and
+    a watermark a little early re-fetches a few records where one a little late would miss some."""
+    parsed = _parse_expires(date_header)
+    return parsed - timedelta(seconds=1) if parsed else None
 
 
 def _parse_expires(value: str | None) -> datetime | None:

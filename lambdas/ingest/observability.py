@@ -10,9 +10,11 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 
-logger = Logger()
-metrics = Metrics()
-tracer = Tracer()
+SERVICE = "bulk-fhir-ingest"
+
+logger = Logger(service=SERVICE)
+metrics = Metrics(namespace="BulkFhirIngest", service=SERVICE)
+tracer = Tracer(service=SERVICE)
 
 # The services and the client log through stdlib loggers: give them the same JSON format.
 copy_config_to_registered_loggers(source_logger=logger, include={"ingest", "bulkfhir"})

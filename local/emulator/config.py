@@ -53,6 +53,7 @@ class EmulatorConfig:
     job_polls: int = 2  # status polls answered "in progress" before the job completes
     job_seconds: float = 0.0  # and at least this much emulator time since kick-off
     slow_export_polls: int = 12  # job_polls under the slow-export scenario
+    unattended_job_seconds: float = 600.0  # a job nobody polls still finishes after this long
     # ---- tokens
     token_ttl_seconds: int | None = None  # None = the flavour's (BCDA 1200, AB2D 1800, SMART 300)
     token_expiry_after_calls: int = 3  # token-expiry scenario: API calls a token survives

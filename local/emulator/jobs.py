@@ -71,9 +71,18 @@ class Job:
 class JobStore:
     """All jobs of one emulator, in creation order."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, clock: Callable[[], datetime] | None = None, unattended_seconds: Callable[[], float] | None = None
+    ) -> None:
         self._jobs: dict[str, Job] = {}
         self.lock = threading.RLock()
+        self._clock = clock
+        self._unattended = unattended_seconds
+
+    def _done_unattended(self, job: Job, now: datetime) -> bool:
+        """Real workers finish a job whether or not anyone polls it: one older than the
+        unattended limit is no longer running (it completes on its next poll)."""
+        return self._unattended is not None and now - job.created_at >= timedelta(seconds=self._unattended())
 
     def add(self, job: Job) -> Job:
         with self.lock:
@@ -89,7 +98,10 @@ class JobStore:
             return list(self._jobs.values())
 
     def active(self) -> list[Job]:
-        return [job for job in self.all() if job.active]
+        if self._clock is None:
+            return [job for job in self.all() if job.active]
+        now = self._clock()
+        return [job for job in self.all() if job.active and not self._done_unattended(job, now)]
 
     def complete(self, job: Job, now: datetime, files: list[ServedFile], failed: bool) -> None:
         with self.lock:
@@ -113,7 +125,7 @@ class JobStore:
             job.polls += 1
             job.updated_at = now
             elapsed = now - job.created_at >= timedelta(seconds=min_seconds)
-            if job.polls > polls_to_complete and elapsed:
+            if (job.polls > polls_to_complete and elapsed) or self._done_unattended(job, now):
                 finish(job)
             elif job.polls > 1 or polls_to_complete == 0:
                 job.state = IN_PROGRESS

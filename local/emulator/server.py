@@ -66,7 +66,7 @@ class Emulator:
             clock=self.clock,
             population=population,
             exporter=Exporter(population, config),
-            jobs=JobStore(),
+            jobs=JobStore(clock=self.clock.now, unattended_seconds=lambda: config.unattended_job_seconds),
             issuer=TokenIssuer(f"cms-emulator-{config.flavor}"),
             client_id=client_id,
             client_secret=secret,
@@ -74,9 +74,9 @@ class Emulator:
         )
         flavor = _FLAVORS[config.flavor](self.state)
         self._flavor = flavor
-        self._listeners.append(Listener(config.host, config.port, "api", self._answer, self._record))
+        self._listeners.append(Listener(config.host, config.port, "api", self._answer, self._record, self.clock.now))
         if config.scenario == "foreign-file-host":
-            files = Listener(config.host, 0, "file-host", self._answer, self._record)
+            files = Listener(config.host, 0, "file-host", self._answer, self._record, self.clock.now)
             self._listeners.append(files)
             self.state.file_host_origin = f"http://localhost:{files.port}"
         for listener in self._listeners:

@@ -15,7 +15,9 @@ import threading
 import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from email.message import Message
+from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -147,7 +149,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_head(self, response: Response, head: bool) -> bool:
         """Status line and headers; True when the body goes chunked."""
         self.send_response_only(response.status)
-        self.send_header("Date", self.date_time_string())
+        # The emulator's clock, not the machine's: tests move it forward instead of sleeping.
+        self.send_header("Date", format_datetime(self.server.clock(), usegmt=True))
         chunked = response.stream is not None and response.content_length is None
         if response.stream is None:
             self.send_header("Content-Length", str(len(response.body)))
@@ -203,8 +206,10 @@ class Listener(ThreadingHTTPServer):
         name: str,
         app: Callable[[Request], Response],
         record: Callable[[Request, int, int], None],
+        clock: Callable[[], datetime],
     ) -> None:
         self.name = name
+        self.clock = clock
         self.app = app
         self.record = record
         self.in_flight = 0  # requests being answered right now

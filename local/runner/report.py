@@ -17,7 +17,7 @@ MIRRORED_PREFIXES = ("fhir/", "errors/", "deleted/", "runs/")
 def mirror(aws: LocalAws, out_dir: Path, run_id: str | None) -> int:
     """Copy this run's landed objects into ``out_dir`` in the S3 layout; returns the count."""
     copied = 0
-    for key in aws.keys(""):
+    for key in aws.list_keys():
         if not key.startswith(MIRRORED_PREFIXES) or key.startswith("runs/map-results/"):
             continue
         if run_id and f"/{run_id}/" not in key:

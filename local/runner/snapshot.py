@@ -36,7 +36,7 @@ def save(aws: LocalAws, state_dir: Path) -> None:
     objects_dir = state_dir / "objects"
     shutil.rmtree(objects_dir, ignore_errors=True)
     index: dict[str, dict[str, str]] = {}
-    for key in aws.keys(""):
+    for key in aws.list_keys():
         if key.startswith(_SKIPPED_PREFIXES):
             continue
         target = objects_dir / key

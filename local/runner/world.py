@@ -25,6 +25,7 @@ from ingest.observability import logger
 from ingest.settings import load_settings
 from ingest.wiring import container
 from local.runner.clockwork import Clockwork
+from local.runner.fidelity import aws_semantics
 from local.runner.lambdas import FunctionSpec, LambdaDispatcher
 
 REGION = "us-east-1"
@@ -88,6 +89,7 @@ class LocalAws:
         )
         self._stack.enter_context(self.dispatcher.patch())
         self._stack.enter_context(self.clockwork.patch())
+        self._stack.enter_context(aws_semantics())
         self.s3 = boto3.client("s3", region_name=REGION)
         self.dynamodb = boto3.resource("dynamodb", region_name=REGION)
         self.secrets = boto3.client("secretsmanager", region_name=REGION)
@@ -234,6 +236,6 @@ class LocalAws:
                 return events
             kwargs["nextToken"] = page["nextToken"]
 
-    def keys(self, prefix: str = "") -> list[str]:
+    def list_keys(self, prefix: str = "") -> list[str]:
         pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
         return sorted(obj["Key"] for page in pages for obj in page.get("Contents", []))

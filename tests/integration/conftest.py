@@ -48,7 +48,7 @@ class Aws:
     def object_versions(self, key: str) -> list[dict[str, Any]]:
         return self.s3.list_object_versions(Bucket=BUCKET, Prefix=key).get("Versions", [])
 
-    def keys(self, prefix: str = "") -> list[str]:
+    def list_keys(self, prefix: str = "") -> list[str]:
         pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
         return sorted(obj["Key"] for page in pages for obj in page.get("Contents", []))
 

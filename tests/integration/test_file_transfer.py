@@ -86,7 +86,7 @@ def test_gzip_body_lands_byte_identical_with_lines_counted_across_members(aws, s
     assert result.sha256 == hashlib.sha256(SERVED).hexdigest()
     assert result.bytes == len(SERVED)
     assert server.seen[-1].headers["Accept-Encoding"] == "gzip"
-    assert aws.keys("staging/") == []
+    assert aws.list_keys("staging/") == []
 
 
 def test_a_cut_connection_resumes_with_range(aws, server):
@@ -124,7 +124,7 @@ def test_a_checksum_mismatch_lands_nothing(aws, server):
     file_item = item(server, sha256="0" * 64, length=len(STORED))
     with pytest.raises(VerificationError, match="sha256 differs"):
         transfer(aws, server, file_item).run(None, {})
-    assert aws.keys() == []
+    assert aws.list_keys() == []
     assert aws.s3.list_multipart_uploads(Bucket="landing-bucket").get("Uploads", []) == []
 
 
@@ -144,7 +144,7 @@ def test_a_truncated_gzip_stream_lands_nothing(aws, server):
     range_server(server, STORED[: len(STORED) // 2])
     with pytest.raises(TransientError, match="cut short"):
         transfer(aws, server, item(server)).run(None, {})
-    assert aws.keys() == []
+    assert aws.list_keys() == []
 
 
 def test_an_incomplete_last_line_is_a_verification_error(aws, server):
@@ -159,7 +159,7 @@ def test_time_running_short_hands_a_checkpoint_to_the_next_invocation(aws, serve
     first = transfer(aws, server, file_item, seconds_left=lambda: 10.0).run(None, {})
     assert isinstance(first, Checkpoint)
     assert 0 < first.offset < len(SERVED)
-    assert aws.keys("fhir/") == []  # nothing at the final key yet
+    assert aws.list_keys("fhir/") == []  # nothing at the final key yet
     second = transfer(aws, server, file_item).run(first, {})
     assert landed_bytes(aws, file_item) == SERVED
     assert second.sha256 == hashlib.sha256(SERVED).hexdigest()

@@ -11,7 +11,7 @@ def test_a_small_file_is_put_straight_to_its_key_with_metadata(aws):
     obj = aws.s3.get_object(Bucket="landing-bucket", Key="fhir/src/Patient/x.ndjson.gz")
     assert obj["Body"].read() == b"abcdef"
     assert obj["Metadata"] == {"sha256": "f" * 64, "lines": "2"}
-    assert aws.keys("staging/") == []
+    assert aws.list_keys("staging/") == []
 
 
 def test_a_large_file_streams_through_staging_and_is_copied_once(aws):
@@ -25,7 +25,7 @@ def test_a_large_file_streams_through_staging_and_is_copied_once(aws):
     assert obj["Body"].read() == data
     assert obj["Metadata"] == {"lines": "9"}
     assert len(aws.object_versions("fhir/src/EOB/y.ndjson.gz")) == 1
-    assert aws.keys("staging/") == []  # deleted after the copy
+    assert aws.list_keys("staging/") == []  # deleted after the copy
 
 
 def test_checkpoint_stores_the_bytes_so_far_at_the_staging_key(aws):
@@ -43,7 +43,7 @@ def test_abort_leaves_no_object_and_no_open_upload(aws):
     upload = aws.landing(part_size=part).open_upload("staging/src/run/00004.ndjson.gz")
     upload.write(os.urandom(part + 1))
     upload.abort()
-    assert aws.keys() == []
+    assert aws.list_keys() == []
     assert aws.s3.list_multipart_uploads(Bucket="landing-bucket").get("Uploads", []) == []
 
 

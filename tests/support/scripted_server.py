@@ -58,8 +58,8 @@ class ScriptedServer:
                 else:
                     item = replies.pop(0) if len(replies) > 1 else replies[0]
                     reply = item(seen) if callable(item) else item
-                self.send_response(reply.status)
-                headers = {"Content-Length": str(len(reply.body)), **reply.headers}
+                self.send_response_only(reply.status)
+                headers = {"Date": self.date_time_string(), "Content-Length": str(len(reply.body)), **reply.headers}
                 for name, value in headers.items():
                     self.send_header(name, value)
                 self.end_headers()

@@ -17,9 +17,14 @@ from ingest.wiring import Deps
 logger = logging.getLogger(__name__)
 
 
+def _ascii(value: str, limit: int) -> str:
+    # AB2D's transactionTime has a U+202F narrow no-break space before AM/PM (newer JDKs).
+    return "".join(c if 32 <= ord(c) < 127 else " " for c in value)[:limit]
+
+
 def _metadata(run: RunContext, item: FileItem, job_url: str, transaction_time: str | None) -> dict[str, str]:
     # S3 user metadata is ASCII and at most 2 KB in all: URLs lose their query and are clipped.
-    return {
+    metadata = {
         "source": run.source,
         "run-id": run.run_id,
         "job-url": strip_query(job_url)[:400],
@@ -28,6 +33,7 @@ def _metadata(run: RunContext, item: FileItem, job_url: str, transaction_time: s
         "resource-type": item.type,
         "kind": item.kind,
     }
+    return {name: _ascii(value, 400) for name, value in metadata.items()}
 
 
 def _already_landed(deps: Deps, run: RunContext, item: FileItem) -> LandedFile | None:

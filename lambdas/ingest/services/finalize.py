@@ -55,7 +55,9 @@ def finalize(deps: Deps, state: dict[str, Any]) -> dict[str, Any]:
             "transaction_time": poll.transaction_time,
             "watermark": {"before": run.watermark_before, "after": watermark_after},
             "completed_at": now,
-            **totals,
+            "file_count": totals["files"],
+            "records": totals["records"],
+            "bytes": totals["bytes"],
             "files": files,
         },
     )

@@ -75,9 +75,16 @@ def kick_off(deps: Deps, state: dict[str, Any]) -> JobState:
 
     result = client.kick_off(_request(run))
     if isinstance(result, KickOffAccepted):
-        kicked_off_at = utc_iso(result.requested_at)
+        # AB2D filters lastUpdated, and refuses a _since in its future, by its own clock.
+        kicked_off_at = utc_iso(result.server_time)
         _record(deps, run, result.status_url, kicked_off_at, adopted=False)
-        return JobState(status="accepted", job_url=result.status_url, kicked_off_at=kicked_off_at)
+        return JobState(
+            status="accepted",
+            job_url=result.status_url,
+            kicked_off_at=kicked_off_at,
+            attempts=previous.attempts if previous else 0,
+            waited_seconds=(previous.waited_seconds + previous.wait_seconds) if previous else 0,
+        )
 
     if result.running_jobs:
         # AB2D refuses a second job and names the running one: adopt it. Its start time is unknown,

@@ -17,6 +17,17 @@ logger = logging.getLogger(__name__)
 _MAX_CAUSE = 1000
 # Step Functions' own names for "a Distributed Map had failing items".
 _MAP_FAILURES = {"States.ExceedToleratedFailureThreshold", "States.ItemReaderFailed", "States.ResultWriterFailed"}
+#: Errors whose real cause is a file that failed to land: report that file's error instead.
+_FILE_FAILURES = {*_MAP_FAILURES, "IncompleteRunError"}
+#: Step Functions reserves "States." names: a Fail state cannot use them, so they are renamed.
+_RESERVED = {
+    "States.Timeout": "StepTimedOutError",
+    "States.HeartbeatTimeout": "StepTimedOutError",
+    "States.TaskFailed": "TaskFailedError",
+    "States.Permissions": "PermissionsError",
+    "States.Runtime": "StateMachineRuntimeError",
+    "States.DataLimitExceeded": "DataLimitExceededError",
+}
 #: Errors after which the server job cannot be resumed by a re-run.
 _JOB_IS_DEAD = {"ExportGoneError", "ExportFailedError"}
 
@@ -32,6 +43,13 @@ def readable_cause(raw: object) -> str:
         text = str(parsed["errorMessage"])
     text = re.sub(r"\s+", " ", text).strip()
     return text[: _MAX_CAUSE - 1] + "…" if len(text) > _MAX_CAUSE else text or "no details"
+
+
+def public_error_name(error: str) -> str:
+    """An error name a Fail state may carry (not one of Step Functions' reserved States.* names)."""
+    if not error.startswith("States."):
+        return error
+    return _RESERVED.get(error, "StepFunctions" + error.removeprefix("States.").replace(".", "") + "Error")
 
 
 def _cancel_running_job(deps: Deps, run: RunContext, job: JobState) -> str:
@@ -53,16 +71,21 @@ def record_failure(deps: Deps, state: dict[str, Any]) -> dict[str, str]:
     cause = readable_cause(error_block.get("Cause"))
     if not isinstance(state.get("run"), dict):
         # Start run itself failed (bad input, lease held by another run): nothing of ours to undo.
-        return {"error": error, "cause": cause}
+        return {"error": public_error_name(error), "cause": cause}
 
     run = RunContext.from_state(state)
     job = JobState.from_state(state)
     poll = PollState.from_state(state)
-    if error in _MAP_FAILURES:
+    if error in _FILE_FAILURES:
         failure = deps.store.first_file_failure(run.run_id)
         if failure:
             error = str(failure["error"])
             cause = readable_cause(f"file #{failure['index']} ({failure['url']}): {failure['message']}")
+        elif error != "IncompleteRunError":
+            # The download function died without a word (crash, timeout, out of memory).
+            error = "IncompleteRunError"
+            cause = f"some files did not land: the download function failed without reporting why ({cause})"
+    error = public_error_name(error)
 
     downloading = poll is not None and poll.state == "complete"
     note = ""
@@ -78,6 +101,8 @@ def record_failure(deps: Deps, state: dict[str, Any]) -> dict[str, str]:
                 f" {landed} of {poll.file_count if poll else '?'} files landed; a re-run within the server's file "
                 "lifetime (BCDA 24 h, AB2D 72 h) resumes this export and fetches only the rest."
             )
+    if note and not cause.endswith((".", "…")):
+        cause += "."
     cause = (cause + note)[:_MAX_CAUSE]
     deps.store.update_run(
         run.source, run.run_id, {"status": "FAILED", "error": error, "cause": cause, "failed_at": utc_iso(deps.clock())}

@@ -153,3 +153,14 @@ def test_redirected_file_download_drops_the_token_on_a_foreign_host(server):
             assert b"".join(download.iter_raw()) == b"{}\n"
         assert "Authorization" in server.seen[-1].headers
         assert "Authorization" not in other.seen[-1].headers
+
+
+def test_the_kick_off_time_is_taken_from_the_servers_clock(server):
+    # AB2D compares _since with its own clock: the kick-off-time watermark must be in server time
+    server.route(
+        "GET",
+        "/api/v2/Patient/$export",
+        Reply(202, {"Content-Location": "/api/v2/jobs/1", "Date": "Wed, 01 Jul 2026 10:00:05 GMT"}),
+    )
+    accepted = client_for(server).kick_off(ExportRequest(target="Patient"))
+    assert accepted.server_time == datetime(2026, 7, 1, 10, 0, 4, tzinfo=UTC)  # one second earlier

@@ -1,0 +1,105 @@
+"""Runs against each other and against time: leases, resuming after a failure, history size."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from bulkfhir import BulkDataClient, TransientError
+
+
+def test_a_concurrent_second_run_of_the_same_scope_is_refused(stack):
+    # waits last a little (1 ms per requested second) so that the two executions overlap
+    s = stack("bcda", scenario="slow-export", patients=60, wait_scale=0.001)
+    first, second = s.start(), s.start()
+    results = sorted([s.wait(first), s.wait(second)], key=lambda e: e.status)
+    failed, succeeded = results
+    assert (failed.status, succeeded.status) == ("FAILED", "SUCCEEDED")
+    assert failed.error == "RunInProgressError"
+    assert "another run" in failed.cause and "in progress" in failed.cause
+    assert len(s.emu.jobs()) == 1  # the refused run never reached the server
+    assert s.lease("Group/all") is None  # released by its holder, not taken away by the refused run
+    assert s.watermark("Group/all") is not None
+
+
+def test_an_expired_lease_does_not_block_the_next_run(stack):
+    s = stack("bcda", patients=40)
+    s.store.acquire_lease("e2e", "Group/all", "crashed-run", "aborted-execution", int(time.time()) - 40 * 3600, 3600)
+    with pytest.raises(Exception, match="in progress"):
+        s.store.acquire_lease("e2e", "Group/all", "other", "x", int(time.time()) - 40 * 3600 + 10, 3600)
+    assert s.run().status == "SUCCEEDED"
+
+
+def _fail_downloads_of(monkeypatch, s, index: int) -> None:
+    """Every download of file #index breaks on the wire (the real handler sees the error)."""
+    target = s.emu.jobs()[-1].files[index - 1].url if s.emu.jobs() else None
+    real_open = BulkDataClient.open_file
+
+    def open_file(self: BulkDataClient, url: str, **kwargs: Any) -> Any:
+        if url == (target or s.emu.jobs()[-1].files[index - 1].url):
+            raise TransientError("simulated: the connection to the file server keeps failing", bytes_received=None)
+        return real_open(self, url, **kwargs)
+
+    monkeypatch.setattr(BulkDataClient, "open_file", open_file)
+
+
+def test_a_rerun_after_a_failed_download_resumes_the_same_job_and_fetches_only_the_rest(stack, monkeypatch):
+    s = stack("bcda", patients=150, concurrency=2)
+    _fail_downloads_of(monkeypatch, s, index=2)
+    failed = s.run()
+    assert failed.status == "FAILED"
+    assert failed.error == "TransientError"  # the file's own error, not the map's threshold error
+    assert "file #2" in failed.cause and "re-run" in failed.cause
+    assert s.watermark("Group/all") is None and s.lease("Group/all") is None
+    open_job = s.store.get_open_job("e2e", "Group/all")
+    assert open_job is not None  # kept, so that a re-run resumes this export
+    downloads_before = len([r for r in s.emu.requests() if r.path.startswith("/data/")])
+
+    monkeypatch.undo()
+    rerun = s.run()
+    assert rerun.status == "SUCCEEDED", rerun.cause
+    assert rerun.output["run"]["run_id"] == open_job.run_id  # the same run, resumed
+    assert rerun.output["job"]["adopted"] is True
+    assert len(s.emu.jobs()) == 1  # no second export was started
+    downloads_after = [r.path for r in s.emu.requests() if r.path.startswith("/data/")][downloads_before:]
+    job = s.emu.jobs()[0]
+    assert downloads_after == ["/data" + job.files[1].url.split("/data", 1)[1]]  # only the missing file
+    landed = s.landed(rerun)
+    assert len(landed) == len(job.files)
+    versions = s.aws.s3.list_object_versions(Bucket=s.aws.bucket, Prefix="fhir/")["Versions"]
+    assert len(versions) == len([k for k in landed if k.startswith("fhir/")])  # each object stored once
+    assert s.store.get_open_job("e2e", "Group/all") is None
+
+
+def test_a_download_function_that_dies_without_a_word_fails_the_run_readably(stack):
+    s = stack("bcda", patients=60)
+    dispatcher = s.aws.dispatcher
+    real = dispatcher._handler("ingest.handlers.download_file.handler")
+
+    def killed(event: dict[str, Any], context: Any) -> Any:
+        # what AWS reports for a function killed by its timeout: the handler never got to say why
+        if event["file"]["index"] == 1:
+            raise TimeoutError("Task timed out after 900.00 seconds")
+        return real(event, context)
+
+    dispatcher._handlers["ingest.handlers.download_file.handler"] = killed
+    failed = s.run()
+    assert failed.status == "FAILED"
+    assert failed.error == "IncompleteRunError"
+    assert "did not land" in failed.cause
+    assert s.lease("Group/all") is None and s.watermark("Group/all") is None
+
+
+@pytest.mark.slow
+def test_the_history_of_a_2000_file_export_stays_far_below_the_limit(stack):
+    # one resource per file: ~2,100 files from 140 beneficiaries
+    s = stack("smart", patients=140, smart_file_resources=1, concurrency=16)
+    started = time.monotonic()
+    execution = s.wait(s.start(), timeout=900)
+    assert execution.status == "SUCCEEDED", execution.cause
+    files = s.run_manifest(execution)["file_count"]
+    assert files >= 2000
+    assert len(execution.history) < 500  # AWS refuses more than 25,000
+    print(f"\n{files} files, {len(execution.history)} history events, {time.monotonic() - started:.1f} s")
