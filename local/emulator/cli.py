@@ -19,6 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scenario", choices=SCENARIOS, default="none", help="fault to inject")
     parser.add_argument("--seed", type=int, default=1, help="seed of the synthetic data")
     parser.add_argument("--patients", type=int, default=100, help="size of the attributed population")
+    parser.add_argument("--file-mb", type=float, default=50.0, help="large-files: size of each EOB file in MB")
+    parser.add_argument("--large-file-count", type=int, default=2, help="large-files: how many EOB files")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -27,6 +29,8 @@ def run(args: argparse.Namespace) -> int:
         scenario=args.scenario,
         seed=args.seed,
         patients=args.patients,
+        file_mb=args.file_mb,
+        large_file_count=args.large_file_count,
         host=args.host,
         port=args.port,
     )
