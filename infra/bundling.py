@@ -19,6 +19,9 @@ from aws_cdk import aws_lambda as lambda_
 LAMBDAS_DIR = Path(__file__).resolve().parent.parent / "lambdas"
 PACKAGES = ("bulkfhir", "ingest")
 PYTHON_VERSION = "3.14"
+#: The Lambda Python runtime ships boto3 and its dependencies; aws-xray-sdk (Powertools' tracer)
+#: pulls them in again, which would more than double the bundle. They are removed after pip.
+RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six")
 _PLATFORMS = {"arm64": "manylinux2014_aarch64", "x86_64": "manylinux2014_x86_64"}
 
 
@@ -43,6 +46,7 @@ class PipLocalBundling:
         subprocess.run(  # noqa: S603 - a fixed pip command line, no shell
             pip_command(self.source_dir / "requirements.txt", output_dir, self.architecture), check=True
         )
+        _remove_runtime_provided(Path(output_dir))
         for package in PACKAGES:
             shutil.copytree(
                 self.source_dir / package,
@@ -51,6 +55,16 @@ class PipLocalBundling:
                 dirs_exist_ok=True,
             )
         return True
+
+
+def _remove_runtime_provided(output_dir: Path) -> None:
+    for name in RUNTIME_PROVIDED:
+        for path in [output_dir / name, output_dir / f"{name}.py", *output_dir.glob(f"{name}-*.dist-info"),
+                     *output_dir.glob(f"python_{name}-*.dist-info")]:  # fmt: skip
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
 
 
 def lambda_code(architecture: str) -> lambda_.Code:

@@ -48,5 +48,9 @@ def test_synth_bundles_the_packages_for_the_configured_architecture(tmp_path: Pa
         assert (bundle / package / "__init__.py").exists(), package
     assert (bundle / "ingest" / "settings.py").read_text() == (LAMBDAS_DIR / "ingest" / "settings.py").read_text()
     assert not list(bundle.rglob("__pycache__"))
+    # the Lambda runtime provides boto3/botocore: not shipped twice
+    assert not [name for name in ("boto3", "botocore", "s3transfer") if (bundle / name).exists()]
+    size = sum(path.stat().st_size for path in bundle.rglob("*") if path.is_file())
+    assert size < 30 * 1024**2, f"bundle is {size / 1024**2:.0f} MiB"
     native = sorted((bundle / "cryptography").rglob("*.so"))
     assert native and {elf_machine(path) for path in native} == {"arm64"}
