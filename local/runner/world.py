@@ -53,11 +53,19 @@ def _reset_handler_caches() -> None:
     container.cache_clear()
 
 
-def route_handler_logs(stream: IO[str]) -> None:
-    """Send the handlers' JSON logs (Powertools) to ``stream`` instead of stdout."""
-    for handler in logger._logger.handlers:  # Powertools keeps one StreamHandler per logger
+def route_handler_logs(stream: IO[str]) -> list[tuple[logging.StreamHandler[Any], Any]]:
+    """Send the handlers' JSON logs (Powertools, and the loggers it configured) to ``stream``;
+    returns what to restore."""
+    restore = []
+    handlers = {
+        id(h): h for name in (logger._logger.name, "ingest", "bulkfhir") for h in logging.getLogger(name).handlers
+    }
+    for handler in handlers.values():
         if isinstance(handler, logging.StreamHandler):
-            handler.setStream(stream)
+            previous = handler.setStream(stream)
+            if previous is not None:
+                restore.append((handler, previous))
+    return restore
 
 
 class LocalAws:
@@ -100,7 +108,7 @@ class LocalAws:
         self._create_state_machine()
         _reset_handler_caches()
         if self._log_stream is not None:
-            route_handler_logs(self._log_stream)
+            self._restore_logs = route_handler_logs(self._log_stream)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -108,6 +116,8 @@ class LocalAws:
             self._stop_running_executions()
             self._stack.close()
         finally:
+            for handler, stream in getattr(self, "_restore_logs", []):
+                handler.setStream(stream)
             _reset_handler_caches()
             for name, value in self._saved_env.items():
                 if value is None:
