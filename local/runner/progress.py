@@ -34,16 +34,22 @@ class Progress:
     def tick(self) -> None:
         events = self._aws.history(self._arn)
         for event in events[self._seen_events :]:
+            if event["type"] == "TaskStateEntered" and event["stateEnteredEventDetails"]["name"] == "Finalize run":
+                self._downloads()  # the final count before the states that follow the map
             self._event(event)
         self._seen_events = len(events)
-        if self._run_id and self._file_count:
-            landed = self._aws.table.query(
-                KeyConditionExpression=Key("pk").eq(f"RUN#{self._run_id}") & Key("sk").begins_with("FILE#"),
-                Select="COUNT",
-            )["Count"]
-            if landed != self._landed:
-                self._landed = landed
-                self._say(f"Download files: {landed} of {self._file_count} landed")
+        self._downloads()
+
+    def _downloads(self) -> None:
+        if not (self._run_id and self._file_count):
+            return
+        landed = self._aws.table.query(
+            KeyConditionExpression=Key("pk").eq(f"RUN#{self._run_id}") & Key("sk").begins_with("FILE#"),
+            Select="COUNT",
+        )["Count"]
+        if landed != self._landed:
+            self._landed = landed
+            self._say(f"Download files: {landed} of {self._file_count} landed")
 
     def _event(self, event: dict[str, Any]) -> None:
         if event["type"].endswith("StateEntered"):
