@@ -30,22 +30,11 @@ sys.path[:0] = [str(ROOT), str(ROOT / "lambdas")]
 
 import boto3
 
+from benchmarks.measure import peak_rss_mib, reset_peak_rss
 from bulkfhir import BulkDataClient, ClientCredentials, ExportComplete, ExportRequest, ServerConfig
 from ingest.adapters.s3_landing import S3Landing
 from ingest.payloads import FileItem
 from ingest.services.file_transfer import FileTransfer
-
-
-def reset_peak_rss() -> None:
-    with suppress(OSError):
-        Path("/proc/self/clear_refs").write_text("5")
-
-
-def peak_rss_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 class DroppingUpload:

@@ -11,7 +11,6 @@ so that its copy of the landed data does not count as our memory. Prints figures
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gzip
 import json
 import os
@@ -25,17 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "lambdas")]
 
-
-def peak_rss_reset() -> None:
-    with contextlib.suppress(OSError):
-        Path("/proc/self/clear_refs").write_text("5")
-
-
-def peak_rss_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+from benchmarks.measure import peak_rss_mib, reset_peak_rss
 
 
 def start_emulator(files: int, file_mb: float) -> tuple[subprocess.Popen[str], dict[str, str]]:
@@ -84,7 +73,7 @@ def main() -> None:
                 client_secret=server["client_secret"], out_dir=workdir / "out", wait_scale=0.0,
                 concurrency=args.concurrency, source_name="bench",
             )  # fmt: skip
-            peak_rss_reset()
+            reset_peak_rss()
             cpu = time.process_time()
             result = run_local(options, out=open(os.devnull, "w"))  # noqa: SIM115
             cpu = time.process_time() - cpu

@@ -36,6 +36,22 @@ def _metadata(run: RunContext, item: FileItem, job_url: str, transaction_time: s
     return {name: _ascii(value, 400) for name, value in metadata.items()}
 
 
+def _record(deps: Deps, run: RunContext, item: FileItem, size: int, lines: int, sha256: str) -> LandedFile:
+    landed = LandedFile(
+        index=item.index,
+        kind=item.kind,
+        type=item.type,
+        url=strip_query(item.url),
+        key=item.key,
+        bytes=size,
+        lines=lines,
+        sha256=sha256,
+        landed_at=utc_iso(deps.clock()),
+    )
+    deps.store.put_landed_file(run.run_id, landed)
+    return landed
+
+
 def _already_landed(deps: Deps, run: RunContext, item: FileItem) -> LandedFile | None:
     """A file is never fetched twice: AB2D allows six downloads per file, and a second landing
     would store a second version of the object."""
@@ -47,19 +63,8 @@ def _already_landed(deps: Deps, run: RunContext, item: FileItem) -> LandedFile |
         return record
     if metadata.get("run-id") == run.run_id and metadata.get("sha256") and metadata.get("lines", "").isdigit():
         # Landed by an invocation that died before writing its ledger record.
-        landed = LandedFile(
-            index=item.index,
-            kind=item.kind,
-            type=item.type,
-            url=strip_query(item.url),
-            key=item.key,
-            bytes=int(metadata.get("bytes", "0") or 0),
-            lines=int(metadata["lines"]),
-            sha256=metadata["sha256"],
-            landed_at=utc_iso(deps.clock()),
-        )
-        deps.store.put_landed_file(run.run_id, landed)
-        return landed
+        size = int(metadata.get("bytes", "0") or 0)
+        return _record(deps, run, item, size, int(metadata["lines"]), metadata["sha256"])
     return None
 
 
@@ -72,7 +77,7 @@ def download_file(deps: Deps, event: dict[str, Any], seconds_left: Callable[[], 
     checkpoint_data = previous.get("checkpoint") if previous else None
     checkpoint = Checkpoint(**checkpoint_data) if isinstance(checkpoint_data, dict) else None
 
-    if checkpoint is None and (landed := _already_landed(deps, run, item)) is not None:
+    if checkpoint is None and _already_landed(deps, run, item) is not None:
         logger.info("file already landed; not fetched again", extra={"index": item.index})
         return {"status": "landed", "index": item.index, "skipped": True}
 
@@ -91,18 +96,7 @@ def download_file(deps: Deps, event: dict[str, Any], seconds_left: Callable[[], 
         raise
     if isinstance(outcome, Checkpoint):
         return {"status": "partial", "index": item.index, "checkpoint": outcome.to_state()}
-    landed = LandedFile(
-        index=item.index,
-        kind=item.kind,
-        type=item.type,
-        url=strip_query(item.url),
-        key=item.key,
-        bytes=outcome.bytes,
-        lines=outcome.lines,
-        sha256=outcome.sha256,
-        landed_at=utc_iso(deps.clock()),
-    )
-    deps.store.put_landed_file(run.run_id, landed)
+    _record(deps, run, item, outcome.bytes, outcome.lines, outcome.sha256)
     if checkpoint is not None:
         deps.landing.delete(checkpoint.staging_key)
     return {"status": "landed", "index": item.index, "resumes": transfer.resumes}

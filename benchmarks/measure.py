@@ -1,0 +1,22 @@
+"""What the benchmarks measure a process by: its peak resident set (Linux VmHWM, resettable)."""
+
+from __future__ import annotations
+
+import contextlib
+import resource
+from pathlib import Path
+
+
+def reset_peak_rss() -> None:
+    """Restart the peak-RSS mark from the current RSS (Linux >= 4.0; a no-op elsewhere)."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+
+
+def peak_rss_mib() -> float:
+    """The process's peak RSS since start or since reset_peak_rss()."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
