@@ -6,7 +6,8 @@ Differences live here as values; the client has no per-vendor subclasses.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from bulkfhir._http import require_secure_url
@@ -36,6 +37,8 @@ class SourceProfile:
     scope: str | None = None
     has_job_history: bool = False
     has_attribution_status: bool = False
+    #: per API version, the `_since` that asks for all history where omitting it would not
+    full_history_since: dict[str, datetime] = field(default_factory=dict)
 
 
 BCDA = SourceProfile(
@@ -70,6 +73,9 @@ AB2D = SourceProfile(
     backoff_start_seconds=10,
     backoff_max_seconds=120,
     scope="clientCreds",
+    # AB2D v2 silently applies a default _since (the start of the last job whose files were all
+    # downloaded, JobPreProcessorImpl), so a full pull must ask from its floor explicitly.
+    full_history_since={"v2": datetime(2020, 2, 13, 5, 0, tzinfo=UTC)},
 )
 
 SMART = SourceProfile(
@@ -113,6 +119,11 @@ def api_root_url(profile: SourceProfile, base_url: str, version: str | None) -> 
     if chosen not in profile.versions:
         raise ValueError(f"{profile.name} api_version must be one of {', '.join(profile.versions)}, got {version!r}")
     return base + profile.api_root.format(version=chosen)
+
+
+def full_history_since(profile: SourceProfile, version: str | None) -> datetime | None:
+    """The explicit `_since` a full-history export needs on this API version (None: omit `_since`)."""
+    return profile.full_history_since.get(version or profile.default_version or "")
 
 
 def default_token_url(profile: SourceProfile, base_url: str) -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+from datetime import UTC, datetime
 
 import pytest
 
@@ -102,3 +103,14 @@ def test_other_types_have_their_own_scope_and_watermark(stack):
     assert {f["type"] for f in s.run_manifest(patients_only)["files"] if f["kind"] == "output"} == {"Patient"}
     assert s.watermark("Group/all?_type=Patient") is not None
     assert s.watermark("Group/all") is not None
+
+
+def test_a_full_pull_on_ab2d_v2_asks_from_its_floor_instead_of_its_silent_default(stack):
+    s = stack("ab2d", patients=60)
+    first = s.run()
+    assert first.status == "SUCCEEDED", first.cause
+    assert s.emu.last_since_default is not None  # AB2D would now default _since to the first job
+    full = s.run(since="none")
+    assert full.status == "SUCCEEDED", full.cause
+    assert s.emu.jobs()[-1].since == datetime(2020, 2, 13, 5, 0, tzinfo=UTC)
+    assert s.run_manifest(full)["records"] == s.run_manifest(first)["records"]

@@ -11,16 +11,21 @@ from bulkfhir import BulkDataClient, TransientError
 
 
 def test_a_concurrent_second_run_of_the_same_scope_is_refused(stack):
-    # waits last a little (1 ms per requested second) so that the two executions overlap
-    s = stack("bcda", scenario="slow-export", patients=60, wait_scale=0.001)
-    first, second = s.start(), s.start()
-    results = sorted([s.wait(first), s.wait(second)], key=lambda e: e.status)
-    failed, succeeded = results
-    assert (failed.status, succeeded.status) == ("FAILED", "SUCCEEDED")
-    assert failed.error == "RunInProgressError"
-    assert "another run" in failed.cause and "in progress" in failed.cause
+    # waits last 10 ms per requested second: the first run polls a slow export for several seconds
+    s = stack("bcda", scenario="slow-export", patients=60, wait_scale=0.01, slow_export_polls=8)
+    first = s.start()
+    deadline = time.monotonic() + 30
+    while s.lease("Group/all") is None:
+        assert time.monotonic() < deadline, "the first run never took its lease"
+        time.sleep(0.01)
+    second = s.run()
+    assert second.status == "FAILED"
+    assert second.error == "RunInProgressError"
+    assert "another run" in second.cause and "in progress" in second.cause
+    assert s.lease("Group/all") is not None  # the refused run did not take the holder's lease away
+    assert s.wait(first).status == "SUCCEEDED"
     assert len(s.emu.jobs()) == 1  # the refused run never reached the server
-    assert s.lease("Group/all") is None  # released by its holder, not taken away by the refused run
+    assert s.lease("Group/all") is None  # released by its holder
     assert s.watermark("Group/all") is not None
 
 

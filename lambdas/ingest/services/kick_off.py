@@ -6,12 +6,14 @@ import logging
 from typing import Any
 
 from bulkfhir import (
+    BulkDataClient,
     ExportFailedError,
     ExportGoneError,
     ExportRequest,
     KickOffAccepted,
     TransientError,
 )
+from bulkfhir.profiles import full_history_since
 from ingest.payloads import JobState, RunContext
 from ingest.ports import OpenJob
 from ingest.timeutil import parse_utc, utc_iso
@@ -24,11 +26,14 @@ logger = logging.getLogger(__name__)
 KICKOFF_WAIT_BUDGET_SECONDS = 6 * 3600
 
 
-def _request(run: RunContext) -> ExportRequest:
+def _request(run: RunContext, client: BulkDataClient) -> ExportRequest:
+    since = parse_utc(run.since)
+    if since is None:
+        since = full_history_since(client.profile, client.config.api_version)
     return ExportRequest(
         target=run.export,
         types=run.types,
-        since=parse_utc(run.since),
+        since=since,
         until=parse_utc(run.until),
         type_filters=run.type_filters,
     )
@@ -73,7 +78,7 @@ def kick_off(deps: Deps, state: dict[str, Any]) -> JobState:
             logger.warning("the earlier run's job cannot be resumed; starting a new export", extra={"why": str(gone)})
             deps.store.clear_open_job(run.source, run.scope, run.run_id)
 
-    result = client.kick_off(_request(run))
+    result = client.kick_off(_request(run, client))
     if isinstance(result, KickOffAccepted):
         # AB2D filters lastUpdated, and refuses a _since in its future, by its own clock.
         kicked_off_at = utc_iso(result.server_time)
