@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from local import deployed
 from local.emulator import cli as emulator_cli
 from local.runner import cli as local_run_cli
 
@@ -19,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
         "against the built-in CMS-like emulator or a real server, and mirror the landed files.",
     )
     local_run_cli.add_arguments(local_run)
+    deployed.add_arguments(sub)
     emulator = sub.add_parser("emulator", help="serve a CMS-like bulk FHIR API on loopback until interrupted")
     emulator_cli.add_arguments(emulator)
     return parser
@@ -30,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
         return local_run_cli.run(args)
     if args.command == "emulator":
         return emulator_cli.run(args)
+    if args.command in ("start", "runs", "watermarks"):
+        return deployed.run(args)
     return 0
 
 

@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import IO, Any
 
 from local.emulator import Emulator, EmulatorConfig
+from local.follow import Progress
 from local.runner.clockwork import Clockwork
 from local.runner.credentials import credentials_from_options
 from local.runner.errors import LocalRunError
-from local.runner.progress import Progress
 from local.runner.report import mirror, print_summary, run_record
 from local.runner.snapshot import restore, save
 from local.runner.synth import synthesize
@@ -181,7 +181,7 @@ def run_local(options: LocalRunOptions, out: IO[str] = sys.stderr) -> LocalRunRe
             aws.put_credentials(source["name"], secret)
             arn = aws.start(_execution_input(source["name"], options))
             say(f"started execution {arn.rsplit(':', 1)[-1]} of the synthesized state machine")
-            progress = Progress(aws, arn, out)
+            progress = Progress(aws.stepfunctions, aws.table, arn, out)
             try:
                 while (description := aws.describe(arn))["status"] == "RUNNING":
                     # Reading the history costs the (emulated) stack time: once a second is enough.

@@ -24,6 +24,7 @@ from infra.asl_extract import DEFAULT_PSEUDO_PARAMETERS, default_reference, extr
 from ingest.observability import logger
 from ingest.settings import load_settings
 from ingest.wiring import container
+from local.follow import execution_history
 from local.runner.clockwork import Clockwork
 from local.runner.fidelity import aws_semantics
 from local.runner.lambdas import FunctionSpec, LambdaDispatcher
@@ -57,9 +58,9 @@ def route_handler_logs(stream: IO[str]) -> list[tuple[logging.StreamHandler[Any]
     """Send the handlers' JSON logs (Powertools, and the loggers it configured) to ``stream``;
     returns what to restore."""
     restore = []
-    handlers = {
-        id(h): h for name in (logger._logger.name, "ingest", "bulkfhir") for h in logging.getLogger(name).handlers
-    }
+    # Powertools gave every "ingest.*" and "bulkfhir.*" logger a handler of its own (copied config).
+    ours = [name for name in logging.root.manager.loggerDict if name.startswith(("ingest", "bulkfhir"))]
+    handlers = {id(h): h for name in (logger._logger.name, *ours) for h in logging.getLogger(name).handlers}
     for handler in handlers.values():
         if isinstance(handler, logging.StreamHandler):
             previous = handler.setStream(stream)
@@ -237,14 +238,7 @@ class LocalAws:
         return dict(self.stepfunctions.describe_execution(executionArn=execution_arn))
 
     def history(self, execution_arn: str) -> list[dict[str, Any]]:
-        events: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
-        while True:
-            page = self.stepfunctions.get_execution_history(**kwargs)
-            events.extend(page["events"])
-            if not page.get("nextToken"):
-                return events
-            kwargs["nextToken"] = page["nextToken"]
+        return execution_history(self.stepfunctions, execution_arn)
 
     def list_keys(self, prefix: str = "") -> list[str]:
         pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)

@@ -46,6 +46,9 @@ def test_an_export_lands_every_file_byte_identical_and_moves_the_watermark(stack
     assert s.lease(SCOPE[flavor]) is None
     assert s.ledger(manifest["run_id"])["status"] == "SUCCEEDED"
     assert [e["detail-type"] for e in s.events()] == ["ExportLanded"]
+    # the scanned logs hold the handlers', the services' and the client's lines
+    logs = s.logs.getvalue()
+    assert all(line in logs for line in ("run started", "export accepted", "obtained an access token", "run landed"))
     assert s.leaked_secrets() == []
 
 

@@ -1,5 +1,5 @@
-"""What a local run shows while it runs: the states it passes through, the export's progress,
-and how many files have landed."""
+"""Following an execution (local or deployed): the states it passes through, the export's
+progress, and how many files have landed."""
 
 from __future__ import annotations
 
@@ -10,12 +10,25 @@ from typing import IO, Any
 
 from boto3.dynamodb.conditions import Key
 
-from local.runner.world import LocalAws
+
+def execution_history(stepfunctions: Any, execution_arn: str) -> list[dict[str, Any]]:
+    """Every history event of an execution (all pages)."""
+    events: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
+    while True:
+        page = stepfunctions.get_execution_history(**kwargs)
+        events.extend(page["events"])
+        if not page.get("nextToken"):
+            return events
+        kwargs["nextToken"] = page["nextToken"]
 
 
 class Progress:
-    def __init__(self, aws: LocalAws, execution_arn: str, out: IO[str] = sys.stderr) -> None:
-        self._aws = aws
+    """Prints what changed since the last ``tick()``; ``table`` is the stack's DynamoDB table."""
+
+    def __init__(self, stepfunctions: Any, table: Any, execution_arn: str, out: IO[str] = sys.stderr) -> None:
+        self._stepfunctions = stepfunctions
+        self._table = table
         self._arn = execution_arn
         self._out = out
         self._seen_events = 0
@@ -32,7 +45,7 @@ class Progress:
             self._last_line = line
 
     def tick(self) -> None:
-        events = self._aws.history(self._arn)
+        events = execution_history(self._stepfunctions, self._arn)
         for event in events[self._seen_events :]:
             if event["type"] == "TaskStateEntered" and event["stateEnteredEventDetails"]["name"] == "Finalize run":
                 self._downloads()  # the final count before the states that follow the map
@@ -43,7 +56,7 @@ class Progress:
     def _downloads(self) -> None:
         if not (self._run_id and self._file_count):
             return
-        landed = self._aws.table.query(
+        landed = self._table.query(
             KeyConditionExpression=Key("pk").eq(f"RUN#{self._run_id}") & Key("sk").begins_with("FILE#"),
             Select="COUNT",
         )["Count"]

@@ -1,0 +1,178 @@
+"""`bulk-ingest start | runs | watermarks`: operate a deployed stack from a terminal.
+
+Uses your AWS credentials (profile, environment or role) and finds the state machine and table
+through the stack's outputs (or takes them as options).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import IO, Any
+
+import boto3
+from boto3.dynamodb.conditions import Attr, Key
+from botocore.exceptions import BotoCoreError, ClientError
+
+from local.follow import Progress
+
+STACK = "BulkFhirIngest"
+
+
+class DeployedError(Exception):
+    """Printed as one line; the command exits 2."""
+
+
+@dataclass(frozen=True)
+class StackRefs:
+    state_machine_arn: str
+    table_name: str
+
+
+def resolve(args: argparse.Namespace, cloudformation: Any = None) -> StackRefs:
+    """The state machine and table: from --state-machine-arn/--table, else the stack's outputs."""
+    if args.state_machine_arn and args.table:
+        return StackRefs(args.state_machine_arn, args.table)
+    cloudformation = cloudformation or boto3.client("cloudformation")
+    try:
+        stacks = cloudformation.describe_stacks(StackName=args.stack)["Stacks"]
+    except ClientError as error:
+        raise DeployedError(
+            f"stack {args.stack} not found ({error.response['Error'].get('Message', 'unknown error')}); "
+            "deploy it with `npx cdk deploy`, or pass --stack, or --state-machine-arn and --table"
+        ) from None
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+    missing = [key for key in ("StateMachineArn", "TableName") if key not in outputs]
+    if missing:
+        raise DeployedError(f"stack {args.stack} has no output {', '.join(missing)}: is it the bulk-fhir-ingest stack?")
+    return StackRefs(args.state_machine_arn or outputs["StateMachineArn"], args.table or outputs["TableName"])
+
+
+def execution_input(args: argparse.Namespace) -> dict[str, Any]:
+    document: dict[str, Any] = {"source": args.source, "since": args.since}
+    if args.types:
+        document["types"] = [t.strip() for t in args.types.split(",") if t.strip()]
+    if args.export:
+        document["export"] = args.export
+    return document
+
+
+def start(args: argparse.Namespace, stepfunctions: Any, table: Any, refs: StackRefs, out: IO[str]) -> int:
+    arn = stepfunctions.start_execution(
+        stateMachineArn=refs.state_machine_arn,
+        input=json.dumps(execution_input(args)),
+        name=args.name or f"manual-{uuid.uuid4()}",
+    )["executionArn"]
+    out.write(f"started {arn}\n")
+    if not args.follow:
+        return 0
+    progress = Progress(stepfunctions, table, arn, out)
+    while (description := stepfunctions.describe_execution(executionArn=arn))["status"] == "RUNNING":
+        progress.tick()
+        time.sleep(args.poll_seconds)
+    progress.tick()
+    status = description["status"]
+    if status == "SUCCEEDED":
+        final = json.loads(description.get("output") or "{}").get("final", {})
+        out.write(
+            f"SUCCEEDED: run {final.get('run_id')}: {final.get('files')} files, {final.get('records')} records, "
+            f"{final.get('bytes')} bytes; watermark {final.get('watermark_after')}; "
+            f"manifest {final.get('manifest_key')}\n"
+        )
+        return 0
+    out.write(f"{status}: {description.get('error') or ''}: {description.get('cause') or ''}\n")
+    return 1
+
+
+def _plain(value: Any) -> Any:
+    return int(value) if isinstance(value, Decimal) and value == value.to_integral_value() else value
+
+
+def runs(table: Any, source: str, limit: int) -> list[dict[str, Any]]:
+    """The run ledger of a source, newest first (run ids sort by start time)."""
+    items = table.query(
+        KeyConditionExpression=Key("pk").eq(f"SOURCE#{source}") & Key("sk").begins_with("RUN#"),
+        ScanIndexForward=False,
+        Limit=limit,
+    ).get("Items", [])
+    return [{k: _plain(v) for k, v in item.items() if k not in ("pk", "sk")} for item in items]
+
+
+def watermarks(table: Any) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"FilterExpression": Attr("sk").begins_with("WATERMARK#")}
+    while True:
+        page = table.scan(**kwargs)
+        for item in page.get("Items", []):
+            found.append(
+                {
+                    "source": str(item["pk"]).removeprefix("SOURCE#"),
+                    "scope": str(item["sk"]).removeprefix("WATERMARK#"),
+                    "watermark": item.get("watermark"),
+                    "run_id": item.get("run_id"),
+                    "updated_at": item.get("updated_at"),
+                }
+            )
+        if "LastEvaluatedKey" not in page:
+            return sorted(found, key=lambda w: (w["source"], w["scope"]))
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _table_text(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str:
+    if not rows:
+        return "(none)\n"
+    cells = [[str(row.get(c, "") if row.get(c) is not None else "") for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
+    return "\n".join(line.rstrip() for line in lines) + "\n"
+
+
+def add_arguments(sub: Any) -> None:
+    def stack_options(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--stack", default=STACK, help=f"the deployed stack (default {STACK})")
+        parser.add_argument("--state-machine-arn", help="instead of the stack's StateMachineArn output")
+        parser.add_argument("--table", help="instead of the stack's TableName output")
+
+    start_parser = sub.add_parser("start", help="start a run of the deployed stack and follow it")
+    start_parser.add_argument("--source", required=True, help="a source configured in cdk.json")
+    start_parser.add_argument("--since", default="auto", help="auto (the watermark), none (full history) or ISO")
+    start_parser.add_argument("--types", help="comma-separated resource types (default: the source's)")
+    start_parser.add_argument("--export", help="Patient, Group/all, Group/runout, Group/<id> or system")
+    start_parser.add_argument("--name", help="execution name (default: generated)")
+    start_parser.add_argument("--no-follow", dest="follow", action="store_false", help="start and return")
+    start_parser.add_argument("--poll-seconds", type=float, default=10.0, help="how often to look (default 10)")
+    stack_options(start_parser)
+
+    runs_parser = sub.add_parser("runs", help="the run ledger of a source, newest first")
+    runs_parser.add_argument("--source", required=True)
+    runs_parser.add_argument("--limit", type=int, default=20)
+    stack_options(runs_parser)
+
+    watermarks_parser = sub.add_parser("watermarks", help="every source's watermarks")
+    stack_options(watermarks_parser)
+
+
+def run(args: argparse.Namespace, out: IO[str] = sys.stdout) -> int:
+    try:
+        refs = resolve(args)
+        table = boto3.resource("dynamodb").Table(refs.table_name)
+        if args.command == "start":
+            return start(args, boto3.client("stepfunctions"), table, refs, out)
+        if args.command == "runs":
+            columns = ("run_id", "status", "scope", "since", "file_count", "records", "error", "cause")
+            out.write(_table_text(runs(table, args.source, args.limit), columns))
+            return 0
+        out.write(_table_text(watermarks(table), ("source", "scope", "watermark", "run_id", "updated_at")))
+        return 0
+    except DeployedError as error:
+        print(f"bulk-ingest {args.command}: {error}", file=sys.stderr)
+        return 2
+    except (ClientError, BotoCoreError) as error:
+        print(f"bulk-ingest {args.command}: the AWS call failed: {error}", file=sys.stderr)
+        return 2
