@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from typing import Any
 
 from ingest.errors import ConfigurationError
-from ingest.timeutil import parse_utc, utc_iso
+from ingest.timeutil import parse_utc
 
 _TYPE = re.compile(r"^[A-Z][A-Za-z]+$")
 _TARGET = re.compile(r"^(Patient|system|Group/[A-Za-z0-9\-.]{1,64})$")
@@ -223,7 +222,3 @@ class LandedFile:
 
     def to_state(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def iso_or_none(moment: datetime | None) -> str | None:
-    return utc_iso(moment) if moment else None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 
 from ingest.errors import ConfigurationError
@@ -62,7 +62,6 @@ class Settings:
     event_bus_name: str = "default"
     lease_seconds: int = 36 * 3600
     wait_budget_seconds: int = 30 * 3600
-    extra: Mapping[str, str] = field(default_factory=dict)
 
     def source(self, name: str) -> SourceSettings:
         try:

@@ -30,12 +30,14 @@ SOURCE = "e2e"
 _TEMPLATES: dict[str, str] = {}
 
 
-def template_for(api: str, base_url: str, token_url: str, **source: Any) -> dict[str, Any]:
-    key = json.dumps([api, source], sort_keys=True)
+def template_for(
+    api: str, base_url: str, token_url: str, stack_config: dict[str, Any] | None = None, **source: Any
+) -> dict[str, Any]:
+    key = json.dumps([api, source, stack_config], sort_keys=True)
     if key not in _TEMPLATES:
         config = {"name": SOURCE, "api": api, "base_url": PLACEHOLDER, "token_url": PLACEHOLDER + "/token",
                   "schedule_enabled": False, **source}  # fmt: skip
-        _TEMPLATES[key] = json.dumps(synthesize({"sources": [config]}))
+        _TEMPLATES[key] = json.dumps(synthesize({"sources": [config], **(stack_config or {})}))
     text = _TEMPLATES[key].replace(PLACEHOLDER + "/token", token_url).replace(PLACEHOLDER, base_url)
     return dict(json.loads(text))
 
@@ -146,14 +148,16 @@ def _capture_events(stack: Stack) -> None:
 
 @pytest.fixture
 def stack() -> Iterator[Any]:
-    """stack(flavor, scenario="none", concurrency=4, wait_scale=0, **emulator knobs) -> a running Stack."""
+    """stack(flavor, scenario="none", concurrency=4, wait_scale=0, source={...}, config={...}, **emulator knobs)
+    -> a running Stack (``source`` and ``config`` go into the cdk.json-style configuration)."""
     with ExitStack() as exits:
 
         def _start(flavor: str, scenario: str = "none", concurrency: int = 4, wait_scale: float = 0.0,
-                   source: dict[str, Any] | None = None, **knobs: Any) -> Stack:  # fmt: skip
+                   source: dict[str, Any] | None = None, config: dict[str, Any] | None = None,
+                   **knobs: Any) -> Stack:  # fmt: skip
             emu = exits.enter_context(Emulator(EmulatorConfig(flavor=flavor, scenario=scenario, **knobs)))
             template = template_for(
-                flavor, emu.base_url, emu.token_url, download_concurrency=concurrency, **(source or {})
+                flavor, emu.base_url, emu.token_url, config, download_concurrency=concurrency, **(source or {})
             )
             logs = io.StringIO()
             clockwork = Clockwork(scale=wait_scale, on_wait=emu.clock.advance)

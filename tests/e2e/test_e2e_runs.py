@@ -108,3 +108,32 @@ def test_the_history_of_a_2000_file_export_stays_far_below_the_limit(stack):
     assert files >= 2000
     assert len(execution.history) < 500  # AWS refuses more than 25,000
     print(f"\n{files} files, {len(execution.history)} history events, {time.monotonic() - started:.1f} s")
+
+
+def test_an_export_slower_than_the_wait_budget_is_cancelled_and_fails_clearly(stack):
+    # a one-hour budget against an export that would need about 200 polls of up to a minute
+    s = stack(
+        "bcda",
+        scenario="slow-export",
+        patients=30,
+        slow_export_polls=200,
+        unattended_job_seconds=10**7,
+        config={"wait_budget_hours": 1},
+    )
+    failed = s.run()
+    assert failed.status == "FAILED"
+    assert failed.error == "ExportTimedOutError"
+    assert "over the budget of 1 h" in failed.cause and "cancelled" in failed.cause
+    assert s.emu.jobs()[-1].status == "Cancelled"  # the server job was cancelled
+    assert s.lease("Group/all") is None and s.watermark("Group/all") is None
+    assert sum(s.aws.clockwork.waits) > 3600
+
+
+def test_a_kick_off_refused_with_429_for_hours_fails_with_a_clear_error(stack):
+    s = stack("bcda", scenario="kickoff-429", patients=30, kickoff_429_count=10_000)
+    failed = s.run()
+    assert failed.status == "FAILED"
+    assert failed.error == "TransientError"
+    assert "kept answering 429 to the kick-off" in failed.cause
+    assert s.emu.jobs() == []
+    assert s.lease("Group/all") is None

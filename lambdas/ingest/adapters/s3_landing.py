@@ -32,7 +32,6 @@ class StreamingUpload:
         self._upload_id: str | None = None
         self._parts: list[dict[str, Any]] = []
         self._size = 0
-        self._closed = False
 
     @property
     def size(self) -> int:
@@ -69,7 +68,6 @@ class StreamingUpload:
 
     def land(self, key: str, metadata: dict[str, str]) -> None:
         """Write the bytes to their final ``key`` with ``metadata`` (call only after verification)."""
-        self._closed = True
         if self._upload_id is None:
             self._s3.put_object(
                 Bucket=self._bucket, Key=key, Body=bytes(self._buffer), ContentType=CONTENT_TYPE, Metadata=metadata
@@ -89,7 +87,6 @@ class StreamingUpload:
 
     def checkpoint(self) -> str:
         """Store the bytes so far as the staging object (for a next invocation); returns its key."""
-        self._closed = True
         if self._upload_id is None:
             self._s3.put_object(
                 Bucket=self._bucket, Key=self._staging_key, Body=bytes(self._buffer), ContentType=CONTENT_TYPE
@@ -101,7 +98,6 @@ class StreamingUpload:
 
     def abort(self) -> None:
         """Drop everything written (a failed or unverifiable download)."""
-        self._closed = True
         self._buffer = bytearray()
         if self._upload_id is not None:
             # On failure the bucket's lifecycle rule aborts the leftover upload after a day.
