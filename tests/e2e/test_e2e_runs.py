@@ -137,3 +137,27 @@ def test_a_kick_off_refused_with_429_for_hours_fails_with_a_clear_error(stack):
     assert "kept answering 429 to the kick-off" in failed.cause
     assert s.emu.jobs() == []
     assert s.lease("Group/all") is None
+
+
+def test_a_file_too_big_for_one_invocation_is_handed_on_with_checkpoints(stack, monkeypatch):
+    from ingest.services import file_transfer
+
+    # every Download file invocation starts with less than the checkpoint margin left, and hands on
+    # after 5 MiB of its own: a 14 MB (gzip) file takes three invocations through "File landed?"
+    s = stack("bcda", scenario="large-files", file_mb=20, large_file_count=1, patients=20, concurrency=1)
+    monkeypatch.setattr(file_transfer, "MIN_CHECKPOINT_BYTES", 5 * 1024 * 1024)
+    download = next(name for name, spec in s.aws.dispatcher.functions.items() if "download_file" in spec.handler)
+    spec = s.aws.dispatcher.functions[download]
+    s.aws.dispatcher.functions[download] = type(spec)(spec.handler, 59.0, spec.memory_mb)
+
+    execution = s.run()
+    assert execution.status == "SUCCEEDED", execution.cause
+    job = s.emu.jobs()[-1]
+    big = max(job.files, key=lambda f: f.gz_length)
+    landed = s.landed(execution)
+    key = next(f["key"] for f in s.run_manifest(execution)["files"] if f["url"] == big.url.split("?")[0])
+    assert landed[key] == s.emu.file_gzip(big.url)
+    invocations = [i for i in s.aws.dispatcher.invocations if i.function == download]
+    assert len(invocations) >= len(job.files) + 2  # the big file alone took three or more
+    assert any(r.status == 206 for r in s.emu.requests())  # resumed with Range
+    assert s.aws.list_keys("staging/") == []

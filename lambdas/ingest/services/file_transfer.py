@@ -29,7 +29,8 @@ logger = logging.getLogger(__name__)
 MAX_RESUMES = 3
 #: Checkpoint when less than this much Lambda time is left.
 CHECKPOINT_MARGIN_SECONDS = 60.0
-#: A checkpoint below this size is not worth it: restarting costs less than saving it.
+#: An invocation checkpoints only after fetching at least this much itself: every hand-over must
+#: make progress (the next one re-reads the prefix), and below it restarting costs less.
 MIN_CHECKPOINT_BYTES = 1024 * 1024
 
 
@@ -117,6 +118,7 @@ class FileTransfer:
         self._upload: ObjectWriter | None = None
         self._digest: _Digest | None = None
         self._offset = 0
+        self._fetched = 0  # body bytes received by this invocation
         self.resumes = 0
 
     def run(self, checkpoint: Checkpoint | None, metadata: dict[str, str]) -> Landed | Checkpoint:
@@ -188,9 +190,10 @@ class FileTransfer:
                 for chunk in download.iter_raw():
                     upload.write(digest.take(chunk))
                     self._offset += len(chunk)
+                    self._fetched += len(chunk)
                     if (
                         resumable
-                        and self._offset >= MIN_CHECKPOINT_BYTES
+                        and self._fetched >= MIN_CHECKPOINT_BYTES
                         and self._seconds_left() < CHECKPOINT_MARGIN_SECONDS
                     ):
                         key = upload.checkpoint()
