@@ -20,6 +20,22 @@ examples:
 """
 
 
+#: What to do about each error a run can end with (the README's table, in one line each).
+WHAT_TO_DO = {
+    "TransientError": "the server or the network failed after retries: run again later",
+    "AuthenticationError": "check the client id and secret (BCDA credentials expire every 90 days) and API access",
+    "ExportFailedError": "the server's job failed: run again; report it to the API's team if it persists",
+    "ExportGoneError": "the job or its files expired or were cancelled: run again for a new export",
+    "BadRequestError": "the server refused the request as asked: fix --since, --types or --export",
+    "UnexpectedResponseError": "the server broke the Bulk Data protocol: report it to the API's team",
+    "RunInProgressError": "another run of this scope is in progress: wait for it",
+    "ConfigurationError": "fix the configuration as the message says",
+    "VerificationError": "a file failed its checks: run again (landed files are kept)",
+    "ExportTimedOutError": "the export took longer than the wait budget: run again later",
+    "IncompleteRunError": "run again: files already landed are not fetched again",
+}
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = EXAMPLES
@@ -90,8 +106,7 @@ def run(args: argparse.Namespace) -> int:
         return 130
     if result.exit_code:
         error = result.record.get("error") or {}
-        print(
-            f"bulk-ingest local-run: the export failed: {error.get('name')}: {error.get('cause')}",
-            file=sys.stderr,
-        )
+        name = str(error.get("name"))
+        hint = WHAT_TO_DO.get(name, "see out/logs/lambda.jsonl")
+        print(f"bulk-ingest local-run: the export failed: {name}: {error.get('cause')} — {hint}", file=sys.stderr)
     return result.exit_code

@@ -159,7 +159,9 @@ def _log_file(out_dir: Path) -> IO[str]:
     return stream
 
 
-def run_local(options: LocalRunOptions, out: IO[str] = sys.stderr) -> LocalRunResult:
+def run_local(options: LocalRunOptions, out: IO[str] | None = None) -> LocalRunResult:
+    """Run one export; progress and the summary go to ``out`` (default: the current sys.stderr)."""
+    out = out or sys.stderr
     started = time.monotonic()
 
     def say(line: str) -> None:

@@ -1,0 +1,62 @@
+"""`bulk-ingest local-run`, the README's first command, as a user runs it."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+
+from local.cli import main
+
+
+def test_the_default_run_lands_an_export_into_out_with_run_json(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["local-run", "--out", str(out)]) == 0
+    stderr = capsys.readouterr().err
+    assert "SUCCEEDED: run " in stderr and "Export landed" in stderr and "watermark: none -> 2026-" in stderr
+
+    record = json.loads((out / "run.json").read_text())
+    assert set(record) == {"status", "error", "run_id", "source", "transaction_time", "watermark", "files"}
+    assert record["status"] == "SUCCEEDED" and record["error"] is None
+    assert record["watermark"]["before"] is None and record["watermark"]["after"]
+    assert {f["type"] for f in record["files"]} >= {"Patient", "Coverage", "ExplanationOfBenefit"}
+    for entry in record["files"]:
+        assert set(entry) >= {"type", "url", "key", "bytes", "lines", "sha256"}
+        body = (out / entry["key"]).read_bytes()  # mirrored in the S3 layout, one object per server file
+        assert hashlib.sha256(body).hexdigest() == entry["sha256"] and len(body) == entry["bytes"]
+        assert gzip.decompress(body).count(b"\n") == entry["lines"]
+    assert (out / "runs" / "local-bcda" / record["run_id"] / "manifest.json").exists()
+
+
+def test_a_failed_export_exits_1_with_one_line_saying_what_failed_and_what_to_do(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["local-run", "--out", str(out), "--scenario", "job-failed"]) == 1
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("bulk-ingest local-run: the export failed: ExportFailedError: ")
+    assert "run again" in last and "Traceback" not in last
+    record = json.loads((out / "run.json").read_text())
+    assert record["status"] == "FAILED" and record["error"]["name"] == "ExportFailedError"
+    assert record["watermark"] == {"before": None, "after": None}
+
+
+def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys):
+    assert main(["local-run", "--out", str(tmp_path), "--api", "bcda"]) == 2
+    assert capsys.readouterr().err.strip() == "bulk-ingest local-run: --base-url is required with --api"
+
+
+def test_state_dir_makes_the_next_run_incremental(tmp_path, capsys):
+    state, out = tmp_path / "state", tmp_path / "out"
+    assert main(["local-run", "--out", str(out), "--state-dir", str(state), "--patients", "50"]) == 0
+    first = json.loads((out / "run.json").read_text())
+    assert main(["local-run", "--out", str(out), "--state-dir", str(state), "--patients", "50",
+                 "--advance-days", "30"]) == 0  # fmt: skip
+    second = json.loads((out / "run.json").read_text())
+    assert second["watermark"]["before"] == first["watermark"]["after"]
+    assert second["watermark"]["after"] > first["watermark"]["after"]
+    records = [sum(f["lines"] for f in run["files"] if f["type"] == "ExplanationOfBenefit") for run in (first, second)]
+    assert 0 < records[1] < records[0]
+    assert main(["local-run", "--out", str(out), "--state-dir", str(state), "--patients", "50"]) == 0
+    third = json.loads((out / "run.json").read_text())
+    assert third["watermark"]["after"] == second["watermark"]["after"]
+    assert sum(f["lines"] for f in third["files"] if f["kind"] == "output") == 0
+    capsys.readouterr()
