@@ -34,6 +34,9 @@ def entrypoint(handler: Handler) -> Handler:
     @tracer.capture_lambda_handler(capture_response=False)
     @metrics.log_metrics(raise_on_empty_metrics=False)
     def wrapper(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        # Start clean: with metrics disabled (local runs) Powertools skips the flush that clears them,
+        # and a dimension set by the previous invocation would be set twice.
+        metrics.clear_metrics()
         return handler(event, context)
 
     return wrapper
