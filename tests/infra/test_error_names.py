@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import inspect
 
-import pytest
-
+from bulkfhir import ERROR_NAMES
+from bulkfhir import errors as bulkfhir_errors
 from infra import error_names
+from ingest import errors as ingest_errors
 
 
 def _raised_classes(module: object, base: type) -> set[str]:
@@ -18,11 +19,9 @@ def _raised_classes(module: object, base: type) -> set[str]:
 
 
 def test_ingest_error_names() -> None:
-    from ingest import errors
-
-    assert set(error_names.INGEST_ERRORS) == _raised_classes(errors, errors.IngestError)
+    assert set(error_names.INGEST_ERRORS) == _raised_classes(ingest_errors, ingest_errors.IngestError)
 
 
 def test_bulkfhir_error_names() -> None:
-    errors = pytest.importorskip("bulkfhir.errors")
-    assert set(error_names.BULKFHIR_ERRORS) == _raised_classes(errors, errors.BulkDataError)
+    names = _raised_classes(bulkfhir_errors, bulkfhir_errors.BulkDataError)
+    assert set(error_names.BULKFHIR_ERRORS) == names == set(ERROR_NAMES)
