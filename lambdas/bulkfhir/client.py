@@ -362,16 +362,7 @@ class BulkDataClient:
             )
         if status == 406:
             raise BadRequestError(f"{where} was refused (406): {text}", status=406, url=strip_query(url))
-        if status == 429 or status >= 500:
-            raise TransientError(
-                f"{where} answered {status}: {text}",
-                status=status,
-                url=strip_query(url),
-                retry_after=parse_retry_after(response.headers.get("Retry-After"), self._clock()),
-            )
-        raise UnexpectedResponseError(
-            f"{where} answered an unexpected {status}: {text}", status=status, url=strip_query(url)
-        )
+        raise self._unexpected_or_transient(response, where, detail=text)
 
     # -- BCDA extras ------------------------------------------------------------------------
 
@@ -455,9 +446,11 @@ class BulkDataClient:
                 url=strip_query(url),
             ) from None
 
-    def _unexpected_or_transient(self, response: requests.Response, where: str) -> Exception:
+    def _unexpected_or_transient(self, response: requests.Response, where: str, detail: str | None = None) -> Exception:
+        """429/5xx: retry later; anything else: the server broke the protocol. ``detail`` is the body's
+        description when it was read before the response was closed."""
         status = response.status_code
-        detail = describe_body(response)
+        detail = describe_body(response) if detail is None else detail
         url = strip_query(response.url or "")
         if status == 429 or status >= 500:
             return TransientError(

@@ -22,10 +22,7 @@ def mirror(aws: LocalAws, out_dir: Path, run_id: str | None) -> int:
             continue
         if run_id and f"/{run_id}/" not in key:
             continue
-        target = out_dir / key
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with target.open("wb") as body:
-            aws.s3.download_fileobj(aws.bucket, key, body)
+        aws.download(key, out_dir / key)
         copied += 1
     return copied
 

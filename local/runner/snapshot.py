@@ -39,10 +39,7 @@ def save(aws: LocalAws, state_dir: Path) -> None:
     for key in aws.list_keys():
         if key.startswith(_SKIPPED_PREFIXES):
             continue
-        target = objects_dir / key
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with target.open("wb") as out:
-            aws.s3.download_fileobj(aws.bucket, key, out)
+        aws.download(key, objects_dir / key)
         index[key] = aws.s3.head_object(Bucket=aws.bucket, Key=key).get("Metadata", {})
     (state_dir / "objects.json").write_text(json.dumps(index, indent=1, sort_keys=True))
 

@@ -15,6 +15,7 @@ import uuid
 import zipfile
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack
+from pathlib import Path
 from typing import IO, Any
 
 import boto3
@@ -239,6 +240,12 @@ class LocalAws:
 
     def history(self, execution_arn: str) -> list[dict[str, Any]]:
         return execution_history(self.stepfunctions, execution_arn)
+
+    def download(self, key: str, target: Path) -> None:
+        """Copy one object of the landing bucket to a file (streamed)."""
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with target.open("wb") as body:
+            self.s3.download_fileobj(self.bucket, key, body)
 
     def list_keys(self, prefix: str = "") -> list[str]:
         pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)

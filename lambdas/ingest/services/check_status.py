@@ -58,15 +58,15 @@ def _watermark_candidate(watermark_from: str, manifest: Manifest, job: JobState)
     return job.kicked_off_at
 
 
-def _complete(deps: Deps, run: RunContext, job: JobState, done: ExportComplete, previous: PollState) -> PollState:
-    source = deps.settings.source(run.source)
+def _complete(
+    deps: Deps, run: RunContext, job: JobState, done: ExportComplete, previous: PollState, watermark_from: str
+) -> PollState:
     manifest = done.manifest
     items = file_items(run, manifest)
     deps.landing.put_json(layout.server_manifest_key(run.source, run.run_id), manifest.raw)
     files_key = layout.files_key(run.source, run.run_id)
     deps.landing.put_json(files_key, [item.to_state() for item in items])
-    profile_watermark = deps.clients.client_for(source).profile.watermark_from
-    candidate = _watermark_candidate(profile_watermark, manifest, job)
+    candidate = _watermark_candidate(watermark_from, manifest, job)
     deps.store.update_run(
         run.source,
         run.run_id,
@@ -121,7 +121,8 @@ def check_status(deps: Deps, state: dict[str, Any]) -> PollState:
             transient_failures=failures,
         )
     if isinstance(status, ExportComplete):
-        return _complete(deps, run, job, status, PollState(**{**previous.to_state(), "waited_seconds": waited}))
+        previous = PollState(**{**previous.to_state(), "waited_seconds": waited})
+        return _complete(deps, run, job, status, previous, client.profile.watermark_from)
     wait = next_poll_wait(client.profile, status.retry_after, previous.polls)
     return PollState(
         state="in_progress",

@@ -65,8 +65,10 @@ def _record(deps: Deps, run: RunContext, job_url: str, kicked_off_at: str | None
 def kick_off(deps: Deps, state: dict[str, Any]) -> JobState:
     run = RunContext.from_state(state)
     previous = JobState.from_state(state)
-    source = deps.settings.source(run.source)
-    client = deps.clients.client_for(source)
+    client = deps.clients.client_for(deps.settings.source(run.source))
+    attempts = previous.attempts if previous else 0
+    # the wait the previous (throttled) kick-off asked for has just elapsed
+    waited = (previous.waited_seconds + previous.wait_seconds) if previous else 0
 
     if run.resume_job_url and previous is None:
         try:
@@ -87,8 +89,8 @@ def kick_off(deps: Deps, state: dict[str, Any]) -> JobState:
             status="accepted",
             job_url=result.status_url,
             kicked_off_at=kicked_off_at,
-            attempts=previous.attempts if previous else 0,
-            waited_seconds=(previous.waited_seconds + previous.wait_seconds) if previous else 0,
+            attempts=attempts,
+            waited_seconds=waited,
         )
 
     if result.running_jobs:
@@ -99,8 +101,7 @@ def kick_off(deps: Deps, state: dict[str, Any]) -> JobState:
         _record(deps, run, job_url, None, adopted=True)
         return JobState(status="accepted", job_url=job_url, kicked_off_at=None, adopted=True)
 
-    attempts = (previous.attempts if previous else 0) + 1
-    waited = (previous.waited_seconds + previous.wait_seconds) if previous else 0
+    attempts += 1
     if waited >= KICKOFF_WAIT_BUDGET_SECONDS:
         raise TransientError(
             f"the server kept answering 429 to the kick-off for {waited // 60} minutes ({attempts} attempts): "
