@@ -22,8 +22,10 @@ def scope_of(export: str, types: tuple[str, ...], default_types: tuple[str, ...]
 
 
 def new_run_id(now_text: str) -> str:
-    # Sortable by start time, unique enough to share a prefix: 20261125T064800Z-a1b2c3
-    stamp = now_text[:19].replace("-", "").replace(":", "")
+    # Sortable by start time, unique enough to share a prefix: 20261125T064800.123Z-a1b2c3. The
+    # milliseconds matter: a run started in the same second as the previous one ended (a re-run
+    # after a fast failure) would otherwise sort by its random suffix and `runs` would list it second.
+    stamp = now_text[:23].replace("-", "").replace(":", "")
     return f"{stamp}Z-{secrets.token_hex(3)}"
 
 
