@@ -23,7 +23,11 @@ from infra.config import IngestConfig
 from infra.constructs.download_map import build_download_map
 from infra.constructs.log_groups import encrypted_log_group
 from infra.constructs.workflow_retry import retry_transient
-from infra.constructs.workflow_role import add_distributed_map_policy, build_state_machine_role
+from infra.constructs.workflow_role import (
+    add_distributed_map_policy,
+    add_lease_check_policy,
+    build_state_machine_role,
+)
 
 
 class Workflow(Construct):
@@ -55,6 +59,9 @@ class Workflow(Construct):
         # attached nor rendered, so drop it from the tree too (cdk-nag inspects the tree).
         self.state_machine.node.try_remove_child("DistributedMapPolicy")
         add_distributed_map_policy(self, role=self.role, state_machine=self.state_machine)
+        start_run_role = functions["start_run"].role
+        assert start_run_role is not None  # every function gets its own role (constructs/functions.py)
+        add_lease_check_policy(self, role=start_run_role, state_machine=self.state_machine)
 
     def _build_definition(self, functions: Mapping[str, lambda_.IFunction], bucket: s3.IBucket) -> sfn.IChainable:
         # Start run also gets the execution's id, which the lease and the run ledger record.

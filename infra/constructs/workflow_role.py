@@ -83,10 +83,35 @@ def build_state_machine_role(
     )
 
 
+def _executions_arn(state_machine: sfn.StateMachine) -> str:
+    """``arn:...:execution:<state machine name>``: append ``:*`` for its executions."""
+    name = Fn.select(6, Fn.split(":", state_machine.state_machine_arn))
+    return f"arn:{Aws.PARTITION}:states:{Aws.REGION}:{Aws.ACCOUNT_ID}:execution:{name}"
+
+
+def add_lease_check_policy(scope: Construct, *, role: iam.IRole, state_machine: sfn.StateMachine) -> None:
+    """Let Start run ask whether the execution holding a lease still runs (one stopped by hand or timed
+    out never releases it). A policy of its own, attached from here: it names the state machine, which
+    itself depends on the function."""
+    policy = iam.ManagedPolicy(
+        scope,
+        "LeaseCheckPolicy",
+        description="bulk-fhir-ingest Start run: tell whether a lease holder's execution has ended",
+        roles=[role],
+        statements=[
+            iam.PolicyStatement(
+                sid="DescribeLeaseHolders",
+                actions=["states:DescribeExecution"],
+                resources=[f"{_executions_arn(state_machine)}:*"],
+            )
+        ],
+    )
+    acknowledge_wildcard_resources(policy, "Wildcard only in the resource: the executions of this state machine.")
+
+
 def add_distributed_map_policy(scope: Construct, *, role: iam.Role, state_machine: sfn.StateMachine) -> None:
     """Let the Distributed Map run child executions of this state machine."""
-    name = Fn.select(6, Fn.split(":", state_machine.state_machine_arn))
-    executions = f"arn:{Aws.PARTITION}:states:{Aws.REGION}:{Aws.ACCOUNT_ID}:execution:{name}"
+    executions = _executions_arn(state_machine)
     policy = iam.ManagedPolicy(
         scope,
         "DistributedMapPolicy",

@@ -4,7 +4,7 @@ Like ``bulkfhir.errors``, the class names are the state machine's Retry/Catch na
 raised across a Lambda boundary is one of these exact names (never a subclass)::
 
     IngestError                 base, never raised
-    ├── RunInProgressError      another run holds the lease for this scope: wait, or let it expire
+    ├── RunInProgressError      another live execution holds the lease for this scope: wait, or stop it
     ├── ConfigurationError      unknown source, missing/invalid secret, bad run input: fix config
     ├── VerificationError       a landed file failed its checks: retried, then fail the run
     ├── ExportTimedOutError     the server job exceeded the wait budget: it is cancelled

@@ -12,10 +12,11 @@ from botocore.config import Config
 
 from ingest.adapters.dynamo_store import DynamoRunStore
 from ingest.adapters.events import EventBridgePublisher
+from ingest.adapters.executions import StepFunctionsExecutions
 from ingest.adapters.s3_landing import S3Landing
 from ingest.adapters.secrets import SecretsManagerCredentials
 from ingest.clients import ClientCache
-from ingest.ports import EventPublisher, Landing, RunStore
+from ingest.ports import EventPublisher, Executions, Landing, RunStore
 from ingest.settings import Settings, load_settings
 from ingest.timeutil import utcnow
 
@@ -27,6 +28,7 @@ class Deps:
     landing: Landing
     events: EventPublisher
     clients: ClientCache
+    executions: Executions
     clock: Callable[[], datetime] = utcnow
 
 
@@ -39,6 +41,7 @@ def build_deps(settings: Settings) -> Deps:
         landing=S3Landing(session.client("s3", config=config), settings.bucket_name),
         events=EventBridgePublisher(session.client("events", config=config), settings.event_bus_name),
         clients=ClientCache(SecretsManagerCredentials(session.client("secretsmanager", config=config))),
+        executions=StepFunctionsExecutions(session.client("stepfunctions", config=config)),
     )
 
 

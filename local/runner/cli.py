@@ -28,7 +28,7 @@ WHAT_TO_DO = {
     "ExportGoneError": "the job or its files expired or were cancelled: run again for a new export",
     "BadRequestError": "the server refused the request as asked: fix --since, --types or --export",
     "UnexpectedResponseError": "the server broke the Bulk Data protocol: report it to the API's team",
-    "RunInProgressError": "another run of this scope is in progress: wait for it",
+    "RunInProgressError": "another run of this scope is running: wait for it, or stop its execution",
     "ConfigurationError": "fix the configuration as the message says",
     "VerificationError": "a file failed its checks: run again (landed files are kept)",
     "ExportTimedOutError": "the export took longer than the wait budget: run again later",

@@ -29,6 +29,65 @@ def test_a_concurrent_second_run_of_the_same_scope_is_refused(stack):
     assert s.watermark("Group/all") is not None
 
 
+def _start_and_wait_for_its_kick_off(s: Any) -> str:
+    first = s.start()
+    deadline = time.monotonic() + 30
+    while s.store.get_open_job("e2e", "Group/all") is None:
+        assert time.monotonic() < deadline, "the first run never kicked off"
+        time.sleep(0.01)
+    return first
+
+
+def test_an_identical_run_started_while_the_first_polls_its_job_is_refused(stack):
+    # The second run finds the first one's open job with the very same request, which is what a
+    # re-run after a failure resumes. It must not resume a job a live execution is still working on.
+    s = stack("bcda", scenario="slow-export", patients=60, wait_scale=0.01, slow_export_polls=20)
+    first = _start_and_wait_for_its_kick_off(s)
+    second = s.run()
+    assert second.status == "FAILED"
+    assert second.error == "RunInProgressError", second.cause
+    assert first.rsplit(":", 1)[1] in second.cause  # names the live execution
+    assert s.wait(first).status == "SUCCEEDED"
+    assert len(s.emu.jobs()) == 1
+    downloads = [r.path for r in s.emu.requests() if r.path.startswith("/data/")]
+    assert len(downloads) == len(s.emu.jobs()[0].files)  # every file fetched once, by the first run only
+
+
+def test_a_run_stopped_by_hand_does_not_block_the_next_one(stack):
+    # Stopping an execution runs no catch path, so its lease stays; the next run sees that the holder
+    # has ended, takes the lease over and resumes the server job the stopped run had started.
+    s = stack("bcda", scenario="slow-export", patients=60, wait_scale=0.01, slow_export_polls=20)
+    first = _start_and_wait_for_its_kick_off(s)
+    held = s.lease("Group/all")
+    s.aws.stepfunctions.stop_execution(executionArn=first, error="Stopped", cause="stopped by hand")
+    assert s.wait(first).status == "ABORTED"
+    assert s.lease("Group/all") == held  # nothing released it
+
+    rerun = s.run()
+    assert rerun.status == "SUCCEEDED", rerun.cause
+    assert rerun.output["run"]["run_id"] == held.run_id  # the stopped run, resumed
+    assert len(s.emu.jobs()) == 1
+    assert s.lease("Group/all") is None and s.watermark("Group/all") is not None
+    assert s.ledger(held.run_id)["status"] == "SUCCEEDED"
+    assert "took over the lease" in s.logs.getvalue()
+
+
+def test_a_run_that_took_over_a_stopped_runs_lease_closes_that_runs_ledger_entry(stack):
+    s = stack("bcda", scenario="slow-export", patients=60, wait_scale=0.01, slow_export_polls=20)
+    first = _start_and_wait_for_its_kick_off(s)
+    held = s.lease("Group/all")
+    s.aws.stepfunctions.stop_execution(executionArn=first)
+    assert s.wait(first).status == "ABORTED"
+    # a re-run of another request over the same scope (a later _until) starts a run of its own
+    s.emu.config.scenario = "none"
+    rerun = s.run(until="2099-01-01T00:00:00Z")
+    assert rerun.status == "SUCCEEDED", rerun.cause
+    assert rerun.output["run"]["run_id"] != held.run_id
+    stopped = s.ledger(held.run_id)
+    assert stopped["status"] == "ABORTED" and stopped["error"] == "ExecutionAborted"
+    assert rerun.output["run"]["run_id"] in stopped["cause"]
+
+
 def test_an_expired_lease_does_not_block_the_next_run(stack):
     s = stack("bcda", patients=40)
     s.store.acquire_lease("e2e", "Group/all", "crashed-run", "aborted-execution", int(time.time()) - 40 * 3600, 3600)

@@ -208,6 +208,22 @@ def test_distributed_map_may_run_only_this_state_machine(default: Synth) -> None
     ]
 
 
+def test_start_run_may_only_describe_this_state_machines_executions(default: Synth) -> None:
+    # to take over the lease of an execution stopped by hand or timed out (no catch path ran)
+    machine_id = next(iter(default.resources("AWS::StepFunctions::StateMachine")))
+    (policy,) = [
+        p["Properties"]
+        for lid, p in default.resources("AWS::IAM::ManagedPolicy").items()
+        if lid.startswith("WorkflowLeaseCheckPolicy")
+    ]
+    (statement,) = statements(policy["PolicyDocument"])
+    assert actions(statement) == "states:DescribeExecution"
+    (resource,) = resources(statement)
+    assert machine_id in resource and resource.endswith(":*")
+    start_run_role = default.json["Resources"][handler_logical_ids(default.json)["start_run"]]["Properties"]["Role"]
+    assert policy["Roles"] == [{"Ref": start_run_role["Fn::GetAtt"][0]}]
+
+
 def test_schedule_role_may_only_start_the_state_machine(default: Synth) -> None:
     (policy,) = [
         p["Properties"]["PolicyDocument"]

@@ -26,7 +26,12 @@ EXPECTED_ACKNOWLEDGEMENTS = {
     "HIPAA.Security-SecretsManagerRotationEnabled": {"Secrets/bcda-sandbox"},
     "HIPAA.Security-LambdaDLQ": {"Functions/<function>"},
     "HIPAA.Security-LambdaConcurrency": {"Functions/<function>"},
-    "AwsSolutions-IAM5": {"Functions/<function>Policy", "Workflow/StateMachinePolicy", "Workflow/DistributedMapPolicy"},
+    "AwsSolutions-IAM5": {
+        "Functions/<function>Policy",
+        "Workflow/StateMachinePolicy",
+        "Workflow/DistributedMapPolicy",
+        "Workflow/LeaseCheckPolicy",
+    },
 }
 FUNCTIONS = "StartRun|Authenticate|KickOff|CheckStatus|DownloadFile|Finalize|RecordFailure"
 

@@ -31,6 +31,26 @@ def test_taking_the_lease_again_for_the_same_run_is_allowed(aws):
     store.acquire_lease("bcda", "Group/all", "run-1", "exec-1", NOW + 5, 3600)
 
 
+def test_the_same_run_id_from_another_execution_is_refused(aws):
+    # a second execution resuming the same open job must not share the lease with a live first one
+    store = aws.store()
+    store.acquire_lease("bcda", "Group/all", "run-1", "exec-1", NOW, 3600)
+    with pytest.raises(RunInProgressError, match="exec-1"):
+        store.acquire_lease("bcda", "Group/all", "run-1", "exec-2", NOW + 5, 3600)
+
+
+def test_a_lease_is_taken_over_only_from_the_holder_that_was_checked(aws):
+    store = aws.store()
+    store.acquire_lease("bcda", "Group/all", "run-1", "exec-1", NOW, 3600)
+    ended = store.get_lease("bcda", "Group/all")
+    assert store.take_over_lease("bcda", "Group/all", "run-2", "exec-2", NOW + 5, 3600, ended=ended) is True
+    # a second contender that checked the same ended holder loses: the lease changed hands
+    assert store.take_over_lease("bcda", "Group/all", "run-3", "exec-3", NOW + 6, 3600, ended=ended) is False
+    lease = store.get_lease("bcda", "Group/all")
+    assert (lease.run_id, lease.execution) == ("run-2", "exec-2")
+    assert store.release_lease("bcda", "Group/all", "run-2") is True
+
+
 def test_only_the_holder_releases_the_lease(aws):
     store = aws.store()
     store.acquire_lease("bcda", "Group/all", "run-1", "exec-1", NOW, 3600)

@@ -58,9 +58,11 @@ class DynamoRunStore:
         try:
             self._table.put_item(
                 Item=item,
-                # Free, expired (TTL deletion is lazy), or already ours (a retried Start run).
-                ConditionExpression="attribute_not_exists(pk) OR expires_at_epoch < :now OR run_id = :run",
-                ExpressionAttributeValues={":now": now_epoch, ":run": run_id},
+                # Free, expired (TTL deletion is lazy), or already ours (a retried Start run). "Ours" is
+                # the execution, not the run id: a run resuming an open job reuses that job's run id,
+                # and must not slip past a live execution that is still working on it.
+                ConditionExpression="attribute_not_exists(pk) OR expires_at_epoch < :now OR execution = :execution",
+                ExpressionAttributeValues={":now": now_epoch, ":execution": execution},
             )
         except ClientError as error:
             if not _conditional_failed(error):
@@ -73,8 +75,33 @@ class DynamoRunStore:
             )
             raise RunInProgressError(
                 f"another run of source {source!r} scope {scope!r} is in progress: {detail}. Wait for it to "
-                "finish; if it was aborted, its lease expires by itself (or delete the LEASE item)"
+                "finish, or stop that execution: a run started after it has stopped takes its lease over"
             ) from None
+
+    def take_over_lease(
+        self, source: str, scope: str, run_id: str, execution: str, now_epoch: int, seconds: int, ended: Lease
+    ) -> bool:
+        """Replace the lease of an execution that has ended without releasing it. False when the lease
+        changed hands meanwhile (another run took it over first)."""
+        try:
+            self._table.put_item(
+                Item={
+                    "pk": _source_pk(source),
+                    "sk": f"LEASE#{scope}",
+                    "run_id": run_id,
+                    "execution": execution,
+                    "acquired_at_epoch": now_epoch,
+                    "expires_at_epoch": now_epoch + seconds,
+                    "took_over_from": ended.execution,
+                },
+                ConditionExpression="execution = :ended AND run_id = :ended_run",
+                ExpressionAttributeValues={":ended": ended.execution, ":ended_run": ended.run_id},
+            )
+            return True
+        except ClientError as error:
+            if not _conditional_failed(error):
+                raise
+            return False
 
     def release_lease(self, source: str, scope: str, run_id: str) -> bool:
         try:

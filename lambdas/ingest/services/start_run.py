@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import secrets
+from datetime import datetime
 from typing import Any
 
+from ingest.errors import RunInProgressError
 from ingest.payloads import RunContext, RunInput
 from ingest.timeutil import parse_utc, utc_iso
 from ingest.wiring import Deps
@@ -63,7 +65,7 @@ def start_run(deps: Deps, event: dict[str, Any], execution: str) -> RunContext:
         resume_url, resume_kicked_off_at = open_job.job_url, open_job.kicked_off_at
         logger.info("resuming an earlier run's export job", extra={"run_id": run_id})
 
-    deps.store.acquire_lease(source.name, scope, run_id, execution, int(now.timestamp()), deps.settings.lease_seconds)
+    _take_lease(deps, source.name, scope, run_id, execution, now)
     record = {
         "status": "RUNNING",
         "scope": scope,
@@ -92,3 +94,36 @@ def start_run(deps: Deps, event: dict[str, Any], execution: str) -> RunContext:
         resume_job_url=resume_url,
         resume_kicked_off_at=resume_kicked_off_at,
     )
+
+
+def _take_lease(deps: Deps, source: str, scope: str, run_id: str, execution: str, now: datetime) -> None:
+    """Take the scope's lease, or take it over from an execution that ended without releasing it
+    (stopped by hand, or timed out: Step Functions runs no catch path for either)."""
+    now_epoch, seconds = int(now.timestamp()), deps.settings.lease_seconds
+    try:
+        deps.store.acquire_lease(source, scope, run_id, execution, now_epoch, seconds)
+        return
+    except RunInProgressError:
+        holder = deps.store.get_lease(source, scope)
+        ended = deps.executions.status(holder.execution) if holder else None
+        if holder is None or ended in (None, "RUNNING"):
+            raise
+        if not deps.store.take_over_lease(source, scope, run_id, execution, now_epoch, seconds, ended=holder):
+            raise  # another run took it over first
+    logger.warning(
+        "took over the lease of an execution that ended without releasing it",
+        extra={"previous_run_id": holder.run_id, "previous_execution": holder.execution, "previous_status": ended},
+    )
+    if holder.run_id != run_id:  # a resumed run rewrites its own ledger entry next
+        previous = deps.store.get_run(source, holder.run_id)
+        if previous and previous.get("status") == "RUNNING":
+            deps.store.update_run(
+                source,
+                holder.run_id,
+                {
+                    "status": ended,
+                    "error": f"Execution{ended.title().replace('_', '')}",
+                    "cause": f"the execution ended {ended} without finishing the run; run {run_id} took its lease over",
+                    "failed_at": utc_iso(now),
+                },
+            )
