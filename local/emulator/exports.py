@@ -20,7 +20,7 @@ from local.emulator.jobs import Job
 from local.emulator.large import LargeFiles
 from local.emulator.population import Beneficiary, Population, seeded
 from local.emulator.render import render
-from local.emulator.resources import dumps, error_outcome
+from local.emulator.resources import deletion_bundle, dumps, error_outcome
 
 BCDA_BATCH = {"ExplanationOfBenefit": 50, "Patient": 5000, "Coverage": 4000, "Claim": 4000, "ClaimResponse": 4000}
 PARTIAL = ("Claim", "ClaimResponse")
@@ -30,7 +30,7 @@ V3_WARNING = "Default System-Type behavior includes only claims from NCH and DDP
 
 @dataclass(frozen=True)
 class Planned:
-    kind: str  # "output" | "error"
+    kind: str  # "output" | "error" | "deleted"
     type: str
     stored: StoredFile
 
@@ -179,7 +179,15 @@ class Exporter:
                 count = self.config.large_file_count
                 outputs += self._large([f"{job.id}-{n}.explanationofbenefit.ndjson" for n in range(count)], True)
                 continue
-            lines = self._lines(kept, kind, until, lambda _: job.since, True)
+            # Unlike BFD, which keeps a cancelled claim marked "cancelled", this server deletes it:
+            # its exports hold no cancelled ExplanationOfBenefit, and one with _since lists those
+            # cancelled after it under deleted[] (Bulk Data: transaction Bundles of DELETE entries).
+            lines = [
+                render(bene, revision, True)
+                for bene in kept
+                for revision in self.population.view(bene, kind, until, job.since)
+                if revision.status != "cancelled"
+            ]
             step = self.config.smart_file_resources
             for seq, start in enumerate(range(0, len(lines), step)):
                 name = f"{job.id}-{seq}.{kind.lower()}.ndjson"
@@ -188,7 +196,18 @@ class Exporter:
         if failed:
             lines = [error_outcome("ExplanationOfBenefit", bene, "roster") for bene in failed]
             errors.append(Planned("error", "OperationOutcome", _eager(f"{job.id}-0.operationoutcome.ndjson", lines)))
-        return outputs + errors
+        return outputs + errors + self._smart_deleted(job, kept, until)
+
+    def _smart_deleted(self, job: Job, members: list[Beneficiary], until: datetime) -> list[Planned]:
+        if job.since is None or "ExplanationOfBenefit" not in job.types:
+            return []  # the spec reports deletions only to a request with _since
+        lines = [
+            deletion_bundle("ExplanationOfBenefit", revision.id)
+            for bene in members
+            for revision in self.population.view(bene, "ExplanationOfBenefit", until, job.since)
+            if revision.status == "cancelled"
+        ]
+        return [Planned("deleted", "Bundle", _eager(f"{job.id}-0.deleted.bundle.ndjson", lines))] if lines else []
 
 
 def _eager(name: str, lines: list[bytes]) -> StoredFile:

@@ -147,3 +147,14 @@ def error_outcome(resource_type: str, bene: Beneficiary, owner: str) -> bytes:
             ],
         }
     )
+
+
+def deletion_bundle(resource_type: str, resource_id: str) -> bytes:
+    """A line of a Bulk Data `deleted` file: a transaction Bundle whose entry is a DELETE request."""
+    return dumps(
+        {
+            "resourceType": "Bundle",
+            "type": "transaction",
+            "entry": [{"request": {"method": "DELETE", "url": f"{resource_type}/{resource_id}"}}],
+        }
+    )

@@ -117,3 +117,22 @@ def test_a_full_pull_on_ab2d_v2_asks_from_its_floor_instead_of_its_silent_defaul
     assert full.status == "SUCCEEDED", full.cause
     assert s.emu.jobs()[-1].since == datetime(2020, 2, 13, 5, 0, tzinfo=UTC)
     assert s.run_manifest(full)["records"] == s.run_manifest(first)["records"]
+
+
+def test_a_servers_deletions_land_under_deleted_with_the_changes(stack):
+    # the SMART flavour deletes cancelled claims and reports them to a _since export under deleted[]
+    s = stack("smart", patients=120)
+    assert s.run().status == "SUCCEEDED"
+    s.emu.advance_data(days=30)
+    second = s.run()
+    assert second.status == "SUCCEEDED", second.cause
+
+    served = [f for f in s.emu.jobs()[-1].files if f.kind == "deleted"]
+    assert served and all(f.lines > 0 for f in served)
+    records = [f for f in s.run_manifest(second)["files"] if f["kind"] == "deleted"]
+    assert [r["url"] for r in records] == [f.url for f in served]
+    landed = s.landed(second)
+    for file, record in zip(served, records, strict=True):
+        assert record["key"].startswith("deleted/e2e/Bundle/")
+        assert landed[record["key"]] == s.emu.file_gzip(file.url)
+        assert record["lines"] == file.lines

@@ -214,6 +214,7 @@ class Smart:
             "requiresAccessToken": True,
             "output": [self._entry(f) for f in job.files if f.kind == "output"],
             "error": [self._entry(f) for f in job.files if f.kind == "error"],
+            "deleted": [self._entry(f) for f in job.files if f.kind == "deleted"],
             "extension": {
                 "https://dpc.cms.gov/submit_time": rfc3339(job.created_at),
                 "https://dpc.cms.gov/complete_time": rfc3339(job.completed_at),

@@ -84,6 +84,31 @@ def test_export_status_and_manifest(smart: Any) -> None:
     assert set(manifest["extension"]) == {"https://dpc.cms.gov/submit_time", "https://dpc.cms.gov/complete_time"}
 
 
+def test_cancelled_claims_are_deleted_and_reported_under_deleted_to_a_since_request(smart: Any) -> None:
+    full = smart.poll(smart.kickoff()).json()
+    assert full["deleted"] == []  # deletions are reported only to a request with _since
+    assert b'"cancelled"' not in b"".join(smart.emu.file_ndjson(e["url"]) for e in full["output"])
+
+    smart.emu.advance_data(days=30)
+    smart.login()  # the month outlived the token
+    since = full["transactionTime"]
+    changes = smart.poll(smart.kickoff(query=f"_since={since.replace('+', '%2B')}")).json()
+    (entry,) = changes["deleted"]
+    assert entry["type"] == "Bundle" and entry["count"] > 0
+    bundles = [json.loads(line) for line in smart.emu.file_ndjson(entry["url"]).splitlines()]
+    assert len(bundles) == entry["count"]
+    assert {(b["resourceType"], b["type"]) for b in bundles} == {("Bundle", "transaction")}
+    deleted = {e["request"]["url"] for b in bundles for e in b["entry"] if e["request"]["method"] == "DELETE"}
+    assert len(deleted) == entry["count"] and all(url.startswith("ExplanationOfBenefit/") for url in deleted)
+    before = {
+        "ExplanationOfBenefit/" + json.loads(line)["id"]
+        for e in full["output"]
+        if e["type"] == "ExplanationOfBenefit"
+        for line in smart.emu.file_ndjson(e["url"]).splitlines()
+    }
+    assert deleted & before  # claims the first export handed out, since withdrawn or replaced
+
+
 def test_group_and_system_exports(smart: Any) -> None:
     everyone = smart.get(smart.export_url("Group/all/$export"))
     system = smart.get(smart.export_url("$export"))
