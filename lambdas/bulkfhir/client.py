@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import quote, urlencode, urljoin, urlsplit
+from urllib.parse import quote, unquote, urlencode, urljoin, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -29,6 +29,7 @@ from bulkfhir.download import FileDownload
 from bulkfhir.errors import (
     AuthenticationError,
     BadRequestError,
+    BulkDataError,
     ExportFailedError,
     ExportGoneError,
     TransientError,
@@ -237,6 +238,8 @@ class BulkDataClient:
                 for part in response.headers.get("Content-Location", "").split(",")
                 if part.strip()
             )
+            if not running and self.profile.has_job_history:
+                running = self._running_jobs_of(full_url)
             return KickOffThrottled(retry_after=retry_after, running_jobs=running, requested_at=requested_at)
         if status in (400, 404, 406, 422):
             raise BadRequestError(
@@ -384,6 +387,26 @@ class BulkDataClient:
         entries = body.get("entry") if isinstance(body, dict) else None
         return [e["resource"] for e in entries or [] if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
 
+    def _running_jobs_of(self, request_url: str) -> tuple[str, ...]:
+        """BCDA's duplicate-job 429 names no job. When the job it refers to is one of exactly this
+        request (ours, whose 202 never arrived: a gateway timeout, a cut connection), job history
+        finds it, and adopting it saves a second export. Another request's job is not ours to take."""
+        try:
+            tasks = self.job_history(("Pending", "In Progress"))
+        except BulkDataError as error:
+            logger.warning("could not look for the running job in the job history", extra={"why": str(error)})
+            return ()
+        wanted = _request_key(request_url)
+        found = []
+        for task in tasks:
+            asked = next((i.get("valueString") for i in task.get("input") or [] if isinstance(i, dict)), None)
+            job_id = next((i.get("value") for i in task.get("identifier") or [] if isinstance(i, dict)), None)
+            if isinstance(asked, str) and job_id and _request_key(asked.removeprefix("GET ").strip()) == wanted:
+                found.append(f"{self.api_root.rstrip('/')}/jobs/{job_id}")
+        if found:
+            logger.warning("the server is already running this very export; it can be adopted")
+        return tuple(found)
+
     def attribution_status(self) -> dict[str, Any]:
         """BCDA's attribution file dates: {"last_attribution_update": datetime, ...}; {} when none."""
         if not self.profile.has_attribution_status:
@@ -475,6 +498,15 @@ def _export_query(request: ExportRequest) -> str:
         pairs.append(("_outputFormat", request.output_format))
     # quote (not quote_plus) so "+" in an offset becomes %2B: BCDA decodes a bare "+" to a space.
     return urlencode(pairs, quote_via=quote, safe=",")
+
+
+def _request_key(url: str) -> str:
+    """A request's path and query from its API root on, unescaped: BCDA compares duplicate jobs so,
+    and its job history may show the URL with another scheme or host (behind its proxy)."""
+    parts = urlsplit(url)
+    path = unquote(parts.path)
+    marker = path.find("/api/")
+    return (path[marker:] if marker >= 0 else path) + "?" + unquote(parts.query)
 
 
 def _parse_hosts(entries: tuple[str, ...]) -> set[tuple[str, tuple[str, int] | None]]:

@@ -15,6 +15,7 @@ SCENARIOS = (
     "none",
     "kickoff-429",
     "kickoff-429-adopt",
+    "kickoff-response-lost",
     "status-5xx",
     "token-expiry",
     "drop-connection",

@@ -72,7 +72,10 @@ def break_manifest(body: bytes) -> bytes:
 
 
 def accepted(state: State, status_url: str) -> Response:
-    """The kick-off 202; no-content-location leaves out the one header the client needs."""
+    """The kick-off 202; no-content-location leaves out the one header the client needs;
+    kickoff-response-lost: the first job is created, but the proxy gives up waiting and answers 504."""
+    if state.scenario("kickoff-response-lost") and state.bump("response-lost") == 1:
+        return proxy_page(504, "Gateway Time-out")
     if state.scenario("no-content-location"):
         return Response(202)
     return Response(202, [("Content-Location", status_url)])

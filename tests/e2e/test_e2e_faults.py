@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from bulkfhir import parse_instant
+
 FLAVORS = ("bcda", "ab2d", "smart")
 SCOPE = {"bcda": "Group/all", "ab2d": "Patient", "smart": "Patient"}
 
@@ -82,6 +84,20 @@ def test_a_job_already_running_for_this_client_is_adopted(stack, flavor):
     if flavor == "ab2d":
         # the adopted job's start is unknown: no kick-off-time watermark is invented
         assert s.watermark(SCOPE[flavor]) is None
+
+
+@pytest.mark.parametrize("flavor", ["bcda", "ab2d"])
+def test_a_kick_off_whose_answer_was_lost_adopts_the_job_it_created(stack, flavor):
+    # The server created the job but a 504 came back; the retried kick-off is refused as a duplicate.
+    # BCDA's 429 names no job: its job history finds the one of exactly this request.
+    s = stack(flavor, scenario="kickoff-response-lost", patients=60)
+    execution = s.run()
+    assert_complete_and_identical(s, execution)
+    assert execution.output["job"]["adopted"] is True
+    assert len(s.emu.jobs()) == 1  # no second export
+    if flavor == "bcda":
+        # BCDA's watermark is the manifest's transactionTime, known for an adopted job too
+        assert parse_instant(s.watermark(SCOPE[flavor])) == parse_instant(execution.output["poll"]["transaction_time"])
 
 
 def test_bcda_duplicate_job_429_waits_for_the_running_job(stack):

@@ -94,8 +94,9 @@ def kick_off(deps: Deps, state: dict[str, Any]) -> JobState:
         )
 
     if result.running_jobs:
-        # AB2D refuses a second job and names the running one: adopt it. Its start time is unknown,
-        # so it cannot move a kick-off-time watermark (the next run re-covers the gap instead).
+        # AB2D refuses a second job and names the running one; for BCDA's duplicate-job 429 the client
+        # found the job of exactly this request in the job history. Adopt it. Its start time is
+        # unknown, so it cannot move a kick-off-time watermark (AB2D: the next run re-covers the gap).
         job_url = result.running_jobs[0]
         logger.warning("the server is already running an export for this client; adopting it")
         _record(deps, run, job_url, None, adopted=True)

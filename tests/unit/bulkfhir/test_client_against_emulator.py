@@ -349,3 +349,20 @@ def test_no_token_or_secret_in_reprs_or_errors(flavor):
         texts = [repr(client), str(caught.value), repr(caught.value), repr(client._tokens), repr(client._tokens.get())]
         for secret in secrets_of(emu):
             assert not any(secret in text for text in texts)
+
+
+def test_bcda_duplicate_job_429_of_our_own_lost_kick_off_names_that_job_from_the_job_history():
+    with Emulator(EmulatorConfig(flavor="bcda", scenario="kickoff-response-lost")) as emu:
+        client = client_of(emu)
+        request = request_for("bcda")  # no _type: BCDA refuses any request of ours while it runs
+        with pytest.raises(TransientError, match="504"):
+            client.kick_off(request)  # the server created the job; its 202 was lost on the way
+        (job,) = emu.jobs()
+        # another request is refused as a duplicate too, but that job is not its to take
+        other = client.kick_off(ExportRequest(target="Group/all", types=("Patient",)))
+        assert isinstance(other, KickOffThrottled) and other.running_jobs == ()
+        retried = client.kick_off(request)
+        assert isinstance(retried, KickOffThrottled)
+        assert retried.running_jobs == (job.status_url,)
+        assert wait_for(client, emu, retried.running_jobs[0]).manifest.output
+        assert len(emu.jobs()) == 1
