@@ -40,6 +40,17 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _lease_item(source: str, scope: str, run_id: str, execution: str, now_epoch: int, seconds: int) -> dict[str, Any]:
+    return {
+        "pk": _source_pk(source),
+        "sk": f"LEASE#{scope}",
+        "run_id": run_id,
+        "execution": execution,
+        "acquired_at_epoch": now_epoch,
+        "expires_at_epoch": now_epoch + seconds,
+    }
+
+
 class DynamoRunStore:
     def __init__(self, table: Any) -> None:
         self._table = table  # a boto3 DynamoDB Table resource
@@ -47,17 +58,9 @@ class DynamoRunStore:
     # -- leases -----------------------------------------------------------------------------
 
     def acquire_lease(self, source: str, scope: str, run_id: str, execution: str, now_epoch: int, seconds: int) -> None:
-        item = {
-            "pk": _source_pk(source),
-            "sk": f"LEASE#{scope}",
-            "run_id": run_id,
-            "execution": execution,
-            "acquired_at_epoch": now_epoch,
-            "expires_at_epoch": now_epoch + seconds,
-        }
         try:
             self._table.put_item(
-                Item=item,
+                Item=_lease_item(source, scope, run_id, execution, now_epoch, seconds),
                 # Free, expired (TTL deletion is lazy), or already ours (a retried Start run). "Ours" is
                 # the execution, not the run id: a run resuming an open job reuses that job's run id,
                 # and must not slip past a live execution that is still working on it.
@@ -86,12 +89,7 @@ class DynamoRunStore:
         try:
             self._table.put_item(
                 Item={
-                    "pk": _source_pk(source),
-                    "sk": f"LEASE#{scope}",
-                    "run_id": run_id,
-                    "execution": execution,
-                    "acquired_at_epoch": now_epoch,
-                    "expires_at_epoch": now_epoch + seconds,
+                    **_lease_item(source, scope, run_id, execution, now_epoch, seconds),
                     "took_over_from": ended.execution,
                 },
                 ConditionExpression="execution = :ended AND run_id = :ended_run",
