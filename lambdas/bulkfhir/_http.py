@@ -16,6 +16,13 @@ from bulkfhir.errors import UnexpectedResponseError
 
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
 
+#: The most of a successful (2xx) body read into memory: BCDA's manifest of 10,000 files is ~2 MB.
+MAX_BODY_BYTES = 64 * 1024 * 1024
+#: The most of an error or redirect body ever read: only a short excerpt of it is shown.
+MAX_ERROR_BODY_BYTES = 64 * 1024
+#: The longest URL a server may hand us (Content-Location, manifest file URLs, redirects).
+MAX_URL_CHARS = 4096
+
 
 def strip_query(url: str) -> str:
     """The URL without query or fragment: safe to log (signed file URLs carry credentials there)."""
@@ -40,30 +47,113 @@ def is_loopback(url: str) -> bool:
         return False
 
 
-def require_secure_url(url: str, what: str) -> str:
-    """https everywhere; plain http only on loopback (the local emulator)."""
+def _is_local_address(url: str) -> bool:
+    """Loopback, link-local (instance metadata) or unspecified: addresses that reach the machine we run
+    on (in Lambda, the Runtime API listens on 127.0.0.1:9001), never a remote server."""
+    if is_loopback(url):
+        return True
+    host = (urlsplit(url).hostname or "").strip("[]")
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_link_local or address.is_unspecified
+
+
+def require_secure_url(url: str, what: str, *, allow_loopback: bool = True) -> str:
+    """https everywhere; plain http only on loopback (the local emulator).
+
+    ``allow_loopback=False`` is for URLs a server hands us (Content-Location, manifest file URLs,
+    redirects, discovered endpoints) when the configured server is not itself on loopback: a hostile
+    manifest must not make us fetch from the machine we run on and land the answer.
+    """
+    if len(url) > MAX_URL_CHARS:
+        raise ValueError(f"{what} is {len(url)} characters long (at most {MAX_URL_CHARS})")
     parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port outside 0-65535 or not a number
+    except ValueError:
+        raise ValueError(f"{what} has an invalid port: {strip_query(url)[:200]!r}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{what} must be an absolute http(s) URL, got {strip_query(url)!r}")
+        raise ValueError(f"{what} must be an absolute http(s) URL, got {strip_query(url)[:200]!r}")
+    local = _is_local_address(url)
+    if local and not allow_loopback:
+        raise ValueError(
+            f"{what} points at this machine ({strip_query(url)[:200]}), but the configured server is not on "
+            "loopback: refused"
+        )
     if parts.scheme == "http" and not is_loopback(url):
-        raise ValueError(f"{what} must use https (plain http is allowed only on loopback): {strip_query(url)}")
+        raise ValueError(f"{what} must use https (plain http is allowed only on loopback): {strip_query(url)[:200]}")
     return url
 
 
+#: Retry-After values this large are not delays but epoch timestamps: the SMART reference server sends
+#: the moment its rate limit lifts, in milliseconds on the first 429 and in seconds after that.
+_EPOCH_SECONDS_FROM = 1_000_000_000
+_EPOCH_MILLISECONDS_FROM = 100_000_000_000
+
+
 def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """Retry-After as seconds from ``now``: delta-seconds or an HTTP-date; None when absent or unreadable."""
-    if value is None or not value.strip():
+    """Retry-After as seconds from ``now``: delta-seconds, an HTTP-date, or an epoch timestamp (seconds
+    or milliseconds); None when absent or unreadable."""
+    text = (value or "").strip()
+    if not text or not text.isascii():
         return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
+    if text.isdigit():  # ASCII only: str.isdigit() alone also accepts "²" and "١٢٠", which int() refuses
+        return _delay_or_epoch(text, now)
     try:
-        when = parsedate_to_datetime(value)
+        when = parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - now).total_seconds())
+
+
+def _delay_or_epoch(digits: str, now: datetime) -> float | None:
+    if len(digits) > 15:
+        return None
+    number = int(digits)
+    if number >= _EPOCH_MILLISECONDS_FROM:
+        return max(0.0, number / 1000 - now.timestamp())
+    if number >= _EPOCH_SECONDS_FROM:
+        return max(0.0, number - now.timestamp())
+    return float(number)
+
+
+def buffer_body(response: requests.Response) -> requests.Response:
+    """Read the body of a response opened with ``stream=True``, at most MAX_BODY_BYTES of a 2xx body and
+    MAX_ERROR_BODY_BYTES of any other, so that a server answering gigabytes cannot exhaust our memory.
+    ``response.content`` / ``.text`` then hold what was read; ``body_truncated(response)`` tells whether
+    the body went on."""
+    limit = MAX_BODY_BYTES if 200 <= response.status_code < 300 else MAX_ERROR_BODY_BYTES
+    chunks: list[bytes] = []
+    size = 0
+    truncated = False
+    try:
+        for chunk in response.raw.stream(64 * 1024, decode_content=True):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                truncated = True
+                break
+    except Exception:  # a body cut short is described by what arrived; the status still counts
+        truncated = True
+    data = b"".join(chunks)[:limit]
+    # requests keeps a read body in these two attributes (stable since requests 1.0); .content and
+    # .text then work on what we read, and the connection goes back to the pool or is closed.
+    response._content = data
+    response._content_consumed = True  # type: ignore[attr-defined]
+    response.bulkfhir_truncated = truncated  # type: ignore[attr-defined]
+    if truncated:
+        response.close()  # the rest of the body is never read: the connection cannot be reused
+    else:
+        response.raw.release_conn()
+    return response
+
+
+def body_truncated(response: requests.Response) -> bool:
+    return bool(getattr(response, "bulkfhir_truncated", False))
 
 
 def first_json_value(text: str) -> Any:
@@ -131,6 +221,12 @@ def _clip(text: str, limit: int) -> str:
 
 def json_body(response: requests.Response, what: str) -> Any:
     """The JSON body of a successful response, or a typed error saying what was wrong with it."""
+    if body_truncated(response):
+        raise UnexpectedResponseError(
+            f"{what}: the body is larger than {MAX_BODY_BYTES // (1024 * 1024)} MiB; not a Bulk Data response",
+            status=response.status_code,
+            url=strip_query(response.url or ""),
+        )
     try:
         return json.loads(response.content)
     except (ValueError, UnicodeDecodeError):

@@ -15,7 +15,9 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from bulkfhir._http import (
+    buffer_body,
     describe_body,
+    is_loopback,
     is_operation_outcome,
     json_body,
     origin,
@@ -44,6 +46,10 @@ logger = logging.getLogger(__name__)
 
 USER_AGENT = "bulk-fhir-ingest/0.1 (+https://github.com/; python-requests)"
 _MAX_REDIRECTS = 5
+#: AB2D lists every active job of the organisation in its 429; more than this is not a job list.
+_MAX_RUNNING_JOBS = 20
+#: X-Progress is shown to people and kept in state: a line of text, not a document.
+_MAX_PROGRESS_CHARS = 100
 
 
 @dataclass(frozen=True)
@@ -143,6 +149,9 @@ class BulkDataClient:
         self.profile: SourceProfile = get_profile(config.api)
         self.api_root = api_root_url(self.profile, config.base_url, config.api_version)
         self._api_origin = origin(self.api_root)
+        # URLs a server hands us may point at loopback only when the configured server is there itself
+        # (the local emulator): in Lambda, loopback is the Runtime API.
+        self._allow_loopback = is_loopback(self.api_root)
         self._trusted_hosts = _parse_hosts(config.file_hosts)
         self._session = session or new_session()
         self._clock = clock
@@ -172,7 +181,7 @@ class BulkDataClient:
                     raise AuthenticationError(
                         f"no token URL for {self.profile.name} at {self.config.base_url}: configure token_url"
                     )
-                self._token_url = require_secure_url(derived, "token_url")
+                self._token_url = self._server_url(derived, "the discovered token_url")
             return self._token_url
 
     def _discover_token_url(self) -> str:
@@ -221,7 +230,7 @@ class BulkDataClient:
                     status=status,
                     url=strip_query(url),
                 )
-            status_url = urljoin(url, location.strip())
+            status_url = self._server_url(urljoin(url, location.strip()), f"{where}: Content-Location")
             logger.info("export accepted", extra={"status_url": strip_query(status_url)})
             return KickOffAccepted(
                 status_url=status_url,
@@ -233,11 +242,7 @@ class BulkDataClient:
             # BCDA: empty body, Retry-After possibly 0. AB2D: Retry-After 5 plus the status URLs of the
             # jobs already running, joined by ", " (ab2d ApiCommon.checkIfCurrentClientCanAddJob).
             retry_after = parse_retry_after(response.headers.get("Retry-After"), self._clock())
-            running = tuple(
-                urljoin(url, part.strip())
-                for part in response.headers.get("Content-Location", "").split(",")
-                if part.strip()
-            )
+            running = self._running_jobs_listed(url, response.headers.get("Content-Location", ""))
             if not running and self.profile.has_job_history:
                 running = self._running_jobs_of(full_url)
             return KickOffThrottled(retry_after=retry_after, running_jobs=running, requested_at=requested_at)
@@ -255,14 +260,14 @@ class BulkDataClient:
         status = response.status_code
         now = self._clock()
         if status == 202:
-            progress = response.headers.get("X-Progress")
+            progress = _printable(response.headers.get("X-Progress"), _MAX_PROGRESS_CHARS)
             return ExportInProgress(
-                progress=progress.strip() if progress else None,
+                progress=progress,
                 percent=parse_progress(progress),
                 retry_after=parse_retry_after(response.headers.get("Retry-After"), now),
             )
         if status == 200:
-            manifest = parse_manifest(json_body(response, where), status_url)
+            manifest = parse_manifest(json_body(response, where), status_url, allow_loopback=self._allow_loopback)
             expires_raw = response.headers.get("Expires")
             return ExportComplete(manifest=manifest, expires=_parse_expires(expires_raw), expires_raw=expires_raw)
         if status in (404, 410):
@@ -319,7 +324,7 @@ class BulkDataClient:
             )
             if response.status_code in (301, 302, 303, 307, 308) and response.headers.get("Location"):
                 response.close()
-                current = require_secure_url(urljoin(current, response.headers["Location"]), "redirected file URL")
+                current = self._server_url(urljoin(current, response.headers["Location"]), "a redirected file URL")
                 continue
             return self._file_response(response, url, start, send_token)
         raise UnexpectedResponseError(f"{strip_query(url)} redirected more than {_MAX_REDIRECTS} times")
@@ -337,8 +342,7 @@ class BulkDataClient:
                     f"{where}: asked for bytes from {start}, got a 206 starting at {first}", status=206
                 )
             return FileDownload(response, start=start)
-        text = describe_body(response) if not response.raw.closed else ""
-        response.close()
+        text = describe_body(buffer_body(response)) if not response.raw.closed else ""
         if status in (401, 403) and not sent_token:
             host = urlsplit(url).hostname
             raise AuthenticationError(
@@ -460,14 +464,35 @@ class BulkDataClient:
         if token is not None:
             all_headers["Authorization"] = f"Bearer {token}"
         try:
-            return self._session.request(
-                method, url, headers=all_headers, stream=stream, timeout=self._timeout, allow_redirects=False
+            # Always streamed: a body is read here with a size limit (buffer_body), never whole.
+            response = self._session.request(
+                method, url, headers=all_headers, stream=True, timeout=self._timeout, allow_redirects=False
             )
         except requests.RequestException as exc:
             raise TransientError(
                 f"{method} {strip_query(url)} failed: {type(exc).__name__} (network or server unreachable)",
                 url=strip_query(url),
             ) from None
+        return response if stream else buffer_body(response)
+
+    def _server_url(self, url: str, what: str) -> str:
+        """A URL the server handed us, checked: https, a valid port, not too long, and not this machine."""
+        try:
+            return require_secure_url(url, what, allow_loopback=self._allow_loopback)
+        except ValueError as error:
+            raise UnexpectedResponseError(str(error), url=strip_query(url)[:200]) from None
+
+    def _running_jobs_listed(self, request_url: str, header: str) -> tuple[str, ...]:
+        """AB2D's 429 Content-Location: the status URLs of the organisation's active jobs, joined by ", "."""
+        jobs = []
+        for part in header.split(",")[:_MAX_RUNNING_JOBS]:
+            if not part.strip():
+                continue
+            try:
+                jobs.append(self._server_url(urljoin(request_url, part.strip()), "a running job's status URL"))
+            except UnexpectedResponseError as error:
+                logger.warning("ignoring a running job the server named", extra={"why": str(error)})
+        return tuple(jobs)
 
     def _unexpected_or_transient(self, response: requests.Response, where: str, detail: str | None = None) -> Exception:
         """429/5xx: retry later; anything else: the server broke the protocol. ``detail`` is the body's
@@ -521,6 +546,14 @@ def _parse_hosts(entries: tuple[str, ...]) -> set[tuple[str, tuple[str, int] | N
         else:
             hosts.add((entry, None))
     return hosts
+
+
+def _printable(value: str | None, limit: int) -> str | None:
+    """A header value as one short line of printable ASCII (it is shown to people and kept in state)."""
+    if value is None:
+        return None
+    text = "".join(c if 32 <= ord(c) < 127 else " " for c in value).strip()
+    return (text if len(text) <= limit else text[: limit - 1] + "…") or None
 
 
 def _content_range_start(value: str | None) -> int | None:

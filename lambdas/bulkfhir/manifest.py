@@ -16,6 +16,11 @@ from urllib.parse import urljoin
 from bulkfhir._http import require_secure_url, strip_query
 from bulkfhir.errors import UnexpectedResponseError
 
+#: A resource type is a name: FHIR's are [A-Z][A-Za-z]+; anything longer or with spaces is not one.
+_TYPE = re.compile(r"^[!-~]{1,64}$")
+#: transactionTime is an instant (AB2D: a locale-formatted date); it is shown and kept in state.
+_MAX_TRANSACTION_TIME_CHARS = 64
+
 
 @dataclass(frozen=True)
 class ManifestFile:
@@ -78,7 +83,7 @@ def _extension_values(entry: dict[str, Any]) -> tuple[str | None, int | None]:
     return sha256, length
 
 
-def _files(body: dict[str, Any], key: str, base_url: str, where: str) -> tuple[ManifestFile, ...]:
+def _files(body: dict[str, Any], key: str, base_url: str, where: str, allow_loopback: bool) -> tuple[ManifestFile, ...]:
     entries = body.get(key)
     if entries is None:
         return ()
@@ -90,14 +95,17 @@ def _files(body: dict[str, Any], key: str, base_url: str, where: str) -> tuple[M
             raise UnexpectedResponseError(f"{where}: manifest {key}[{position}] has no url")
         url = urljoin(base_url, entry["url"])
         try:
-            require_secure_url(url, f"manifest {key}[{position}] url")
+            require_secure_url(url, f"manifest {key}[{position}] url", allow_loopback=allow_loopback)
         except ValueError as exc:
             raise UnexpectedResponseError(f"{where}: {exc}") from None
         count = entry.get("count")
         sha256, length = _extension_values(entry)
+        file_type = entry.get("type") or ("OperationOutcome" if key == "error" else "")
+        if file_type and not (isinstance(file_type, str) and _TYPE.match(file_type)):
+            raise UnexpectedResponseError(f"{where}: manifest {key}[{position}] has a type that is not a resource type")
         files.append(
             ManifestFile(
-                type=str(entry.get("type") or ("OperationOutcome" if key == "error" else "")),
+                type=str(file_type),
                 url=url,
                 count=count if isinstance(count, int) and not isinstance(count, bool) and count >= 0 else None,
                 sha256=sha256,
@@ -107,8 +115,31 @@ def _files(body: dict[str, Any], key: str, base_url: str, where: str) -> tuple[M
     return tuple(files)
 
 
-def parse_manifest(body: Any, status_url: str) -> Manifest:
-    """Validate and type a manifest body; relative file URLs resolve against the status URL."""
+def _without_repeats(where: str, kinds: dict[str, tuple[ManifestFile, ...]]) -> dict[str, tuple[ManifestFile, ...]]:
+    """A file is its URL (without query: a pre-signed URL's signature may differ between polls). A
+    server that lists one file twice gets it landed once; one listing it as two kinds of file is broken."""
+    seen: dict[str, tuple[str, str]] = {}
+    kept: dict[str, tuple[ManifestFile, ...]] = {}
+    for kind, files in kinds.items():
+        unique = []
+        for entry in files:
+            identity = strip_query(entry.url)
+            if identity in seen:
+                if seen[identity] != (kind, entry.type):
+                    raise UnexpectedResponseError(
+                        f"{where} lists {identity} both as {seen[identity][0]} {seen[identity][1]!r} and as "
+                        f"{kind} {entry.type!r}"
+                    )
+                continue
+            seen[identity] = (kind, entry.type)
+            unique.append(entry)
+        kept[kind] = tuple(unique)
+    return kept
+
+
+def parse_manifest(body: Any, status_url: str, *, allow_loopback: bool = True) -> Manifest:
+    """Validate and type a manifest body; relative file URLs resolve against the status URL.
+    ``allow_loopback=False`` refuses file URLs on this machine (see ``require_secure_url``)."""
     where = f"manifest of {strip_query(status_url)}"
     if not isinstance(body, dict):
         raise UnexpectedResponseError(f"{where} is not a JSON object")
@@ -116,6 +147,13 @@ def parse_manifest(body: Any, status_url: str) -> Manifest:
         raise UnexpectedResponseError(f"{where} has no 'output' array")
     raw_time = body.get("transactionTime")
     transaction_time_raw = raw_time if isinstance(raw_time, str) else ""
+    if len(transaction_time_raw) > _MAX_TRANSACTION_TIME_CHARS:
+        raise UnexpectedResponseError(
+            f"{where}: transactionTime is {len(transaction_time_raw)} characters long; not a time"
+        )
+    files = _without_repeats(
+        where, {kind: _files(body, kind, status_url, where, allow_loopback) for kind in ("output", "error", "deleted")}
+    )
     requires = body.get("requiresAccessToken")
     job_id = body.get("JobID")  # BCDA only; capital J, no json tag in the Go struct
     return Manifest(
@@ -124,9 +162,9 @@ def parse_manifest(body: Any, status_url: str) -> Manifest:
         request=str(body.get("request") or ""),
         # The spec makes the member required; when absent, assume the safe reading (a token is needed).
         requires_access_token=requires is not False,
-        output=_files(body, "output", status_url, where),
-        error=_files(body, "error", status_url, where),
-        deleted=_files(body, "deleted", status_url, where),
+        output=files["output"],
+        error=files["error"],
+        deleted=files["deleted"],
         job_id=str(job_id) if job_id is not None else None,
         raw=body,
     )

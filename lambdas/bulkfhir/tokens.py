@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import threading
@@ -11,7 +12,7 @@ from datetime import datetime, timedelta
 
 import requests
 
-from bulkfhir._http import describe_body, json_body, parse_retry_after, strip_query
+from bulkfhir._http import body_truncated, buffer_body, parse_retry_after, strip_query
 from bulkfhir.credentials import ClientCredentials, Secret
 from bulkfhir.errors import AuthenticationError, TransientError, UnexpectedResponseError
 from bulkfhir.profiles import SourceProfile
@@ -21,6 +22,26 @@ logger = logging.getLogger(__name__)
 
 # A token that does not say how long it lives is trusted for five minutes.
 _DEFAULT_LIFETIME = 300.0
+#: OAuth 2.0's error codes (RFC 6749 §5.2): the only part of a token endpoint's answer ever repeated
+#: in a message. The body itself never is: a 200 may hold a token, an error may echo the request.
+_OAUTH_ERRORS = frozenset(
+    {"invalid_request", "invalid_client", "invalid_grant", "unauthorized_client", "unsupported_grant_type",
+     "invalid_scope"}
+)  # fmt: skip
+
+
+def describe_token_response(response: requests.Response) -> str:
+    """What a token endpoint answered, without a word of its body: its size and type, and the OAuth
+    error code when it is one of the standard ones."""
+    content_type = (response.headers.get("Content-Type") or "none").split(";")[0].strip()[:60]
+    size = len(response.content or b"")
+    described = f"{size}{'+' if body_truncated(response) else ''} bytes of {content_type}"
+    try:
+        body = json.loads(response.content)
+    except (ValueError, UnicodeDecodeError):
+        return described
+    code = body.get("error") if isinstance(body, dict) else None
+    return f"OAuth error {code}, {described}" if code in _OAUTH_ERRORS else described
 
 
 @dataclass(frozen=True)
@@ -101,8 +122,17 @@ class TokenProvider:
         if response.status_code == 200:
             return self._parse(response, url)
         where = strip_query(url)
-        detail = describe_body(response)
+        detail = describe_token_response(response)
         status = response.status_code
+        if 300 <= status < 400:
+            # A redirect would re-post the credentials (a SMART client assertion, Basic auth) to wherever
+            # the server points, plain http included: token requests are never redirected.
+            raise UnexpectedResponseError(
+                f"token endpoint {where} answered a redirect ({status}); token requests are not redirected: "
+                "configure the source's token_url with the final token endpoint",
+                status=status,
+                url=where,
+            )
         if status == 429 or status >= 500:
             retry_after = parse_retry_after(response.headers.get("Retry-After"), self._clock())
             raise TransientError(
@@ -125,39 +155,45 @@ class TokenProvider:
 
     def _send(self, url: str) -> requests.Response:
         creds = self._credentials
-        headers = {"Accept": "application/json"}
         style = self._profile.token_style
+        if style == "basic":
+            # BCDA: Basic credentials and no body, no grant_type (bcda-static-site get-a-bearer-token).
+            return self._post(url, b"", auth=(creds.client_id, self._require_secret()))
+        if style == "client_credentials":
+            # AB2D's Okta: Basic credentials plus grant_type and scope=clientCreds in a form body.
+            form = {"grant_type": "client_credentials", "scope": self._profile.scope or ""}
+            return self._post(url, form, auth=(creds.client_id, self._require_secret()))
+        if style == "smart":
+            if creds.private_key_jwk is None:
+                raise AuthenticationError(
+                    "SMART Backend Services needs a private_key_jwk in the credentials, not a client_secret"
+                )
+            form = {
+                "grant_type": "client_credentials",
+                "scope": self._profile.scope or "system/*.read",
+                "client_assertion_type": ASSERTION_TYPE,
+                "client_assertion": client_assertion(creds.client_id, url, creds.private_key_jwk, self._clock()),
+            }
+            return self._post(url, form, auth=None)
+        raise ValueError(f"unknown token style {style!r}")
+
+    def _post(self, url: str, data: bytes | dict[str, str], auth: tuple[str, str] | None) -> requests.Response:
+        """POST without following redirects (see _request_token); the body is read with a size limit."""
         try:
-            if style == "basic":
-                # BCDA: Basic credentials and no body, no grant_type (bcda-static-site get-a-bearer-token).
-                secret = self._require_secret()
-                return self._session.post(
-                    url, auth=(creds.client_id, secret), headers=headers, data=b"", timeout=self._timeout
-                )
-            if style == "client_credentials":
-                # AB2D's Okta: Basic credentials plus grant_type and scope=clientCreds in a form body.
-                secret = self._require_secret()
-                form = {"grant_type": "client_credentials", "scope": self._profile.scope or ""}
-                return self._session.post(
-                    url, auth=(creds.client_id, secret), headers=headers, data=form, timeout=self._timeout
-                )
-            if style == "smart":
-                if creds.private_key_jwk is None:
-                    raise AuthenticationError(
-                        "SMART Backend Services needs a private_key_jwk in the credentials, not a client_secret"
-                    )
-                form = {
-                    "grant_type": "client_credentials",
-                    "scope": self._profile.scope or "system/*.read",
-                    "client_assertion_type": ASSERTION_TYPE,
-                    "client_assertion": client_assertion(creds.client_id, url, creds.private_key_jwk, self._clock()),
-                }
-                return self._session.post(url, headers=headers, data=form, timeout=self._timeout)
+            response = self._session.post(
+                url,
+                data=data,
+                auth=auth,
+                headers={"Accept": "application/json"},
+                timeout=self._timeout,
+                allow_redirects=False,
+                stream=True,
+            )
         except requests.RequestException as exc:
             raise TransientError(
                 f"token endpoint {strip_query(url)} unreachable: {type(exc).__name__}", url=strip_query(url)
             ) from None
-        raise ValueError(f"unknown token style {style!r}")
+        return buffer_body(response)
 
     def _require_secret(self) -> str:
         if self._credentials.client_secret is None:
@@ -165,8 +201,19 @@ class TokenProvider:
         return self._credentials.client_secret.reveal()
 
     def _parse(self, response: requests.Response, url: str) -> AccessToken:
-        body = json_body(response, f"token endpoint {strip_query(url)}")
-        value = body.get("access_token") if isinstance(body, dict) else None
+        try:
+            body = None if body_truncated(response) else json.loads(response.content)
+        except (ValueError, UnicodeDecodeError):
+            body = None
+        if not isinstance(body, dict):
+            # Never quoted: a form-encoded or otherwise odd 200 may well hold the token itself.
+            raise UnexpectedResponseError(
+                f"token endpoint {strip_query(url)} answered 200 with a body that is not a JSON object "
+                f"({describe_token_response(response)})",
+                status=200,
+                url=strip_query(url),
+            )
+        value = body.get("access_token")
         if not isinstance(value, str) or not value:
             raise UnexpectedResponseError(
                 f"token endpoint {strip_query(url)} answered 200 without an access_token",
