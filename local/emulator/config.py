@@ -6,7 +6,7 @@ The config is a plain (mutable) dataclass on purpose: tests may change a knob on
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 FLAVORS = ("bcda", "ab2d", "smart")
@@ -82,6 +82,14 @@ class EmulatorConfig:
     foreign_host_requires_token: bool = False
     file_mb: float = 50.0  # large-files: size of each EOB file
     large_file_count: int = 2
+    # ---- a server that mishandles what it is asked (off by default; tests and local runs turn them on)
+    manifest_order: str = "as-built"  # "rotating": each 200 status lists the files in another order (no ORDER BY)
+    export_hours: float | None = None  # slow-export: the job completes this many hours (emulator clock) after kick-off
+    status_override: dict[str, int] = field(default_factory=dict)  # job id -> the status its polls answer
+    range_reply: str = "honour"  # "other-encoding": a Range gets a 206 of the identity body; "ignore": a 200
+    drop_point: str = "middle"  # drop-connection: "trailing-member" cuts inside BCDA's trailing empty gzip member
+    signed_file_urls: bool = False  # file URLs carry (and need) a pre-signed query string
+    auth_reply: str = "json"  # BCDA: "form" answers the token request 200 with a form-encoded body
     # ---- data
     data_load_time: datetime = DEFAULT_DATA_LOAD_TIME
 
@@ -92,6 +100,16 @@ class EmulatorConfig:
             raise ValueError(f"unknown scenario {self.scenario!r}; expected one of {SCENARIOS}")
         if self.smart_key_alg not in ("RS384", "ES384"):
             raise ValueError("smart_key_alg must be RS384 or ES384")
+        for name, value, allowed in (
+            ("manifest_order", self.manifest_order, ("as-built", "rotating")),
+            ("range_reply", self.range_reply, ("honour", "other-encoding", "ignore")),
+            ("drop_point", self.drop_point, ("middle", "trailing-member")),
+            ("auth_reply", self.auth_reply, ("json", "form")),
+        ):
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+        if self.export_hours is not None and self.export_hours <= 0:
+            raise ValueError("export_hours must be positive")
 
     @property
     def token_ttl(self) -> int:
@@ -104,5 +122,21 @@ class EmulatorConfig:
         return self.extra_empty_gzip_member
 
     @property
+    def _hours_long(self) -> bool:
+        return self.scenario == "slow-export" and self.export_hours is not None
+
+    @property
     def polls_to_complete(self) -> int:
+        if self._hours_long:
+            return 0  # the clock decides, however often it is polled
         return self.slow_export_polls if self.scenario == "slow-export" else self.job_polls
+
+    @property
+    def job_min_seconds(self) -> float:
+        """How long a job runs at least (emulator clock) before a poll may find it complete."""
+        return float(self.export_hours or 0) * 3600 if self._hours_long else self.job_seconds
+
+    @property
+    def unattended_seconds(self) -> float:
+        """A job nobody polls is done after this long (never before it could be done when polled)."""
+        return max(self.unattended_job_seconds, self.job_min_seconds)

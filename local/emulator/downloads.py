@@ -66,8 +66,14 @@ def serve(
     policy: DownloadPolicy,
     headers: list[tuple[str, str]],
     fault: str | None = None,
+    *,
+    range_reply: str = "honour",
+    drop_point: str = "middle",
 ) -> Response:
-    """The response for one GET/HEAD of `stored`. `fault`: "drop" or "truncate" (scenarios)."""
+    """The response for one GET/HEAD of `stored`. `fault`: "drop" or "truncate" (scenarios).
+    `range_reply`: "other-encoding" answers a Range with a 206 of the identity body from that offset,
+    "ignore" with a 200 of the whole body (Accept-Ranges still advertised). `drop_point`
+    "trailing-member": a dropped connection breaks inside BCDA's trailing empty gzip member."""
     gz = wants_gzip(request.header("Accept-Encoding"), policy.gzip_match)
     headers = [*headers, ("Content-Type", NDJSON)]
     tail = EMPTY_GZIP_MEMBER if gz and policy.extra_member and stored.gzip_on_disk else b""
@@ -78,7 +84,12 @@ def serve(
         wanted = parse_range(request.header("Range"), total)
         if wanted == "unsatisfiable":
             return Response(416, [*headers, ("Content-Range", f"bytes */{total}")])
-        if isinstance(wanted, tuple):
+        if isinstance(wanted, tuple) and range_reply == "other-encoding" and gz:
+            raw_total = stored.digests.raw_length
+            first = min(wanted[0], raw_total - 1)
+            headers.append(("Content-Range", f"bytes {first}-{raw_total - 1}/{raw_total}"))
+            return Response(206, headers, stream=iter(stored.raw_chunks(first)))
+        if isinstance(wanted, tuple) and range_reply == "honour":
             status, (start, end) = 206, wanted
             headers.append(("Content-Range", f"bytes {start}-{end - 1}/{total}"))
     if gz:
@@ -89,7 +100,8 @@ def serve(
     size = end - start + len(tail)
     response = Response(status, headers, stream=body, content_length=size if policy.content_length else None)
     if fault == "drop":
-        response.cut_after = max(size // 2, 1)
+        inside_tail = drop_point == "trailing-member" and len(tail) > 1
+        response.cut_after = (end - start) + len(tail) // 2 if inside_tail else max(size // 2, 1)
     elif fault == "truncate":
         response.stream = _limit(body, max(size // 2, 1))
         if policy.content_length:

@@ -50,10 +50,6 @@ class Job:
     def file(self, name: str) -> ServedFile | None:
         return next((f for f in self.files if f.name == name), None)
 
-    def progress(self, polls_to_complete: int) -> int:
-        """Percent done, climbing with each poll."""
-        return min(99, int(100 * self.polls / (polls_to_complete + 1)))
-
     def record(self) -> JobRecord:
         return JobRecord(
             id=self.id,

@@ -5,8 +5,14 @@ Counters live in `State.counters`, so "the first N" means the first N since the 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+from urllib.parse import urlsplit
+
+from local.emulator.jobs import Job
+from local.emulator.records import ServedFile
 from local.emulator.state import State
-from local.emulator.wire import Response, text_response
+from local.emulator.wire import Request, Response, text_response
 
 STATUS_5XX_SEQUENCE = (503, 500, 502)
 
@@ -33,8 +39,12 @@ def kickoff_throttled(state: State) -> bool:
     return state.scenario("kickoff-429") and state.bump("kickoff-429") <= state.config.kickoff_429_count
 
 
-def status_fault(state: State) -> Response | None:
-    """status-5xx: the first polls fail (503 + Retry-After, 500 text, 502 HTML); unexpected-status."""
+def status_fault(state: State, job_id: str | None = None) -> Response | None:  # noqa: PLR0911 - one per fault
+    """status-5xx: the first polls fail (503 + Retry-After, 500 text, 502 HTML); unexpected-status;
+    status_override: every poll of that job answers that status (credentials rotated, a proxy)."""
+    override = state.config.status_override.get(job_id or "")
+    if override is not None:
+        return text_response(override, f"status {override}\n")
     if state.scenario("unexpected-status"):
         if state.config.unexpected_status == 302:
             return text_response(302, "", "text/html").with_header("Location", "/login")
@@ -79,3 +89,43 @@ def accepted(state: State, status_url: str) -> Response:
     if state.scenario("no-content-location"):
         return Response(202)
     return Response(202, [("Content-Location", status_url)])
+
+
+def listed(state: State, job: Job, kind: str) -> list[ServedFile]:
+    """A job's files of one kind in the order this status answer lists them. manifest_order "rotating":
+    each answer starts one file later (BCDA's job-keys query has no ORDER BY)."""
+    files = [f for f in job.files if f.kind == kind]
+    if state.config.manifest_order != "rotating" or not files:
+        return files
+    shift = state.bump(f"listed:{job.id}:{kind}") % len(files)
+    return files[shift:] + files[:shift]
+
+
+def file_url(state: State, url: str) -> str:
+    """signed_file_urls: the URL with a pre-signed query, as an object store would hand it out."""
+    if not state.config.signed_file_urls:
+        return url
+    return f"{url}?X-Amz-Expires=3600&X-Amz-Signature={_signature(state, urlsplit(url).path)}"
+
+
+def signature_refused(state: State, request: Request) -> Response | None:
+    """signed_file_urls: a download without its URL's signature is refused, as S3 refuses it."""
+    if not state.config.signed_file_urls:
+        return None
+    if hmac.compare_digest(request.first("X-Amz-Signature") or "", _signature(state, request.path)):
+        return None
+    return text_response(403, "<Error><Code>SignatureDoesNotMatch</Code></Error>\n", "application/xml")
+
+
+def _signature(state: State, path: str) -> str:
+    key = f"emulator-signing:{state.client_id}".encode()
+    return hmac.new(key, path.encode(), hashlib.sha256).hexdigest()
+
+
+def progress_percent(state: State, job: Job) -> float:
+    """How far a running job is: by polls, or (slow-export with export_hours) by the clock."""
+    config = state.config
+    if config.polls_to_complete == 0 and config.job_min_seconds > 0:
+        elapsed = (state.now() - job.created_at).total_seconds()
+        return min(99.0, 100 * elapsed / config.job_min_seconds)
+    return min(99.0, 100 * job.polls / (config.polls_to_complete + 1))

@@ -8,7 +8,7 @@ import tempfile
 import threading
 from datetime import datetime, timedelta
 from pathlib import Path
-from types import TracebackType
+from types import SimpleNamespace, TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,6 +17,7 @@ from local.emulator.clock import Clock
 from local.emulator.config import EmulatorConfig
 from local.emulator.exports import Exporter
 from local.emulator.files import EMPTY_GZIP_MEMBER
+from local.emulator.flavors import ab2d_kickoff
 from local.emulator.flavors.ab2d import Ab2d
 from local.emulator.flavors.bcda import Bcda
 from local.emulator.flavors.smart import Smart
@@ -66,7 +67,7 @@ class Emulator:
             clock=self.clock,
             population=population,
             exporter=Exporter(population, config),
-            jobs=JobStore(clock=self.clock.now, unattended_seconds=lambda: config.unattended_job_seconds),
+            jobs=JobStore(clock=self.clock.now, unattended_seconds=lambda: config.unattended_seconds),
             issuer=TokenIssuer(f"cms-emulator-{config.flavor}"),
             client_id=client_id,
             client_secret=secret,
@@ -169,8 +170,9 @@ class Emulator:
         return self._state.last_since_default
 
     # ---- what happened
-    def requests(self, settle: float = 2.0) -> list[RequestRecord]:
-        """Requests answered so far, oldest first; waits up to `settle` s for answers in progress."""
+    def requests(self, settle: float = 60.0) -> list[RequestRecord]:
+        """Requests answered so far, oldest first; waits for answers in progress (it returns at once when
+        none is; the bound is generous so that a loaded machine does not lose the last record)."""
         for listener in self._listeners:
             listener.settle(settle)
         with self._records_lock:
@@ -198,6 +200,16 @@ class Emulator:
         return stored.gz_bytes() + tail
 
     # ---- steering
+    def add_running_job(self, query: str, version: str = "v2") -> JobRecord:
+        """AB2D: an export another client of the organisation started (its request: `query`). AB2D's
+        429 names it among the running jobs; it is nobody's to adopt but a client asking exactly that."""
+        if self.config.flavor != "ab2d":
+            raise ValueError("add_running_job imitates AB2D's organisation-wide job list")
+        url = f"{self.origin}/api/{version}/fhir/Patient/$export" + (f"?{query}" if query else "")
+        other = SimpleNamespace(origin=self.origin, url=url)
+        job = ab2d_kickoff.new_job(self._state, other, version, "patient", None, None)  # type: ignore[arg-type]
+        return job.record()
+
     def advance_data(self, days: float = 30) -> None:
         """ "A month passes": the clock moves `days` forward and BFD loads new data an hour before
         the new now — new claims and versions (loaded after the old now), new beneficiaries."""

@@ -146,15 +146,15 @@ class Ab2d:
             return job
         if not accepts(request.header("Accept"), *JSON_TYPES):
             return Response(406)
-        fault = scenarios.status_fault(self.state)
+        fault = scenarios.status_fault(self.state, job.id)
         if fault:
             return fault
         now, config = self.state.now(), self.state.config
         if job.last_poll_at and now - job.last_poll_at < timedelta(seconds=config.poll_throttle_seconds):
             return fhir_error(429, "You are polling too frequently").with_header("Retry-After", "5")
-        self.state.jobs.poll(job, now, config.polls_to_complete, config.job_seconds, self._finish)
+        self.state.jobs.poll(job, now, config.polls_to_complete, config.job_min_seconds, self._finish)
         if job.active:
-            progress = f"{job.progress(config.polls_to_complete)}% complete"
+            progress = f"{int(scenarios.progress_percent(self.state, job))}% complete"
             return Response(202, [("X-Progress", progress), ("Retry-After", "5")])
         if job.state == CANCELLED:
             return fhir_error(404, "Job is canceled.", "deleted")
@@ -165,8 +165,8 @@ class Ab2d:
             "transactionTime": java_human(job.created_at),
             "request": job.request_url,
             "requiresAccessToken": True,
-            "output": [self._entry(f) for f in job.files if f.kind == "output"],
-            "error": [self._entry(f) for f in job.files if f.kind == "error"],
+            "output": [self._entry(f) for f in scenarios.listed(self.state, job, "output")],
+            "error": [self._entry(f) for f in scenarios.listed(self.state, job, "error")],
         }
         response = json_response(200, body)
         if self.state.scenario("malformed-manifest"):
@@ -182,7 +182,10 @@ class Ab2d:
         prefix = f"{origin}/api/{job.version}/fhir/Job/{job.id}/file/"
         failed = self.state.scenario("job-failed")
         planned = [] if failed else self.state.exporter.ab2d(job)
-        files = [ServedFile(p.kind, p.type, prefix + p.stored.name, p.stored) for p in planned]
+        files = [
+            ServedFile(p.kind, p.type, scenarios.file_url(self.state, prefix + p.stored.name), p.stored)
+            for p in planned
+        ]
         self.state.jobs.complete(job, self.state.now(), files, failed)
 
     def _cancel(self, request: Request, version: str, job_id: str) -> Response:
@@ -197,7 +200,7 @@ class Ab2d:
         return fhir_error(400, f"Job has a status of {status}, so it cannot be cancelled")
 
     # ---- files
-    def _download(self, request: Request, version: str, job_id: str, name: str) -> Response:
+    def _download(self, request: Request, version: str, job_id: str, name: str) -> Response:  # noqa: PLR0911 - one per server rule
         if request.listener == "api" or self.state.config.foreign_host_requires_token:
             job = self._job(request, version, job_id)
         else:
@@ -213,12 +216,24 @@ class Ab2d:
         expired = job.completed_at is not None and now - job.completed_at > timedelta(hours=FILES_TTL_HOURS)
         if expired or self.state.scenario("job-expired"):
             return fhir_error(500, "The file is not present as it has expired. Please resubmit the job.")
+        refused = scenarios.signature_refused(self.state, request)
+        if refused:
+            return refused
         if job.downloads.get(name, 0) >= self.state.config.max_downloads:
             return fhir_error(500, "The file has already been download the maximum number of allowed times.")
         fault = scenarios.download_fault(self.state, f"{job.id}/{name}")
         policy = DownloadPolicy("exact-token", "none", False, self.state.config.empty_gzip_member)
         disposition = f'inline; swaggerDownload="attachment"; filename="{name}"'
-        response = serve(request, served.stored, policy, [("Content-Disposition", disposition)], fault)
+        config = self.state.config
+        response = serve(
+            request,
+            served.stored,
+            policy,
+            [("Content-Disposition", disposition)],
+            fault,
+            range_reply=config.range_reply,
+            drop_point=config.drop_point,
+        )
         if fault is None:
             response.on_complete = lambda: self._downloaded(job, name)
         return response

@@ -88,6 +88,9 @@ class Bcda:
             )
             return text_response(429, message).with_header("Retry-After", "300")
         token = self.state.issuer.issue(self.state.client_id, now, config.token_ttl)
+        if config.auth_reply == "form":  # a proxy or a misconfigured server: the token, form-encoded
+            form = f"access_token={token}&expires_in={config.token_ttl}&token_type=bearer".encode()
+            return Response(200, [("Content-Type", "application/x-www-form-urlencoded")], form)
         # BCDA writes this JSON by hand: expires_in is a string, and the spacing is its own
         body = f'{{"access_token": "{token}", "expires_in": "{config.token_ttl}", "token_type":"bearer"}}'
         headers = [("Content-Type", "application/json"), ("Cache-Control", "no-store"), ("Pragma", "no-cache")]
@@ -142,21 +145,24 @@ class Bcda:
             return job
         if self._archived(job):
             return double_404(version)
-        fault = scenarios.status_fault(self.state)
+        fault = scenarios.status_fault(self.state, job.id)
         if fault:
             return fault
         config = self.state.config
-        self.state.jobs.poll(job, self.state.now(), config.polls_to_complete, config.job_seconds, self._finish)
+        self.state.jobs.poll(job, self.state.now(), config.polls_to_complete, config.job_min_seconds, self._finish)
         if job.state == PENDING:
             return Response(202, [("X-Progress", "Pending")])
         if job.active:
-            return Response(202, [("X-Progress", f"In Progress ({job.progress(config.polls_to_complete)}%)")])
+            percent = int(scenarios.progress_percent(self.state, job))
+            return Response(202, [("X-Progress", f"In Progress ({percent}%)")])
         if job.state == FAILED:
             message = "Service encountered numerous errors. Job failed to complete."
             return error(version, 500, message, "exception")
         if job.state == CANCELLED:
             return error(version, 404, "Job has been cancelled.", "not-found")
-        body, expires = manifest(job)
+        body, expires = manifest(
+            job, scenarios.listed(self.state, job, "output"), scenarios.listed(self.state, job, "error")
+        )
         if self.state.scenario("job-expired") or self._age(job) > timedelta(hours=ARCHIVE_HOURS):
             return error(version, 410, "", "not-found").with_header("Expires", expires)
         if self.state.scenario("malformed-manifest"):
@@ -166,7 +172,12 @@ class Bcda:
     def _finish(self, job: Job) -> None:
         origin = self.state.file_origin(job.origin)
         planned = self.state.exporter.bcda(job)
-        files = [ServedFile(p.kind, p.type, f"{origin}/data/{job.id}/{p.stored.name}", p.stored) for p in planned]
+        files = [
+            ServedFile(
+                p.kind, p.type, scenarios.file_url(self.state, f"{origin}/data/{job.id}/{p.stored.name}"), p.stored
+            )
+            for p in planned
+        ]
         # v1 accepts Observation at kick-off but the worker has no handler for it: the job fails
         failed = self.state.scenario("job-failed") or "Observation" in job.types
         self.state.jobs.complete(job, self.state.now(), files, failed=failed)
@@ -232,6 +243,12 @@ class Bcda:
         served = job.file(name)
         if served is None:
             return text_response(404, "Not Found\n")
+        refused = scenarios.signature_refused(self.state, request)
+        if refused:
+            return refused
         fault = scenarios.download_fault(self.state, f"{job.id}/{name}") if request.method == "GET" else None
-        policy = DownloadPolicy("substring", "gzip-only", False, self.state.config.empty_gzip_member)
-        return serve(request, served.stored, policy, [], fault)
+        config = self.state.config
+        policy = DownloadPolicy("substring", "gzip-only", False, config.empty_gzip_member)
+        return serve(
+            request, served.stored, policy, [], fault, range_reply=config.range_reply, drop_point=config.drop_point
+        )

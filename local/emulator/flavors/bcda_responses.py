@@ -8,6 +8,7 @@ from typing import Any
 
 from local.emulator.flavors.common import go_time_string, rfc3339
 from local.emulator.jobs import CANCELLED, COMPLETED, FAILED, PENDING, Job
+from local.emulator.records import ServedFile
 from local.emulator.wire import Response
 
 FHIR_JSON = "application/fhir+json"
@@ -50,15 +51,15 @@ def double_404(version: str, tail: bytes | None = None) -> Response:
     return Response(404, [("Content-Type", FHIR_JSON)], first + (tail or first))
 
 
-def manifest(job: Job) -> tuple[bytes, str]:
+def manifest(job: Job, output: list[ServedFile], errors: list[ServedFile]) -> tuple[bytes, str]:
     """The 200 body (field order as Go's BulkResponseBody) and the Expires header."""
     assert job.transaction_time is not None and job.completed_at is not None
     body = {
         "transactionTime": rfc3339(job.transaction_time),
         "request": job.request_url,
         "requiresAccessToken": True,
-        "output": [{"type": f.type, "url": f.url} for f in job.files if f.kind == "output"],
-        "error": [{"type": f.type, "url": f.url} for f in job.files if f.kind == "error"],
+        "output": [{"type": f.type, "url": f.url} for f in output],
+        "error": [{"type": f.type, "url": f.url} for f in errors],
         "JobID": int(job.id),
     }
     return _dumps(body), go_time_string(job.completed_at + timedelta(hours=24))

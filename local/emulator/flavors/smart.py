@@ -191,14 +191,14 @@ class Smart:
         job = self._job(request, job_id)
         if isinstance(job, Response):
             return job
-        fault = scenarios.status_fault(self.state)
+        fault = scenarios.status_fault(self.state, job.id)
         if fault:
             return fault
         config = self.state.config
-        self.state.jobs.poll(job, self.state.now(), config.polls_to_complete, config.job_seconds, self._finish)
+        self.state.jobs.poll(job, self.state.now(), config.polls_to_complete, config.job_min_seconds, self._finish)
         if job.active:
             label = "QUEUED" if job.state == PENDING else "RUNNING"
-            percent = 0.0 if job.state == PENDING else 100 * job.polls / (config.polls_to_complete + 1)
+            percent = 0.0 if job.state == PENDING else scenarios.progress_percent(self.state, job)
             return Response(202, [("X-Progress", f"{label}: {percent:.2f}%"), ("Retry-After", RETRY_AFTER)])
         if job.state == CANCELLED:
             return outcome(404, "The export was cancelled", "not-found")
@@ -212,9 +212,9 @@ class Smart:
             "transactionTime": rfc3339(job.transaction_time or job.created_at),
             "request": job.request_url,
             "requiresAccessToken": True,
-            "output": [self._entry(f) for f in job.files if f.kind == "output"],
-            "error": [self._entry(f) for f in job.files if f.kind == "error"],
-            "deleted": [self._entry(f) for f in job.files if f.kind == "deleted"],
+            "output": [self._entry(f) for f in scenarios.listed(self.state, job, "output")],
+            "error": [self._entry(f) for f in scenarios.listed(self.state, job, "error")],
+            "deleted": [self._entry(f) for f in scenarios.listed(self.state, job, "deleted")],
             "extension": {
                 "https://dpc.cms.gov/submit_time": rfc3339(job.created_at),
                 "https://dpc.cms.gov/complete_time": rfc3339(job.completed_at),
@@ -238,7 +238,13 @@ class Smart:
             members = members[::2]  # the provider roster: half the population
         planned = [] if failed else self.state.exporter.smart(job, members)
         files = [
-            ServedFile(p.kind, p.type, f"{origin}/fhir/bulkfiles/{job.id}/{p.stored.name}", p.stored) for p in planned
+            ServedFile(
+                p.kind,
+                p.type,
+                scenarios.file_url(self.state, f"{origin}/fhir/bulkfiles/{job.id}/{p.stored.name}"),
+                p.stored,
+            )
+            for p in planned
         ]
         self.state.jobs.complete(job, self.state.now(), files, failed)
 
@@ -271,5 +277,11 @@ class Smart:
         headers = [("ETag", etag), ("Last-Modified", http_date(job.completed_at)), ("Vary", "Accept-Encoding")]
         if request.header("If-None-Match") in (etag, "*"):
             return Response(304, headers)
+        refused = scenarios.signature_refused(self.state, request)
+        if refused:
+            return refused
         fault = scenarios.download_fault(self.state, f"{job.id}/{name}") if request.method == "GET" else None
-        return serve(request, stored, policy, headers, fault)
+        config = self.state.config
+        return serve(
+            request, stored, policy, headers, fault, range_reply=config.range_reply, drop_point=config.drop_point
+        )
