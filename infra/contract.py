@@ -32,6 +32,17 @@ EVENT_SOURCE = "bulk-fhir-ingest"
 EXPORT_LANDED = "ExportLanded"
 EXPORT_FAILED = "ExportFailed"
 
+#: The state table's kinds of items, by partition-key prefix (ingest.adapters.dynamo_store; a test pins
+#: them): IAM scopes each function's reads and writes to the kinds its step owns.
+TABLE_ITEMS = {
+    "watermark": "WATERMARK#",
+    "lease": "LEASE#",
+    "open_job": "OPENJOB#",
+    "server_job": "SERVERJOB#",
+    "ledger": "LEDGER#",
+    "run_files": "RUN#",
+}
+
 #: Where "Start run" puts the source's download concurrency (read by the Distributed Map).
 DOWNLOAD_CONCURRENCY_PATH = "$.run.download_concurrency"
 

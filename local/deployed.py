@@ -12,13 +12,12 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import IO, Any
 
 import boto3
-from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ingest.adapters.dynamo_store import DynamoRunStore
 from local.follow import Progress
 
 STACK = "BulkFhirIngest"
@@ -89,38 +88,13 @@ def start(args: argparse.Namespace, stepfunctions: Any, table: Any, refs: StackR
     return 1
 
 
-def _plain(value: Any) -> Any:
-    return int(value) if isinstance(value, Decimal) and value == value.to_integral_value() else value
-
-
 def runs(table: Any, source: str, limit: int) -> list[dict[str, Any]]:
     """The run ledger of a source, newest first (run ids sort by start time)."""
-    items = table.query(
-        KeyConditionExpression=Key("pk").eq(f"SOURCE#{source}") & Key("sk").begins_with("RUN#"),
-        ScanIndexForward=False,
-        Limit=limit,
-    ).get("Items", [])
-    return [{k: _plain(v) for k, v in item.items() if k not in ("pk", "sk")} for item in items]
+    return DynamoRunStore(table).list_runs(source, limit)
 
 
 def watermarks(table: Any) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"FilterExpression": Attr("sk").begins_with("WATERMARK#")}
-    while True:
-        page = table.scan(**kwargs)
-        for item in page.get("Items", []):
-            found.append(
-                {
-                    "source": str(item["pk"]).removeprefix("SOURCE#"),
-                    "scope": str(item["sk"]).removeprefix("WATERMARK#"),
-                    "watermark": item.get("watermark"),
-                    "run_id": item.get("run_id"),
-                    "updated_at": item.get("updated_at"),
-                }
-            )
-        if "LastEvaluatedKey" not in page:
-            return sorted(found, key=lambda w: (w["source"], w["scope"]))
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return DynamoRunStore(table).list_watermarks()
 
 
 def _table_text(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str:

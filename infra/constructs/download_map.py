@@ -38,6 +38,8 @@ def build_download_map(scope: Construct, *, function: lambda_.IFunction, bucket:
     retry_transient(download)
     retry_verification(download)
     landed = sfn.Choice(scope, "File landed?")
+    # "wait": the server asked for a pause (Retry-After) before this file is asked for again.
+    wait = sfn.Wait(scope, "Wait before downloading again", time=sfn.WaitTime.seconds_path("$.result.wait_seconds"))
     done = sfn.Pass(
         scope,
         "File done",
@@ -48,7 +50,9 @@ def build_download_map(scope: Construct, *, function: lambda_.IFunction, bucket:
     )
     # "partial": the invocation ran short of time; the input now carries $.result.checkpoint.
     child = download.next(
-        landed.when(sfn.Condition.string_equals("$.result.status", "partial"), download).otherwise(done)
+        landed.when(sfn.Condition.string_equals("$.result.status", "partial"), download)
+        .when(sfn.Condition.string_equals("$.result.status", "wait"), wait.next(download))
+        .otherwise(done)
     )
 
     files = sfn.DistributedMap(

@@ -19,7 +19,7 @@ from infra import contract
 from infra.config import IngestConfig
 from infra.constructs.log_groups import encrypted_log_group
 from infra.constructs.network import Network
-from infra.constructs.permissions import Need, Resources, statements_for
+from infra.constructs.permissions import Need, Resources, TableItems, statements_for
 from infra.nag import acknowledge, acknowledge_wildcard_resources
 
 
@@ -29,38 +29,55 @@ class FunctionSpec:
     timeout: Duration
     needs: tuple[Need, ...]
     description: str
+    #: the state items its step reads and writes (no others: the download function, which talks to
+    #: arbitrary file hosts, cannot touch watermarks, leases or the ledger)
+    table: TableItems | None = None
 
 
 SPECS: dict[str, FunctionSpec] = {
-    "start_run": FunctionSpec(256, Duration.seconds(30), (Need.TABLE,), "Start run: lease, watermark, run input"),
+    "start_run": FunctionSpec(
+        256,
+        Duration.seconds(30),
+        (),
+        "Start run: lease, watermark, run input",
+        TableItems(reads=("watermark", "lease", "open_job", "ledger"), writes=("lease", "ledger")),
+    ),
     "authenticate": FunctionSpec(256, Duration.seconds(60), (Need.SECRETS,), "Authenticate: prove the credentials"),
     "kick_off": FunctionSpec(
-        256, Duration.minutes(2), (Need.SECRETS, Need.TABLE), "Kick off export: $export, record the job"
+        256,
+        Duration.minutes(2),
+        (Need.SECRETS,),
+        "Kick off export: $export, record the job",
+        TableItems(reads=("server_job",), writes=("open_job", "server_job", "ledger")),
     ),
     "check_status": FunctionSpec(
         256,
         Duration.minutes(2),
-        (Need.SECRETS, Need.TABLE, Need.RUN_FILES_WRITE),
+        (Need.SECRETS, Need.RUN_FILES_READ_WRITE, Need.TELL_MISSING),
         "Check export status: poll, write the manifest and file list",
+        TableItems(writes=("ledger",)),
     ),
     # BCDA's file server cuts a download at 15 minutes; longer files continue in the next invocation.
     "download_file": FunctionSpec(
         1024,
         Duration.minutes(15),
-        (Need.SECRETS, Need.TABLE, Need.LANDING),
+        (Need.SECRETS, Need.LANDING, Need.RUN_FILES_READ, Need.TELL_MISSING),
         "Download file: stream one file into S3 and verify it",
+        TableItems(reads=("run_files",), writes=("run_files",)),
     ),
     "finalize": FunctionSpec(
         256,
         Duration.minutes(5),
-        (Need.TABLE, Need.RUN_FILES_READ_WRITE, Need.EVENT_LANDED),
-        "Finalize run: manifest, watermark, ExportLanded",
+        (Need.RUN_FILES_READ_WRITE, Need.EVENT_LANDED),
+        "Finalize run: manifest, ExportLanded, watermark",
+        TableItems(reads=("run_files", "watermark"), writes=("watermark", "ledger", "open_job", "lease")),
     ),
     "record_failure": FunctionSpec(
         256,
         Duration.minutes(2),
-        (Need.SECRETS, Need.TABLE, Need.EVENT_FAILED),
+        (Need.SECRETS, Need.EVENT_FAILED),
         "Record the failure: ledger, cancel the job, release the lease, ExportFailed",
+        TableItems(reads=("run_files",), writes=("ledger", "open_job", "lease")),
     ),
 }
 
@@ -140,7 +157,7 @@ class Functions(Construct):
         network: Network | None,
     ) -> iam.Role:
         statements = [
-            *statements_for(spec.needs, resources),
+            *statements_for(spec.needs, resources, spec.table),
             iam.PolicyStatement(
                 sid="WriteOwnLogs",
                 actions=["logs:CreateLogStream", "logs:PutLogEvents"],

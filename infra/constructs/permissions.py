@@ -1,8 +1,9 @@
 """Least-privilege IAM statements, named by what a step needs.
 
 Every statement lists its actions explicitly (no wildcard actions) and scopes its resources: object
-prefixes of the landing bucket, the state table, the sources' secrets, the stack's key only through
-the service that uses it (``kms:ViaService``), and the default event bus for this app's events only.
+prefixes of the landing bucket, the state table's items of the kinds a step owns (by partition-key
+prefix, ``dynamodb:LeadingKeys``), the sources' secrets, the stack's key only through the service
+that uses it (``kms:ViaService``), and the default event bus for this app's events only.
 The functions' roles get these through one customer-managed policy each (no inline policies).
 """
 
@@ -27,18 +28,18 @@ from infra.constructs.storage import DATA_PREFIXES, RUNS_PREFIX, STAGING_PREFIX
 class Need(Enum):
     """One kind of access a step needs."""
 
-    TABLE = "read and write state items"
     SECRETS = "read the sources' credentials"
-    RUN_FILES_WRITE = "write run files (manifests, file lists) under runs/"
+    RUN_FILES_READ = "read run files (file lists, pre-signed URLs) under runs/"
     RUN_FILES_READ_WRITE = "read and write run files under runs/"
+    TELL_MISSING = "tell a missing object (404) from a forbidden one (403)"
     LANDING = "land files under fhir/, errors/, deleted/ through staging/ (multipart, copy, checkpoints)"
     EVENT_LANDED = "put ExportLanded on the default bus"
     EVENT_FAILED = "put ExportFailed on the default bus"
 
 
-TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:PutItem",
-                 "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem",
-                 "dynamodb:ConditionCheckItem")  # fmt: skip
+TABLE_READ_ACTIONS = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query")
+TABLE_WRITE_ACTIONS = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem",
+                       "dynamodb:ConditionCheckItem")  # fmt: skip
 # DynamoDB and S3 call KMS with the caller's identity; Secrets Manager only decrypts for it.
 _KMS_FOR_TABLE = ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey")
 _KMS_FOR_OBJECTS = ("kms:Decrypt", "kms:GenerateDataKey")
@@ -60,19 +61,46 @@ class Resources:
     secrets_with_key: frozenset[str]
 
 
-def statements_for(needs: Iterable[Need], resources: Resources) -> list[iam.PolicyStatement]:
+@dataclass(frozen=True)
+class TableItems:
+    """The kinds of state items a step reads and writes (names of ``contract.TABLE_ITEMS``)."""
+
+    reads: tuple[str, ...] = ()
+    writes: tuple[str, ...] = ()
+
+
+def statements_for(
+    needs: Iterable[Need], resources: Resources, table: TableItems | None = None
+) -> list[iam.PolicyStatement]:
     needs = set(needs)
-    statements = [statement for need in Need if need in needs for statement in _STATEMENTS[need](resources)]
-    if needs & {Need.RUN_FILES_WRITE, Need.RUN_FILES_READ_WRITE, Need.LANDING}:
+    statements = _table(resources, table) if table else []
+    statements += [statement for need in Need if need in needs for statement in _STATEMENTS[need](resources)]
+    if needs & {Need.RUN_FILES_READ, Need.RUN_FILES_READ_WRITE, Need.LANDING}:
         statements.append(_kms_via("KeyForObjects", resources.key, _KMS_FOR_OBJECTS, "s3"))
     return statements
 
 
-def _table(r: Resources) -> list[iam.PolicyStatement]:
-    return [
-        iam.PolicyStatement(sid="StateItems", actions=list(TABLE_ACTIONS), resources=[r.table.table_arn]),
-        _kms_via("KeyForState", r.key, _KMS_FOR_TABLE, "dynamodb"),
+def _table(r: Resources, items: TableItems) -> list[iam.PolicyStatement]:
+    statements = [
+        _state_items(sid, r, actions, kinds)
+        for sid, actions, kinds in (
+            ("ReadStateItems", TABLE_READ_ACTIONS, items.reads),
+            ("WriteStateItems", TABLE_WRITE_ACTIONS, items.writes),
+        )
+        if kinds
     ]
+    return [*statements, _kms_via("KeyForState", r.key, _KMS_FOR_TABLE, "dynamodb")]
+
+
+def _state_items(sid: str, r: Resources, actions: Iterable[str], kinds: Iterable[str]) -> iam.PolicyStatement:
+    # ForAllValues: every partition key the request touches must start with one of the prefixes.
+    prefixes = sorted(f"{contract.TABLE_ITEMS[kind]}*" for kind in kinds)
+    return iam.PolicyStatement(
+        sid=sid,
+        actions=list(actions),
+        resources=[r.table.table_arn],
+        conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": prefixes}},
+    )
 
 
 def _secrets(r: Resources) -> list[iam.PolicyStatement]:
@@ -88,8 +116,8 @@ def _secrets(r: Resources) -> list[iam.PolicyStatement]:
     return statements
 
 
-def _run_files_write(r: Resources) -> list[iam.PolicyStatement]:
-    return [_objects("WriteRunFiles", r.bucket, _OBJECT_WRITE, [f"{RUNS_PREFIX}*"])]
+def _run_files_read(r: Resources) -> list[iam.PolicyStatement]:
+    return [_objects("ReadRunFiles", r.bucket, ("s3:GetObject",), [f"{RUNS_PREFIX}*"])]
 
 
 def _run_files_read_write(r: Resources) -> list[iam.PolicyStatement]:
@@ -101,10 +129,15 @@ def _landing(r: Resources) -> list[iam.PolicyStatement]:
     return [
         _objects("LandFiles", r.bucket, _LANDING_OBJECT, prefixes),
         _objects("DeleteStagingObjects", r.bucket, ("s3:DeleteObject",), [f"{STAGING_PREFIX}*"]),
-        # "Is this file landed already?" is a HeadObject on its final key; S3 answers 404 for a missing
-        # key only to a caller allowed to list the bucket (403 otherwise). No s3:prefix condition: a
-        # HeadObject carries none, so the 404 would turn into a 403 again.
-        iam.PolicyStatement(sid="TellMissingFromForbidden", actions=["s3:ListBucket"], resources=[r.bucket.bucket_arn]),
+    ]
+
+
+def _tell_missing(r: Resources) -> list[iam.PolicyStatement]:
+    # "Is this file landed already?", "is there a file list of an earlier poll?" are HeadObjects; S3
+    # answers 404 for a missing key only to a caller allowed to list the bucket (403 otherwise). No
+    # s3:prefix condition: a HeadObject carries none, so the 404 would turn into a 403 again.
+    return [
+        iam.PolicyStatement(sid="TellMissingFromForbidden", actions=["s3:ListBucket"], resources=[r.bucket.bucket_arn])
     ]
 
 
@@ -120,10 +153,10 @@ def _event(detail_type: str) -> list[iam.PolicyStatement]:
 
 
 _STATEMENTS = {
-    Need.TABLE: _table,
     Need.SECRETS: _secrets,
-    Need.RUN_FILES_WRITE: _run_files_write,
+    Need.RUN_FILES_READ: _run_files_read,
     Need.RUN_FILES_READ_WRITE: _run_files_read_write,
+    Need.TELL_MISSING: _tell_missing,
     Need.LANDING: _landing,
     Need.EVENT_LANDED: lambda _r: _event(contract.EXPORT_LANDED),
     Need.EVENT_FAILED: lambda _r: _event(contract.EXPORT_FAILED),

@@ -1,9 +1,15 @@
 """The state machine (docs/architecture.md §3), chained from CDK constructs, JSONPath only.
 
-Every Lambda task is ``payload_response_only`` with its own ``result_path``, so the execution input
-stays at the root and each step adds its key (``$.run``, ``$.auth``, ``$.job``, ``$.poll``,
-``$.final``); a failure anywhere is caught into ``$.error``, recorded, and fails the execution with
+Every Lambda task is ``payload_response_only`` with its own ``result_path``, and each step adds its
+key (``$.run``, ``$.auth``, ``$.job``, ``$.poll``, ``$.final``). Start run is the exception: its
+result *is* the state (``{"run": ...}``), so nothing of the raw execution input reaches a later step
+(an input with a ``job`` or ``run`` key of its own must not steer them); the validated input is kept in
+``$.run.input``. A failure anywhere is caught into ``$.error``, recorded, and fails the execution with
 the original error name.
+
+Wherever a server says how long to wait (Retry-After on a token 429, a throttled kick-off, a status
+poll, a download), the step returns the wait and a Wait state honours it; the task retries (5-40 s)
+are for failures that say nothing.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from infra.constructs.log_groups import encrypted_log_group
 from infra.constructs.workflow_retry import retry_transient
 from infra.constructs.workflow_role import (
     add_distributed_map_policy,
-    add_lease_check_policy,
+    add_execution_read_policy,
     build_state_machine_role,
 )
 
@@ -59,16 +65,24 @@ class Workflow(Construct):
         # attached nor rendered, so drop it from the tree too (cdk-nag inspects the tree).
         self.state_machine.node.try_remove_child("DistributedMapPolicy")
         add_distributed_map_policy(self, role=self.role, state_machine=self.state_machine)
-        start_run_role = functions["start_run"].role
-        assert start_run_role is not None  # every function gets its own role (constructs/functions.py)
-        add_lease_check_policy(self, role=start_run_role, state_machine=self.state_machine)
+        # Start run tells whether a lease holder still runs; Finalize and Record the failure count events.
+        readers = (
+            ("start_run", "LeaseCheckPolicy"),
+            ("finalize", "FinalizeExecutionPolicy"),
+            ("record_failure", "FailureExecutionPolicy"),
+        )
+        for name, policy_id in readers:
+            role = functions[name].role
+            assert role is not None  # every function gets its own role (constructs/functions.py)
+            add_execution_read_policy(self, policy_id, role=role, state_machine=self.state_machine)
 
     def _build_definition(self, functions: Mapping[str, lambda_.IFunction], bucket: s3.IBucket) -> sfn.IChainable:
-        # Start run also gets the execution's id, which the lease and the run ledger record.
+        # Start run also gets the execution's id, which the lease and the run ledger record. Its result
+        # replaces the state: later steps see only what it validated.
         start = self._task(
             "Start run",
             functions["start_run"],
-            "$.run",
+            "$",
             payload=sfn.TaskInput.from_object(
                 {"input": sfn.JsonPath.object_at("$"), "execution": sfn.JsonPath.execution_id}
             ),
@@ -81,13 +95,28 @@ class Workflow(Construct):
 
         record = self._task("Record the failure", functions["record_failure"], "$.failure")
         record.next(sfn.Fail(self, "Export failed", error_path="$.failure.error", cause_path="$.failure.cause"))
-        for state in (start, authenticate, kick_off, check, download, finalize):
+        for state in (authenticate, kick_off, check, download, finalize):
             state.add_catch(record, errors=[errors.ALL], result_path="$.error")
+        # A failed Start run leaves the raw input in the state: only the error goes on, so that
+        # Record the failure finds no run of ours to undo (a crafted "run" key must not be trusted).
+        only_the_error = sfn.Pass(self, "Keep only the error", parameters={"error": sfn.JsonPath.object_at("$.error")})
+        start.add_catch(only_the_error.next(record), errors=[errors.ALL], result_path="$.error")
 
+        # The token endpoint asked to wait (BCDA's SSAS: 429 with Retry-After 300).
+        wait_for_token = sfn.Wait(
+            self, "Wait for the token endpoint", time=sfn.WaitTime.seconds_path("$.auth.wait_seconds")
+        )
+        authenticated = (
+            sfn.Choice(self, "Authenticated?")
+            .when(sfn.Condition.string_equals("$.auth.status", "wait"), wait_for_token.next(authenticate))
+            .otherwise(kick_off)
+        )
         # Throttled kick-off (429): wait as the server asked, then kick off again.
         wait_to_kick_off = sfn.Wait(
             self, "Wait before kicking off again", time=sfn.WaitTime.seconds_path("$.job.wait_seconds")
         )
+        # A resumed job that cannot continue was abandoned: the run starts over from its validated input.
+        start_over = sfn.Pass(self, "Start over", input_path="$.run.input")
         wait_for_export = sfn.Wait(self, "Wait for the export", time=sfn.WaitTime.seconds_path("$.poll.wait_seconds"))
         export_complete = (
             sfn.Choice(self, "Export complete?")
@@ -100,9 +129,11 @@ class Workflow(Construct):
         export_accepted = (
             sfn.Choice(self, "Export accepted?")
             .when(sfn.Condition.string_equals("$.job.status", "accepted"), check.next(export_complete))
+            .when(sfn.Condition.string_equals("$.job.status", "restart"), start_over.next(start))
             .otherwise(wait_to_kick_off.next(kick_off))
         )
-        return start.next(authenticate).next(kick_off).next(export_accepted)
+        kick_off.next(export_accepted)
+        return start.next(authenticate).next(authenticated)
 
     def _task(
         self, name: str, function: lambda_.IFunction, result_path: str, payload: sfn.TaskInput | None = None

@@ -89,19 +89,22 @@ def _executions_arn(state_machine: sfn.StateMachine) -> str:
     return f"arn:{Aws.PARTITION}:states:{Aws.REGION}:{Aws.ACCOUNT_ID}:execution:{name}"
 
 
-def add_lease_check_policy(scope: Construct, *, role: iam.IRole, state_machine: sfn.StateMachine) -> None:
-    """Let Start run ask whether the execution holding a lease still runs (one stopped by hand or timed
-    out never releases it). A policy of its own, attached from here: it names the state machine, which
-    itself depends on the function."""
+def add_execution_read_policy(
+    scope: Construct, construct_id: str, *, role: iam.IRole, state_machine: sfn.StateMachine
+) -> None:
+    """Let a step read executions of this state machine: Start run asks whether the execution holding
+    a lease still runs (one stopped by hand or timed out never releases it); Finalize and Record the
+    failure count their own execution's history events for the run ledger. A policy of its own,
+    attached from here: it names the state machine, which itself depends on the function."""
     policy = iam.ManagedPolicy(
         scope,
-        "LeaseCheckPolicy",
-        description="bulk-fhir-ingest Start run: tell whether a lease holder's execution has ended",
+        construct_id,
+        description="bulk-fhir-ingest: describe executions of the state machine and read their history",
         roles=[role],
         statements=[
             iam.PolicyStatement(
-                sid="DescribeLeaseHolders",
-                actions=["states:DescribeExecution"],
+                sid="ReadExecutions",
+                actions=["states:DescribeExecution", "states:GetExecutionHistory"],
                 resources=[f"{_executions_arn(state_machine)}:*"],
             )
         ],

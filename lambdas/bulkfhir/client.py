@@ -90,11 +90,13 @@ class KickOffAccepted:
 
 @dataclass(frozen=True)
 class KickOffThrottled:
-    """429: try again after ``retry_after``; AB2D lists the jobs already running so one can be adopted."""
+    """429: try again after ``retry_after``. AB2D lists the organisation's running jobs (anyone's, any
+    request); ``matching_jobs`` are those known to be of exactly this request (BCDA's job history)."""
 
     retry_after: float | None
     running_jobs: tuple[str, ...]
     requested_at: datetime
+    matching_jobs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -213,10 +215,21 @@ class BulkDataClient:
 
     # -- export -----------------------------------------------------------------------------
 
-    def kick_off(self, request: ExportRequest) -> KickOffAccepted | KickOffThrottled:
+    def export_url(self, request: ExportRequest) -> str:
+        """The kick-off URL of a request, as sent (and as a manifest's ``request`` repeats it)."""
         url = self.api_root.rstrip("/") + "/" + export_path(self.profile, request.target)
         query = _export_query(request)
-        full_url = f"{url}?{query}" if query else url
+        return f"{url}?{query}" if query else url
+
+    @staticmethod
+    def same_request(one: str, other: str) -> bool:
+        """Whether two kick-off URLs ask for the same export (servers echo them with another scheme,
+        host or escaping behind their proxies)."""
+        return _request_key(one) == _request_key(other)
+
+    def kick_off(self, request: ExportRequest) -> KickOffAccepted | KickOffThrottled:
+        full_url = self.export_url(request)
+        url = strip_query(full_url)
         headers = {"Accept": "application/fhir+json", "Prefer": "respond-async"}
         requested_at = self._clock()
         response = self._authorized("GET", full_url, headers)
@@ -243,9 +256,12 @@ class BulkDataClient:
             # jobs already running, joined by ", " (ab2d ApiCommon.checkIfCurrentClientCanAddJob).
             retry_after = parse_retry_after(response.headers.get("Retry-After"), self._clock())
             running = self._running_jobs_listed(url, response.headers.get("Content-Location", ""))
+            matching: tuple[str, ...] = ()
             if not running and self.profile.has_job_history:
-                running = self._running_jobs_of(full_url)
-            return KickOffThrottled(retry_after=retry_after, running_jobs=running, requested_at=requested_at)
+                running = matching = self._running_jobs_of(full_url)
+            return KickOffThrottled(
+                retry_after=retry_after, running_jobs=running, requested_at=requested_at, matching_jobs=matching
+            )
         if status in (400, 404, 406, 422):
             raise BadRequestError(
                 f"{where} was refused ({status}): {describe_body(response)}",

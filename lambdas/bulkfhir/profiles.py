@@ -35,6 +35,8 @@ class SourceProfile:
     backoff_start_seconds: float
     backoff_max_seconds: float
     scope: str | None = None
+    #: how many times the server lets one file be downloaded (AB2D: 6, FileDownloadCommon MAX_DOWNLOADS)
+    max_downloads_per_file: int | None = None
     has_job_history: bool = False
     has_attribution_status: bool = False
     #: per API version, the `_since` that asks for all history where omitting it would not
@@ -73,6 +75,7 @@ AB2D = SourceProfile(
     backoff_start_seconds=10,
     backoff_max_seconds=120,
     scope="clientCreds",
+    max_downloads_per_file=6,
     # AB2D v2 silently applies a default _since (the start of the last job whose files were all
     # downloaded, JobPreProcessorImpl), so a full pull must ask from its floor explicitly.
     full_history_since={"v2": datetime(2020, 2, 13, 5, 0, tzinfo=UTC)},

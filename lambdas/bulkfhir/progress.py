@@ -10,6 +10,13 @@ _PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*%")
 
 #: never wait longer than this between polls, whatever the server says
 MAX_POLL_SECONDS = 3600.0
+#: Once an export has been waited on for a while, polls thin out to this fraction of the time waited
+#: so far, up to STRETCHED_POLL_MAX_SECONDS apart. AB2D answers every poll with Retry-After: 5 and its
+#: jobs may run 30 hours: polled every 5 s, that is 21,600 polls, and a state machine execution dies
+#: at 25,000 history events (about 9 per poll). Stretched, a 30-hour wait is under 300 polls, and a
+#: job is noticed complete within 5 % of its run time (at most 10 minutes) after it finishes.
+STRETCH_FRACTION = 0.05
+STRETCHED_POLL_MAX_SECONDS = 600.0
 
 
 def parse_progress(value: str | None) -> float | None:
@@ -26,13 +33,19 @@ def parse_progress(value: str | None) -> float | None:
     return max(0.0, min(100.0, float(match.group(1))))
 
 
-def next_poll_wait(profile: SourceProfile, retry_after: float | None, polls_so_far: int) -> float:
+def next_poll_wait(
+    profile: SourceProfile, retry_after: float | None, polls_so_far: int, waited_seconds: float = 0.0
+) -> float:
     """Seconds to wait before the next status poll.
 
     The server's Retry-After wins, clamped to [profile minimum, one hour]. BCDA sends none, so
-    then the wait grows by half each poll from the profile's start value up to its cap.
+    then the wait grows by half each poll from the profile's start value up to its cap. Either way,
+    a long wait stretches the interval past what the server asks (see STRETCH_FRACTION).
     """
     if retry_after is not None:
-        return min(MAX_POLL_SECONDS, max(profile.min_poll_seconds, retry_after))
-    wait = profile.backoff_start_seconds * (1.5 ** max(0, polls_so_far))
-    return max(profile.min_poll_seconds, min(profile.backoff_max_seconds, wait))
+        wait = min(MAX_POLL_SECONDS, max(profile.min_poll_seconds, retry_after))
+    else:
+        backoff = profile.backoff_start_seconds * (1.5 ** max(0, polls_so_far))
+        wait = max(profile.min_poll_seconds, min(profile.backoff_max_seconds, backoff))
+    stretched = min(STRETCHED_POLL_MAX_SECONDS, STRETCH_FRACTION * max(0.0, waited_seconds))
+    return max(wait, stretched)

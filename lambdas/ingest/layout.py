@@ -33,6 +33,11 @@ def staging_key(source: str, run_id: str, index: int) -> str:
     return f"staging/{_safe(source)}/{run_id}/{index:05d}.ndjson.gz"
 
 
+def file_urls_key(source: str, run_id: str) -> str:
+    """The full URLs (with their query strings) of a run's pre-signed files: kept in S3, never in state."""
+    return run_prefix(source, run_id) + "file-urls.json"
+
+
 def data_key(source: str, run_id: str, run_date: str, kind: str, resource_type: str, sequence: int) -> str:
     """fhir/<source>/<Type>/run_date=<date>/<run_id>/<Type>-0001.ndjson.gz (errors/ and deleted/ alike)."""
     name = f"{_safe(resource_type)}-{sequence:04d}.ndjson.gz"
@@ -44,11 +49,21 @@ def data_key(source: str, run_id: str, run_date: str, kind: str, resource_type: 
     return f"fhir/{_safe(source)}/{_safe(resource_type)}/{partition}"
 
 
-def assign_keys(source: str, run_id: str, run_date: str, files: Iterable[tuple[str, str]]) -> list[str]:
-    """Keys for (kind, type) pairs in manifest order, numbering each kind/type from 0001."""
-    counters: dict[tuple[str, str], int] = defaultdict(int)
-    keys = []
-    for kind, resource_type in files:
-        counters[(kind, resource_type)] += 1
-        keys.append(data_key(source, run_id, run_date, kind, resource_type, counters[(kind, resource_type)]))
-    return keys
+class KeyAllocator:
+    """Landing keys for a run's files: numbered per kind and *sanitised* type name from 0001, never
+    one already used. Types that sanitise alike ("A.B" and "A_B") share one numbering, so each file
+    still gets a key of its own."""
+
+    def __init__(self, source: str, run_id: str, run_date: str, used: Iterable[str] = ()) -> None:
+        self._source, self._run_id, self._run_date = source, run_id, run_date
+        self._used = set(used)
+        self._counters: dict[tuple[str, str], int] = defaultdict(int)
+
+    def key(self, kind: str, resource_type: str) -> str:
+        counter = (kind, _safe(resource_type))
+        while True:
+            self._counters[counter] += 1
+            key = data_key(self._source, self._run_id, self._run_date, kind, resource_type, self._counters[counter])
+            if key not in self._used:
+                self._used.add(key)
+                return key

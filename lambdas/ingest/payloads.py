@@ -15,6 +15,11 @@ from ingest.timeutil import parse_utc
 
 _TYPE = re.compile(r"^[A-Z][A-Za-z]+$")
 _TARGET = re.compile(r"^(Patient|system|Group/[A-Za-z0-9\-.]{1,64})$")
+#: What an execution input may hold. Anything else is refused: later steps read their own keys of the
+#: state ($.run, $.job, $.poll, ...), and an input must not be able to steer them.
+INPUT_KEYS = ("source", "since", "types", "export", "until", "type_filters")
+_MAX_TYPE_FILTERS = 20
+_MAX_TYPE_FILTER_CHARS = 1000
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,11 @@ class RunInput:
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> RunInput:
+        unknown = sorted(str(key) for key in state if key not in INPUT_KEYS)
+        if unknown:
+            raise ConfigurationError(
+                f"the run input may hold only {', '.join(INPUT_KEYS)}; it also holds {', '.join(unknown)[:200]}"
+            )
         source = state.get("source")
         if not isinstance(source, str) or not source.strip():
             raise ConfigurationError('the run input needs "source": the name of a configured source')
@@ -51,8 +61,33 @@ class RunInput:
             types=_types(state.get("types")),
             export=str(export) if export else None,
             until=str(until) if until else None,
-            type_filters=tuple(str(f) for f in state.get("type_filters") or ()),
+            type_filters=_type_filters(state.get("type_filters")),
         )
+
+    def to_state(self) -> dict[str, Any]:
+        """The input as validated: what a restart of the run (Start over) starts from."""
+        data: dict[str, Any] = {"source": self.source, "since": self.since}
+        if self.types is not None:
+            data["types"] = list(self.types)
+        if self.export:
+            data["export"] = self.export
+        if self.until:
+            data["until"] = self.until
+        if self.type_filters:
+            data["type_filters"] = list(self.type_filters)
+        return data
+
+
+def _type_filters(raw: object) -> tuple[str, ...]:
+    if raw is None or raw in ("", []):
+        return ()
+    items = [raw] if isinstance(raw, str) else raw
+    if not isinstance(items, list | tuple) or len(items) > _MAX_TYPE_FILTERS:
+        raise ConfigurationError(f'"type_filters" must be a list of at most {_MAX_TYPE_FILTERS} _typeFilter values')
+    filters = tuple(str(item) for item in items)
+    if any(not f or len(f) > _MAX_TYPE_FILTER_CHARS for f in filters):
+        raise ConfigurationError(f'each "type_filters" value must be 1 to {_MAX_TYPE_FILTER_CHARS} characters')
+    return filters
 
 
 def _types(raw: object) -> tuple[str, ...] | None:
@@ -86,8 +121,16 @@ class RunContext:
     started_at: str
     watermark_before: str | None
     download_concurrency: int
+    #: the execution running this run (its history is counted when the run ends)
+    execution: str = ""
+    #: the validated execution input (a restart of the run starts from it again)
+    input: dict[str, Any] = field(default_factory=dict)
+    #: None when this run covers the scope's whole window and may move its watermark; else why not
+    watermark_held: str | None = None
     resume_job_url: str | None = None
     resume_kicked_off_at: str | None = None
+    #: a job of an earlier run of this scope that this run does not resume (another request)
+    stale_job_url: str | None = None
 
     def to_state(self) -> dict[str, Any]:
         data = asdict(self)
@@ -113,8 +156,12 @@ class RunContext:
             started_at=run["started_at"],
             watermark_before=run.get("watermark_before"),
             download_concurrency=int(run.get("download_concurrency") or 8),
+            execution=str(run.get("execution") or ""),
+            input=dict(run.get("input") or {}),
+            watermark_held=run.get("watermark_held"),
             resume_job_url=run.get("resume_job_url"),
             resume_kicked_off_at=run.get("resume_kicked_off_at"),
+            stale_job_url=run.get("stale_job_url"),
         )
 
 
@@ -122,23 +169,31 @@ class RunContext:
 class JobState:
     """$.job — the server job: accepted (with its status URL) or throttled (wait, then kick off again)."""
 
-    status: str  # "accepted" | "throttled"
+    status: str  # "accepted" | "throttled" | "restart" (a resumed job cannot continue: start the run over)
     job_url: str | None = None
     kicked_off_at: str | None = None
     adopted: bool = False
+    #: only a job this stack started is ever cancelled (AB2D's 429 names other clients' jobs too)
+    started_by_us: bool = False
     wait_seconds: int = 0
     attempts: int = 0
     waited_seconds: int = 0
+    #: running jobs the server named that may turn out to be of exactly this request once complete
+    seen_jobs: tuple[str, ...] = ()
 
     def to_state(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["seen_jobs"] = list(self.seen_jobs)
+        return data
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> JobState | None:
         job = state.get("job")
         if not isinstance(job, dict):
             return None
-        return cls(**{k: job[k] for k in cls.__dataclass_fields__ if k in job})
+        values = {k: job[k] for k in cls.__dataclass_fields__ if k in job}
+        values["seen_jobs"] = tuple(values.get("seen_jobs") or ())
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -169,7 +224,11 @@ class PollState:
 
 @dataclass(frozen=True)
 class FileItem:
-    """One entry of files.json: a server file and where it lands."""
+    """One entry of files.json: a server file and where it lands.
+
+    ``url`` never has a query string: map items enter the child executions' input and history (kept
+    90 days), and a pre-signed URL's query is a credential. When the server's URL has one, ``signed``
+    is set and the full URL is in the run's file-urls.json in S3."""
 
     index: int
     kind: str  # "output" | "error" | "deleted"
@@ -178,6 +237,7 @@ class FileItem:
     key: str
     requires_token: bool
     expected: dict[str, Any] = field(default_factory=dict)  # sha256 / length / count when the manifest gives them
+    signed: bool = False
 
     def to_state(self) -> dict[str, Any]:
         return asdict(self)
@@ -192,6 +252,7 @@ class FileItem:
             key=str(data["key"]),
             requires_token=bool(data.get("requires_token", True)),
             expected=dict(data.get("expected") or {}),
+            signed=bool(data.get("signed", False)),
         )
 
 
@@ -219,6 +280,8 @@ class LandedFile:
     lines: int
     sha256: str
     landed_at: str
+    #: download requests this file took (AB2D allows six per file)
+    downloads: int = 0
 
     def to_state(self) -> dict[str, Any]:
         return asdict(self)

@@ -20,18 +20,32 @@ class Lease:
 
 @dataclass(frozen=True)
 class OpenJob:
-    """A server job recorded at kick-off, so a re-run can resume it instead of starting another."""
+    """A server job recorded at kick-off, so a re-run can resume it instead of starting another.
+
+    ``request`` is everything that shapes the export (see ``ingest.services.start_run.request_of``):
+    a re-run resumes the job only when its own request is exactly this one."""
 
     run_id: str
     job_url: str
     kicked_off_at: str | None
-    since: str | None
-    types: tuple[str, ...]
-    export: str
-    until: str | None
-    type_filters: tuple[str, ...]
+    request: dict[str, Any]
     run_date: str
     adopted: bool = False
+
+
+@dataclass(frozen=True)
+class ServerJob:
+    """A server job claimed by one run of this stack, keyed by its status URL (without query).
+
+    AB2D's 429 names every active job of the organisation: a run adopts a job only when it is the
+    claim's own run, or nobody's and its request is exactly the run's; a job is cancelled only when
+    this stack started it."""
+
+    job_url: str
+    source: str
+    run_id: str
+    request_url: str
+    started_by_us: bool
 
 
 class RunStore(Protocol):
@@ -53,6 +67,9 @@ class RunStore(Protocol):
     def put_open_job(self, source: str, scope: str, job: OpenJob) -> None: ...
     def clear_open_job(self, source: str, scope: str, run_id: str) -> None: ...
 
+    def claim_server_job(self, job: ServerJob) -> bool: ...
+    def get_server_job(self, job_url: str) -> ServerJob | None: ...
+
     def put_run(self, source: str, run_id: str, attributes: dict[str, Any]) -> None: ...
     def update_run(self, source: str, run_id: str, attributes: dict[str, Any]) -> None: ...
     def get_run(self, source: str, run_id: str) -> dict[str, Any] | None: ...
@@ -60,14 +77,17 @@ class RunStore(Protocol):
     def put_landed_file(self, run_id: str, landed: LandedFile) -> None: ...
     def get_landed_file(self, run_id: str, index: int) -> LandedFile | None: ...
     def list_landed_files(self, run_id: str) -> list[LandedFile]: ...
-    def put_file_failure(self, run_id: str, index: int, error: str, message: str, url: str) -> None: ...
-    def first_file_failure(self, run_id: str) -> dict[str, Any] | None: ...
+    def count_download(self, run_id: str, index: int) -> int: ...
+    def put_file_failure(self, run_id: str, index: int, error: str, message: str, url: str, at: str) -> None: ...
+    def clear_file_failure(self, run_id: str, index: int) -> None: ...
+    def file_failures(self, run_id: str) -> list[dict[str, Any]]: ...
 
 
 class Executions(Protocol):
     """The state machine's executions (Step Functions)."""
 
     def status(self, execution: str) -> str | None: ...
+    def history_events(self, execution: str) -> int | None: ...
 
 
 class ObjectWriter(Protocol):

@@ -38,7 +38,9 @@ def build_deps(settings: Settings) -> Deps:
     return Deps(
         settings=settings,
         store=DynamoRunStore(session.resource("dynamodb", config=config).Table(settings.table_name)),
-        landing=S3Landing(session.client("s3", config=config), settings.bucket_name),
+        # CompleteMultipartUpload and the server-side copy of a multi-GB file can take minutes (S3
+        # documents it; moto under load too): a 60 s read timeout would retry a request that succeeded.
+        landing=S3Landing(session.client("s3", config=config.merge(Config(read_timeout=600))), settings.bucket_name),
         events=EventBridgePublisher(session.client("events", config=config), settings.event_bus_name),
         clients=ClientCache(SecretsManagerCredentials(session.client("secretsmanager", config=config))),
         executions=StepFunctionsExecutions(session.client("stepfunctions", config=config)),

@@ -4,6 +4,9 @@ Wait states and retry back-offs really sleep in moto. Here every requested pause
 then lasts ``seconds * scale`` (0 against the built-in emulator, whose clock is moved forward by
 the same amount through ``on_wait``, so that what the server sees matches what the state machine
 asked for; 1 against a real server).
+
+``hold()`` makes Wait states last until ``release()`` (or until their execution is stopped), so a
+test can act on an execution while it is known to sit in a Wait state, whatever the machine's load.
 """
 
 from __future__ import annotations
@@ -27,6 +30,27 @@ class Clockwork:
         self.waits: list[float] = []
         self.retry_sleeps: list[float] = []
         self._lock = threading.Lock()
+        self._released = threading.Event()
+        self._released.set()
+        #: set while a held Wait state is waiting
+        self.holding = threading.Event()
+
+    def hold(self) -> None:
+        """From now on, Wait states wait until release() (or their execution is stopped)."""
+        self._released.clear()
+
+    def release(self) -> None:
+        self._released.set()
+
+    def _held(self, env: Any) -> None:
+        self.holding.set()
+        try:
+            # moto pulses program_state_event (set, then clear) when the execution is stopped: ask the
+            # environment whether it still runs rather than trusting the event to stay set.
+            while not self._released.is_set() and env.is_running():
+                env.program_state_event.wait(0.01)
+        finally:
+            self.holding.clear()
 
     def _wait(self, seconds: float, interruptible: Any = None) -> None:
         if self.on_wait is not None:
@@ -44,6 +68,8 @@ class Clockwork:
         def wait_interval(_self: WaitFunction, env: Any, wait_seconds: int) -> None:
             with clockwork._lock:
                 clockwork.waits.append(float(wait_seconds))
+            if not clockwork._released.is_set():
+                clockwork._held(env)
             clockwork._wait(float(wait_seconds), env.program_state_event)
 
         def retry_sleep(seconds: float) -> None:

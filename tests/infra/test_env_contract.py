@@ -78,3 +78,10 @@ def test_pure_environment_builder_matches_the_contract() -> None:
     )
     assert set(env) == set(settings.ENVIRONMENT_VARIABLES) | POWERTOOLS_VARIABLES
     assert set(json.loads(env[contract.SOURCES])["bcda-sandbox"]) == set(settings.SOURCE_KEYS)
+
+
+def test_the_iam_item_prefixes_are_the_stores() -> None:
+    # IAM scopes each function's table access by partition-key prefix; the store must write exactly these
+    from ingest.adapters import dynamo_store
+
+    assert sorted(contract.TABLE_ITEMS.values()) == sorted(dynamo_store.KEY_PREFIXES)

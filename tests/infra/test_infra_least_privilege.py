@@ -23,43 +23,57 @@ from cdk_helpers import Synth, as_list, policy_documents
 from infra.asl_extract import handler_logical_ids
 from infra.nag import flatten_reference
 
-TABLE = ("dynamodb:BatchGetItem dynamodb:BatchWriteItem dynamodb:ConditionCheckItem dynamodb:DeleteItem "
-         "dynamodb:GetItem dynamodb:PutItem dynamodb:Query dynamodb:UpdateItem")  # fmt: skip
+READ = "dynamodb:BatchGetItem dynamodb:GetItem dynamodb:Query"
+WRITE = "dynamodb:BatchWriteItem dynamodb:ConditionCheckItem dynamodb:DeleteItem dynamodb:PutItem dynamodb:UpdateItem"
 KMS_TABLE = "kms:Decrypt kms:DescribeKey kms:Encrypt kms:GenerateDataKey"
 COMMON = {
     "WriteOwnLogs": "logs:CreateLogStream logs:PutLogEvents",
     "Tracing": "xray:PutTelemetryRecords xray:PutTraceSegments",
 }
 SECRETS = {"SourceCredentials": "secretsmanager:GetSecretValue", "KeyForCredentials": "kms:Decrypt"}
-STATE = {"StateItems": TABLE, "KeyForState": KMS_TABLE}
+STATE_KEY = {"KeyForState": KMS_TABLE}
+READS = {"ReadStateItems": READ}
+WRITES = {"WriteStateItems": WRITE}
 OBJECT_KEY = {"KeyForObjects": "kms:Decrypt kms:GenerateDataKey"}
+READ_WRITE_RUN_FILES = {"ReadWriteRunFiles": "s3:AbortMultipartUpload s3:GetObject s3:PutObject"}
+TELL_MISSING = {"TellMissingFromForbidden": "s3:ListBucket"}
 
 #: handler -> statement id -> actions (space-separated, sorted)
 EXPECTED = {
-    "start_run": {**STATE},
+    "start_run": {**READS, **WRITES, **STATE_KEY},
     "authenticate": {**SECRETS},
-    "kick_off": {**SECRETS, **STATE},
-    "check_status": {
-        **SECRETS,
-        **STATE,
-        "WriteRunFiles": "s3:AbortMultipartUpload s3:PutObject",
-        **OBJECT_KEY,
-    },
+    "kick_off": {**SECRETS, **READS, **WRITES, **STATE_KEY},
+    "check_status": {**SECRETS, **WRITES, **STATE_KEY, **READ_WRITE_RUN_FILES, **TELL_MISSING, **OBJECT_KEY},
     "download_file": {
         **SECRETS,
-        **STATE,
+        **READS,
+        **WRITES,
+        **STATE_KEY,
         "LandFiles": "s3:AbortMultipartUpload s3:GetObject s3:ListMultipartUploadParts s3:PutObject",
         "DeleteStagingObjects": "s3:DeleteObject",
-        "TellMissingFromForbidden": "s3:ListBucket",
+        "ReadRunFiles": "s3:GetObject",
+        **TELL_MISSING,
         **OBJECT_KEY,
     },
     "finalize": {
-        **STATE,
-        "ReadWriteRunFiles": "s3:AbortMultipartUpload s3:GetObject s3:PutObject",
+        **READS,
+        **WRITES,
+        **STATE_KEY,
+        **READ_WRITE_RUN_FILES,
         **OBJECT_KEY,
         "PutExportLanded": "events:PutEvents",
     },
-    "record_failure": {**SECRETS, **STATE, "PutExportFailed": "events:PutEvents"},
+    "record_failure": {**SECRETS, **READS, **WRITES, **STATE_KEY, "PutExportFailed": "events:PutEvents"},
+}
+
+#: handler -> (partition-key prefixes it may read, ... it may write): each step only its own items
+TABLE_ITEMS = {
+    "start_run": (["LEASE#*", "LEDGER#*", "OPENJOB#*", "WATERMARK#*"], ["LEASE#*", "LEDGER#*"]),
+    "kick_off": (["SERVERJOB#*"], ["LEDGER#*", "OPENJOB#*", "SERVERJOB#*"]),
+    "check_status": (None, ["LEDGER#*"]),
+    "download_file": (["RUN#*"], ["RUN#*"]),
+    "finalize": (["RUN#*", "WATERMARK#*"], ["LEASE#*", "LEDGER#*", "OPENJOB#*", "WATERMARK#*"]),
+    "record_failure": (["RUN#*"], ["LEASE#*", "LEDGER#*", "OPENJOB#*"]),
 }
 
 
@@ -104,6 +118,21 @@ def test_each_function_gets_exactly_what_its_step_needs(default: Synth, handler:
     assert {sid: actions(statement) for sid, statement in policy.items()} == {**EXPECTED[handler], **COMMON}
 
 
+@pytest.mark.parametrize("handler", sorted(TABLE_ITEMS))
+def test_each_function_reads_and_writes_only_the_state_items_its_step_owns(default: Synth, handler: str) -> None:
+    # The download function talks to whatever file hosts a manifest names; it cannot touch a watermark,
+    # a lease or the ledger. Nor can the status function.
+    policy = function_policy(default, handler)
+    table = next(lid for lid in default.json["Resources"] if lid.startswith("StorageState"))
+    for sid, prefixes in zip(("ReadStateItems", "WriteStateItems"), TABLE_ITEMS[handler], strict=True):
+        if prefixes is None:
+            assert sid not in policy
+            continue
+        statement = policy[sid]
+        assert resources(statement) == [f"<{table}.Arn>"]
+        assert statement["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": prefixes}}
+
+
 def test_object_access_is_scoped_to_prefixes(default: Synth) -> None:
     landing = next(lid for lid in default.json["Resources"] if lid.startswith("StorageLanding"))
 
@@ -112,7 +141,8 @@ def test_object_access_is_scoped_to_prefixes(default: Synth) -> None:
         assert all(r.startswith(f"<{landing}.Arn>/") for r in found)
         return [r.removeprefix(f"<{landing}.Arn>/") for r in found]
 
-    assert prefixes("check_status", "WriteRunFiles") == ["runs/*"]
+    assert prefixes("check_status", "ReadWriteRunFiles") == ["runs/*"]
+    assert prefixes("download_file", "ReadRunFiles") == ["runs/*"]
     assert prefixes("finalize", "ReadWriteRunFiles") == ["runs/*"]
     assert prefixes("download_file", "LandFiles") == ["deleted/*", "errors/*", "fhir/*", "staging/*"]
     assert prefixes("download_file", "DeleteStagingObjects") == ["staging/*"]
@@ -208,20 +238,27 @@ def test_distributed_map_may_run_only_this_state_machine(default: Synth) -> None
     ]
 
 
-def test_start_run_may_only_describe_this_state_machines_executions(default: Synth) -> None:
-    # to take over the lease of an execution stopped by hand or timed out (no catch path ran)
+@pytest.mark.parametrize(
+    ("handler", "policy_id"),
+    [
+        # to take over the lease of an execution stopped by hand or timed out (no catch path ran)
+        ("start_run", "WorkflowLeaseCheckPolicy"),
+        # to count the execution's history events for the run ledger
+        ("finalize", "WorkflowFinalizeExecutionPolicy"),
+        ("record_failure", "WorkflowFailureExecutionPolicy"),
+    ],
+)
+def test_steps_may_only_read_this_state_machines_executions(default: Synth, handler: str, policy_id: str) -> None:
     machine_id = next(iter(default.resources("AWS::StepFunctions::StateMachine")))
     (policy,) = [
-        p["Properties"]
-        for lid, p in default.resources("AWS::IAM::ManagedPolicy").items()
-        if lid.startswith("WorkflowLeaseCheckPolicy")
+        p["Properties"] for lid, p in default.resources("AWS::IAM::ManagedPolicy").items() if lid.startswith(policy_id)
     ]
     (statement,) = statements(policy["PolicyDocument"])
-    assert actions(statement) == "states:DescribeExecution"
+    assert actions(statement) == "states:DescribeExecution states:GetExecutionHistory"
     (resource,) = resources(statement)
     assert machine_id in resource and resource.endswith(":*")
-    start_run_role = default.json["Resources"][handler_logical_ids(default.json)["start_run"]]["Properties"]["Role"]
-    assert policy["Roles"] == [{"Ref": start_run_role["Fn::GetAtt"][0]}]
+    role = default.json["Resources"][handler_logical_ids(default.json)[handler]]["Properties"]["Role"]
+    assert policy["Roles"] == [{"Ref": role["Fn::GetAtt"][0]}]
 
 
 def test_schedule_role_may_only_start_the_state_machine(default: Synth) -> None:

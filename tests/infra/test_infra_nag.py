@@ -31,6 +31,8 @@ EXPECTED_ACKNOWLEDGEMENTS = {
         "Workflow/StateMachinePolicy",
         "Workflow/DistributedMapPolicy",
         "Workflow/LeaseCheckPolicy",
+        "Workflow/FinalizeExecutionPolicy",
+        "Workflow/FailureExecutionPolicy",
     },
 }
 FUNCTIONS = "StartRun|Authenticate|KickOff|CheckStatus|DownloadFile|Finalize|RecordFailure"

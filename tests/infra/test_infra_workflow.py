@@ -42,17 +42,31 @@ def lambda_arn(synth: Synth, handler: str) -> str:
     return resolve({"Fn::GetAtt": [handler_logical_ids(synth.json)[handler], "Arn"]}, synth.json)
 
 
-def test_the_happy_path_and_its_two_loops(asl: dict[str, Any], states: dict[str, Any]) -> None:
+def test_the_happy_path_and_its_loops(asl: dict[str, Any], states: dict[str, Any]) -> None:
     assert asl["StartAt"] == "Start run"
     assert states["Start run"]["Next"] == "Authenticate"
-    assert states["Authenticate"]["Next"] == "Kick off export"
+    assert states["Authenticate"]["Next"] == "Authenticated?"
+    # the token endpoint's Retry-After (BCDA's SSAS: 300 s) is waited out in a Wait state
+    assert states["Authenticated?"] == {
+        "Type": "Choice",
+        "Choices": [{"Variable": "$.auth.status", "StringEquals": "wait", "Next": "Wait for the token endpoint"}],
+        "Default": "Kick off export",
+    }
+    assert states["Wait for the token endpoint"] == {
+        "Type": "Wait",
+        "SecondsPath": "$.auth.wait_seconds",
+        "Next": "Authenticate",
+    }
     assert states["Kick off export"]["Next"] == "Export accepted?"
     accepted = states["Export accepted?"]
     assert accepted["Type"] == "Choice"
     assert accepted["Choices"] == [
-        {"Variable": "$.job.status", "StringEquals": "accepted", "Next": "Check export status"}
+        {"Variable": "$.job.status", "StringEquals": "accepted", "Next": "Check export status"},
+        {"Variable": "$.job.status", "StringEquals": "restart", "Next": "Start over"},
     ]
     assert accepted["Default"] == "Wait before kicking off again"
+    # a resumed job that cannot continue is abandoned: the run starts over from its validated input
+    assert states["Start over"] == {"Type": "Pass", "InputPath": "$.run.input", "Next": "Start run"}
     assert states["Wait before kicking off again"] == {
         "Type": "Wait",
         "SecondsPath": "$.job.wait_seconds",
@@ -81,6 +95,10 @@ def test_failure_path_fails_with_the_recorded_error_and_cause(states: dict[str, 
 def test_every_state_but_the_failure_path_is_reachable_only_as_drawn(states: dict[str, Any]) -> None:
     assert set(states) == {
         *MAIN_TASKS,
+        "Authenticated?",
+        "Wait for the token endpoint",
+        "Start over",
+        "Keep only the error",
         "Export accepted?",
         "Wait before kicking off again",
         "Export complete?",
@@ -94,7 +112,7 @@ def test_every_state_but_the_failure_path_is_reachable_only_as_drawn(states: dic
 
 def test_every_lambda_task_returns_into_its_own_key(default: Synth, asl: dict[str, Any]) -> None:
     expected = {
-        "Start run": ("start_run", "$.run"),
+        "Start run": ("start_run", "$"),
         "Authenticate": ("authenticate", "$.auth"),
         "Kick off export": ("kick_off", "$.job"),
         "Check export status": ("check_status", "$.poll"),
@@ -110,7 +128,8 @@ def test_every_lambda_task_returns_into_its_own_key(default: Synth, asl: dict[st
         assert task["Resource"] == lambda_arn(default, handler)
         assert "OutputPath" not in task and "ResultSelector" not in task
         if name == "Start run":
-            # the state plus the execution id (recorded with the lease and in the run ledger)
+            # the input plus the execution id (recorded with the lease and in the run ledger); its
+            # result replaces the state, so no raw input key reaches a later step
             assert task["Parameters"] == {"input.$": "$", "execution.$": "$$.Execution.Id"}
         else:
             assert "Parameters" not in task
@@ -119,9 +138,15 @@ def test_every_lambda_task_returns_into_its_own_key(default: Synth, asl: dict[st
 
 def test_catch_everything_into_the_failure_path(states: dict[str, Any]) -> None:
     for name in (*MAIN_TASKS, "Download files"):
-        assert states[name]["Catch"] == [
-            {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Record the failure"}
-        ]
+        target = "Keep only the error" if name == "Start run" else "Record the failure"
+        assert states[name]["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": target}]
+    # a failed Start run leaves the raw input in the state: a crafted "run" or "job" must not reach
+    # Record the failure (it would cancel that job, or release that run's lease)
+    assert states["Keep only the error"] == {
+        "Type": "Pass",
+        "Parameters": {"error.$": "$.error"},
+        "Next": "Record the failure",
+    }
 
 
 def test_retry_policy(asl: dict[str, Any]) -> None:
@@ -196,8 +221,17 @@ def test_each_file_is_downloaded_until_it_has_landed(states: dict[str, Any]) -> 
     assert child["States"]["Download file"]["Next"] == "File landed?"
     assert child["States"]["File landed?"] == {
         "Type": "Choice",
-        "Choices": [{"Variable": "$.result.status", "StringEquals": "partial", "Next": "Download file"}],
+        "Choices": [
+            {"Variable": "$.result.status", "StringEquals": "partial", "Next": "Download file"},
+            {"Variable": "$.result.status", "StringEquals": "wait", "Next": "Wait before downloading again"},
+        ],
         "Default": "File done",
+    }
+    # the server's Retry-After on a file (or its token endpoint's) is waited out, not retried at once
+    assert child["States"]["Wait before downloading again"] == {
+        "Type": "Wait",
+        "SecondsPath": "$.result.wait_seconds",
+        "Next": "Download file",
     }
     done = child["States"]["File done"]
     assert done["Type"] == "Pass" and done["End"] is True

@@ -2,7 +2,7 @@ import pytest
 
 from ingest.errors import RunInProgressError
 from ingest.payloads import LandedFile
-from ingest.ports import OpenJob
+from ingest.ports import OpenJob, ServerJob
 
 NOW = 1_800_000_000
 
@@ -78,11 +78,7 @@ def test_open_job_is_cleared_only_by_its_run(aws):
         run_id="run-1",
         job_url="https://x/api/v2/jobs/1",
         kicked_off_at="2026-01-01T00:00:00.000000Z",
-        since=None,
-        types=("Patient",),
-        export="Group/all",
-        until=None,
-        type_filters=(),
+        request={"api": "bcda", "api_version": "v2", "export": "Group/all", "types": ["Patient"], "since": None},
         run_date="2026-01-01",
     )
     store.put_open_job("bcda", "Group/all", job)
@@ -110,11 +106,13 @@ def test_landed_files_are_listed_in_index_order_across_pages(aws):
                 landed_at="t",
             ),
         )
-    store.put_file_failure("run-1", 7, "TransientError", "broke", "https://x/7")
+    store.put_file_failure("run-1", 7, "TransientError", "broke", "https://x/7", "2026-01-01T00:00:00Z")
     landed = store.list_landed_files("run-1")
     assert [f.index for f in landed] == list(range(1, 1201))
     assert landed[0].bytes == 1001 and isinstance(landed[0].bytes, int)
-    assert store.first_file_failure("run-1")["error"] == "TransientError"
+    assert [f["error"] for f in store.file_failures("run-1")] == ["TransientError"]
+    store.clear_file_failure("run-1", 7)
+    assert store.file_failures("run-1") == []
     assert store.get_landed_file("run-1", 5).lines == 5
     assert store.get_landed_file("run-2", 5) is None
 
@@ -124,10 +122,44 @@ def test_run_ledger_put_update_get(aws):
     store.put_run("bcda", "run-1", {"status": "RUNNING", "scope": "Group/all"})
     store.update_run("bcda", "run-1", {"status": "SUCCEEDED", "files": 3})
     assert store.get_run("bcda", "run-1") == {
-        "pk": "SOURCE#bcda",
+        "pk": "LEDGER#bcda",
         "sk": "RUN#run-1",
         "run_id": "run-1",
         "status": "SUCCEEDED",
         "scope": "Group/all",
         "files": 3,
     }
+
+
+def test_each_kind_of_item_has_a_partition_key_prefix_of_its_own(aws):
+    # IAM scopes each function to the kinds of items it owns by partition-key prefix (LeadingKeys)
+    store = aws.store()
+    store.acquire_lease("bcda", "Group/all", "run-1", "exec-1", NOW, 3600)
+    store.advance_watermark("bcda", "Group/all", "2026-01-01T00:00:00.000000Z", "run-1", "now")
+    store.put_run("bcda", "run-1", {"status": "RUNNING"})
+    store.count_download("run-1", 1)
+    store.claim_server_job(ServerJob("https://x/jobs/1", "bcda", "run-1", "https://x/$export", True))
+    prefixes = {item["pk"].split("#", 1)[0] + "#" for item in aws.table.scan()["Items"]}
+    assert prefixes == {"LEASE#", "WATERMARK#", "LEDGER#", "RUN#", "SERVERJOB#"}
+    assert store.list_watermarks() == [
+        {"source": "bcda", "scope": "Group/all", "watermark": "2026-01-01T00:00:00.000000Z", "run_id": "run-1",
+         "updated_at": "now"}
+    ]  # fmt: skip
+    assert [run["run_id"] for run in store.list_runs("bcda", 10)] == ["run-1"]
+
+
+def test_a_server_job_is_claimed_by_one_run(aws):
+    store = aws.store()
+    job = ServerJob("https://x/jobs/1", "bcda", "run-1", "https://x/$export?_type=Patient", started_by_us=True)
+    assert store.claim_server_job(job) is True
+    assert store.claim_server_job(job) is True  # the same run again (a retried kick-off)
+    other = ServerJob("https://x/jobs/1", "bcda-2", "run-2", "https://x/$export?_type=Patient", started_by_us=False)
+    assert store.claim_server_job(other) is False
+    assert store.get_server_job("https://x/jobs/1") == job
+    assert store.get_server_job("https://x/jobs/2") is None
+
+
+def test_downloads_of_a_file_are_counted_across_calls(aws):
+    store = aws.store()
+    assert [store.count_download("run-1", 3) for _ in range(3)] == [1, 2, 3]
+    assert store.count_download("run-1", 4) == 1

@@ -1,7 +1,10 @@
-"""DynamoDB: watermarks, leases, open jobs, the run ledger and landed-file records in one table.
+"""DynamoDB: watermarks, leases, open jobs, server-job claims, the run ledger and landed-file records.
 
-Items (docs/architecture.md §4) are keyed ``pk``/``sk``. Every write that guards an invariant is
-conditional: a lease is taken only when free or expired, a watermark only moves forward.
+One table keyed ``pk``/``sk`` (docs/architecture.md §4). Each kind of item has a partition-key prefix
+of its own, so that IAM can scope every function's reads and writes to the kinds it owns
+(``dynamodb:LeadingKeys``): the download function, for one, can touch ``RUN#`` items and nothing else.
+Every write that guards an invariant is conditional: a lease is taken only when free or expired, a
+watermark only moves forward, a server job is claimed by one run.
 """
 
 from __future__ import annotations
@@ -9,20 +12,21 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from boto3.dynamodb.conditions import Key
+from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
 from ingest.errors import RunInProgressError
 from ingest.payloads import LandedFile
-from ingest.ports import Lease, OpenJob
+from ingest.ports import Lease, OpenJob, ServerJob
 
-
-def _source_pk(source: str) -> str:
-    return f"SOURCE#{source}"
-
-
-def _run_pk(run_id: str) -> str:
-    return f"RUN#{run_id}"
+#: The partition-key prefix of each kind of item (the contract with infra's IAM conditions).
+WATERMARK = "WATERMARK#"
+LEASE = "LEASE#"
+OPEN_JOB = "OPENJOB#"
+SERVER_JOB = "SERVERJOB#"
+LEDGER = "LEDGER#"
+RUN = "RUN#"
+KEY_PREFIXES = (WATERMARK, LEASE, OPEN_JOB, SERVER_JOB, LEDGER, RUN)
 
 
 def _conditional_failed(error: ClientError) -> bool:
@@ -42,8 +46,8 @@ def _plain(value: Any) -> Any:
 
 def _lease_item(source: str, scope: str, run_id: str, execution: str, now_epoch: int, seconds: int) -> dict[str, Any]:
     return {
-        "pk": _source_pk(source),
-        "sk": f"LEASE#{scope}",
+        "pk": LEASE + source,
+        "sk": scope,
         "run_id": run_id,
         "execution": execution,
         "acquired_at_epoch": now_epoch,
@@ -104,7 +108,7 @@ class DynamoRunStore:
     def release_lease(self, source: str, scope: str, run_id: str) -> bool:
         try:
             self._table.delete_item(
-                Key={"pk": _source_pk(source), "sk": f"LEASE#{scope}"},
+                Key={"pk": LEASE + source, "sk": scope},
                 ConditionExpression="run_id = :run",
                 ExpressionAttributeValues={":run": run_id},
             )
@@ -115,9 +119,7 @@ class DynamoRunStore:
             raise
 
     def get_lease(self, source: str, scope: str) -> Lease | None:
-        item = self._table.get_item(Key={"pk": _source_pk(source), "sk": f"LEASE#{scope}"}, ConsistentRead=True).get(
-            "Item"
-        )
+        item = self._get(LEASE + source, scope)
         if not item:
             return None
         return Lease(
@@ -130,9 +132,7 @@ class DynamoRunStore:
     # -- watermarks -------------------------------------------------------------------------
 
     def get_watermark(self, source: str, scope: str) -> str | None:
-        item = self._table.get_item(
-            Key={"pk": _source_pk(source), "sk": f"WATERMARK#{scope}"}, ConsistentRead=True
-        ).get("Item")
+        item = self._get(WATERMARK + source, scope)
         return str(item["watermark"]) if item and item.get("watermark") else None
 
     def advance_watermark(self, source: str, scope: str, watermark: str, run_id: str, now: str) -> bool:
@@ -140,7 +140,7 @@ class DynamoRunStore:
         equals ``watermark``; False when it already stood later (never moves back)."""
         try:
             self._table.update_item(
-                Key={"pk": _source_pk(source), "sk": f"WATERMARK#{scope}"},
+                Key={"pk": WATERMARK + source, "sk": scope},
                 UpdateExpression="SET watermark = :w, run_id = :run, updated_at = :now",
                 ConditionExpression="attribute_not_exists(watermark) OR watermark < :w",
                 ExpressionAttributeValues={":w": watermark, ":run": run_id, ":now": now},
@@ -151,48 +151,53 @@ class DynamoRunStore:
                 raise
             return self.get_watermark(source, scope) == watermark
 
+    def list_watermarks(self) -> list[dict[str, Any]]:
+        """Every source's and scope's watermark (for operators; a scan of the watermark items)."""
+        found = [
+            {
+                "source": str(item["pk"]).removeprefix(WATERMARK),
+                "scope": str(item["sk"]),
+                "watermark": item.get("watermark"),
+                "run_id": item.get("run_id"),
+                "updated_at": item.get("updated_at"),
+            }
+            for item in self._scan(Attr("pk").begins_with(WATERMARK))
+        ]
+        return sorted(found, key=lambda w: (w["source"], w["scope"]))
+
     # -- open jobs --------------------------------------------------------------------------
 
     def get_open_job(self, source: str, scope: str) -> OpenJob | None:
-        item = self._table.get_item(Key={"pk": _source_pk(source), "sk": f"JOB#{scope}"}, ConsistentRead=True).get(
-            "Item"
-        )
+        item = self._get(OPEN_JOB + source, scope)
         if not item:
             return None
         return OpenJob(
             run_id=str(item["run_id"]),
             job_url=str(item["job_url"]),
             kicked_off_at=item.get("kicked_off_at"),
-            since=item.get("since"),
-            types=tuple(item.get("types") or ()),
-            export=str(item["export"]),
-            until=item.get("until"),
-            type_filters=tuple(item.get("type_filters") or ()),
+            request=dict(_plain(item.get("request") or {})),
             run_date=str(item["run_date"]),
             adopted=bool(item.get("adopted", False)),
         )
 
     def put_open_job(self, source: str, scope: str, job: OpenJob) -> None:
         item: dict[str, Any] = {
-            "pk": _source_pk(source),
-            "sk": f"JOB#{scope}",
+            "pk": OPEN_JOB + source,
+            "sk": scope,
             "run_id": job.run_id,
             "job_url": job.job_url,
-            "export": job.export,
-            "types": list(job.types),
-            "type_filters": list(job.type_filters),
+            "request": job.request,
             "run_date": job.run_date,
             "adopted": job.adopted,
         }
-        for name in ("kicked_off_at", "since", "until"):
-            if getattr(job, name):
-                item[name] = getattr(job, name)
+        if job.kicked_off_at:
+            item["kicked_off_at"] = job.kicked_off_at
         self._table.put_item(Item=item)
 
     def clear_open_job(self, source: str, scope: str, run_id: str) -> None:
         try:
             self._table.delete_item(
-                Key={"pk": _source_pk(source), "sk": f"JOB#{scope}"},
+                Key={"pk": OPEN_JOB + source, "sk": scope},
                 ConditionExpression="run_id = :run",
                 ExpressionAttributeValues={":run": run_id},
             )
@@ -200,10 +205,45 @@ class DynamoRunStore:
             if not _conditional_failed(error):
                 raise
 
+    # -- server jobs --------------------------------------------------------------------------
+
+    def claim_server_job(self, job: ServerJob) -> bool:
+        """Claim a server job for ``job.run_id``: True when it was nobody's or already this run's."""
+        try:
+            self._table.put_item(
+                Item={
+                    "pk": SERVER_JOB + job.job_url,
+                    "sk": "JOB",
+                    "source": job.source,
+                    "run_id": job.run_id,
+                    "request_url": job.request_url,
+                    "started_by_us": job.started_by_us,
+                },
+                ConditionExpression="attribute_not_exists(pk) OR run_id = :run",
+                ExpressionAttributeValues={":run": job.run_id},
+            )
+            return True
+        except ClientError as error:
+            if not _conditional_failed(error):
+                raise
+            return False
+
+    def get_server_job(self, job_url: str) -> ServerJob | None:
+        item = self._get(SERVER_JOB + job_url, "JOB")
+        if not item:
+            return None
+        return ServerJob(
+            job_url=job_url,
+            source=str(item["source"]),
+            run_id=str(item["run_id"]),
+            request_url=str(item.get("request_url", "")),
+            started_by_us=bool(item.get("started_by_us", False)),
+        )
+
     # -- run ledger -------------------------------------------------------------------------
 
     def put_run(self, source: str, run_id: str, attributes: dict[str, Any]) -> None:
-        self._table.put_item(Item={"pk": _source_pk(source), "sk": f"RUN#{run_id}", "run_id": run_id, **attributes})
+        self._table.put_item(Item={"pk": LEDGER + source, "sk": RUN + run_id, "run_id": run_id, **attributes})
 
     def update_run(self, source: str, run_id: str, attributes: dict[str, Any]) -> None:
         if not attributes:
@@ -212,56 +252,77 @@ class DynamoRunStore:
         values = {f":v{i}": value for i, value in enumerate(attributes.values())}
         assignments = ", ".join(f"#a{i} = :v{i}" for i in range(len(attributes)))
         self._table.update_item(
-            Key={"pk": _source_pk(source), "sk": f"RUN#{run_id}"},
+            Key={"pk": LEDGER + source, "sk": RUN + run_id},
             UpdateExpression=f"SET {assignments}",
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
         )
 
     def get_run(self, source: str, run_id: str) -> dict[str, Any] | None:
-        item = self._table.get_item(Key={"pk": _source_pk(source), "sk": f"RUN#{run_id}"}, ConsistentRead=True).get(
-            "Item"
-        )
+        item = self._get(LEDGER + source, RUN + run_id)
         return _plain(item) if item else None
 
-    # -- landed files -----------------------------------------------------------------------
+    def list_runs(self, source: str, limit: int) -> list[dict[str, Any]]:
+        """The run ledger of a source, newest first (run ids sort by start time)."""
+        items = self._table.query(
+            KeyConditionExpression=Key("pk").eq(LEDGER + source) & Key("sk").begins_with(RUN),
+            ScanIndexForward=False,
+            Limit=limit,
+            ConsistentRead=True,
+        ).get("Items", [])
+        return [_plain({k: v for k, v in item.items() if k not in ("pk", "sk")}) for item in items]
+
+    # -- landed files, download attempts, failures ---------------------------------------------
 
     def put_landed_file(self, run_id: str, landed: LandedFile) -> None:
-        self._table.put_item(Item={"pk": _run_pk(run_id), "sk": f"FILE#{landed.index:05d}", **landed.to_state()})
+        self._table.put_item(Item={"pk": RUN + run_id, "sk": f"FILE#{landed.index:05d}", **landed.to_state()})
 
     def get_landed_file(self, run_id: str, index: int) -> LandedFile | None:
-        item = self._table.get_item(Key={"pk": _run_pk(run_id), "sk": f"FILE#{index:05d}"}, ConsistentRead=True).get(
-            "Item"
-        )
+        item = self._get(RUN + run_id, f"FILE#{index:05d}")
         return _landed(item) if item else None
 
     def list_landed_files(self, run_id: str) -> list[LandedFile]:
         return [_landed(item) for item in self._query(run_id, "FILE#")]
 
-    def put_file_failure(self, run_id: str, index: int, error: str, message: str, url: str) -> None:
+    def count_download(self, run_id: str, index: int) -> int:
+        """Count one more download request of a file; returns the count including this one."""
+        response = self._table.update_item(
+            Key={"pk": RUN + run_id, "sk": f"DOWNLOADS#{index:05d}"},
+            UpdateExpression="ADD downloads :one",
+            ExpressionAttributeValues={":one": 1},
+            ReturnValues="UPDATED_NEW",
+        )
+        return int(response["Attributes"]["downloads"])
+
+    def put_file_failure(self, run_id: str, index: int, error: str, message: str, url: str, at: str) -> None:
         self._table.put_item(
             Item={
-                "pk": _run_pk(run_id),
+                "pk": RUN + run_id,
                 "sk": f"FAILURE#{index:05d}",
                 "index": index,
                 "error": error,
                 "message": message[:2000],
                 "url": url,
+                "failed_at": at,
             }
         )
 
-    def first_file_failure(self, run_id: str) -> dict[str, Any] | None:
-        items = self._table.query(
-            KeyConditionExpression=Key("pk").eq(_run_pk(run_id)) & Key("sk").begins_with("FAILURE#"),
-            Limit=1,
-            ConsistentRead=True,
-        ).get("Items", [])
-        return _plain(items[0]) if items else None
+    def clear_file_failure(self, run_id: str, index: int) -> None:
+        self._table.delete_item(Key={"pk": RUN + run_id, "sk": f"FAILURE#{index:05d}"})
+
+    def file_failures(self, run_id: str) -> list[dict[str, Any]]:
+        return [_plain(item) for item in self._query(run_id, "FAILURE#")]
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
+        item = self._table.get_item(Key={"pk": pk, "sk": sk}, ConsistentRead=True).get("Item")
+        return dict(item) if item else None
 
     def _query(self, run_id: str, prefix: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {
-            "KeyConditionExpression": Key("pk").eq(_run_pk(run_id)) & Key("sk").begins_with(prefix),
+            "KeyConditionExpression": Key("pk").eq(RUN + run_id) & Key("sk").begins_with(prefix),
             "ConsistentRead": True,
         }
         while True:
@@ -271,7 +332,17 @@ class DynamoRunStore:
                 return items
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
+    def _scan(self, condition: Any) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"FilterExpression": condition}
+        while True:
+            page = self._table.scan(**kwargs)
+            items.extend(page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return items
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
 
 def _landed(item: dict[str, Any]) -> LandedFile:
     data = _plain(item)
-    return LandedFile(**{name: data[name] for name in LandedFile.__dataclass_fields__})
+    return LandedFile(**{name: data[name] for name in LandedFile.__dataclass_fields__ if name in data})

@@ -34,3 +34,22 @@ class StepFunctionsExecutions:
                 "cannot tell whether the lease holder still runs", extra={"execution": execution, "error_code": code}
             )
             return None
+
+    def history_events(self, execution: str) -> int | None:
+        """How many events the execution's history holds so far; None when it cannot be read. A run
+        must stay far below Step Functions' 25,000: the run ledger records the count."""
+        if not execution.startswith("arn:"):
+            return None
+        count = 0
+        kwargs: dict[str, Any] = {"executionArn": execution, "maxResults": 1000}
+        try:
+            while True:
+                page = self._client.get_execution_history(**kwargs)
+                count += len(page.get("events", []))
+                if not page.get("nextToken"):
+                    return count
+                kwargs["nextToken"] = page["nextToken"]
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            logger.warning("cannot count the execution's history", extra={"error_code": code})
+            return None

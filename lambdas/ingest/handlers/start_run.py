@@ -15,4 +15,5 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     run = start_run(container(), state, execution)
     logger.append_keys(run_id=run.run_id, source=run.source)
     logger.info("run started", extra={"scope": run.scope, "since": run.since, "resumed": bool(run.resume_job_url)})
-    return run.to_state()
+    # The whole state from here on: the raw input is gone, only its validated copy ($.run.input) stays.
+    return {"run": run.to_state()}

@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from bulkfhir import ExportComplete, Manifest, TransientError, next_poll_wait
+from bulkfhir import BulkDataClient, ExportComplete, Manifest, TransientError, UnexpectedResponseError, next_poll_wait
+from bulkfhir._http import strip_query
 from ingest import layout
 from ingest.errors import ConfigurationError, ExportTimedOutError
 from ingest.payloads import FileItem, JobState, PollState, RunContext
+from ingest.ports import Landing
 from ingest.timeutil import utc_iso
 from ingest.wiring import Deps
 
@@ -18,35 +20,48 @@ logger = logging.getLogger(__name__)
 MAX_TRANSIENT_IN_A_ROW = 8
 
 
-def file_items(run: RunContext, manifest: Manifest) -> list[FileItem]:
-    """files.json: every output, error and deleted file with its landing key, in manifest order."""
-    entries = [
-        (kind, entry)
-        for kind, files in (("output", manifest.output), ("error", manifest.error), ("deleted", manifest.deleted))
-        for entry in files
-    ]
-    keys = layout.assign_keys(
-        run.source, run.run_id, run.run_date, ((kind, entry.type or "Unknown") for kind, entry in entries)
-    )
-    items = []
-    for index, ((kind, entry), key) in enumerate(zip(entries, keys, strict=True), start=1):
-        expected = {
-            name: value
-            for name, value in (("sha256", entry.sha256), ("length", entry.length), ("count", entry.count))
-            if value is not None
-        }
-        items.append(
-            FileItem(
+def file_items(run: RunContext, manifest: Manifest, earlier: list[FileItem]) -> tuple[list[FileItem], dict[str, str]]:
+    """files.json (every output, error and deleted file with its landing key) and the full URLs of
+    pre-signed files, by index.
+
+    A file is its URL without query. ``earlier`` is this run's file list from an earlier poll of the
+    same job (a resumed run): each file keeps its index and key, so what landed is recognised whatever
+    order the server lists files in now (BCDA's job-keys query has no ORDER BY), files new to the list
+    get new ones, and files the server no longer lists stay (they were promised: they must land)."""
+    by_url = {item.url: item for item in earlier}
+    keys = layout.KeyAllocator(run.source, run.run_id, run.run_date, used=(item.key for item in earlier))
+    next_index = max((item.index for item in earlier), default=0) + 1
+    items = {item.index: item for item in earlier}
+    full_urls: dict[str, str] = {}
+    for kind, files in (("output", manifest.output), ("error", manifest.error), ("deleted", manifest.deleted)):
+        for entry in files:
+            identity = strip_query(entry.url)
+            type_name = entry.type or "Unknown"
+            known = by_url.get(identity)
+            if known is not None and (known.kind, known.type) != (kind, type_name):
+                raise UnexpectedResponseError(
+                    f"the server now lists {identity} as {kind} {type_name!r}, earlier as {known.kind} {known.type!r}"
+                )
+            index = known.index if known else next_index
+            next_index += known is None
+            expected = {
+                name: value
+                for name, value in (("sha256", entry.sha256), ("length", entry.length), ("count", entry.count))
+                if value is not None
+            }
+            items[index] = FileItem(
                 index=index,
                 kind=kind,
-                type=entry.type or "Unknown",
-                url=entry.url,
-                key=key,
+                type=type_name,
+                url=identity,
+                key=known.key if known else keys.key(kind, type_name),
                 requires_token=manifest.requires_access_token,
                 expected=expected,
+                signed=entry.url != identity,
             )
-        )
-    return items
+            if entry.url != identity:
+                full_urls[str(index)] = entry.url
+    return [items[index] for index in sorted(items)], full_urls
 
 
 def _watermark_candidate(watermark_from: str, manifest: Manifest, job: JobState) -> str | None:
@@ -58,13 +73,23 @@ def _watermark_candidate(watermark_from: str, manifest: Manifest, job: JobState)
     return job.kicked_off_at
 
 
+def _earlier_items(landing: Landing, files_key: str) -> list[FileItem]:
+    if landing.head_metadata(files_key) is None:
+        return []
+    return [FileItem.from_state(item) for item in landing.get_json(files_key)]
+
+
 def _complete(
     deps: Deps, run: RunContext, job: JobState, done: ExportComplete, previous: PollState, watermark_from: str
 ) -> PollState:
     manifest = done.manifest
-    items = file_items(run, manifest)
-    deps.landing.put_json(layout.server_manifest_key(run.source, run.run_id), manifest.raw)
     files_key = layout.files_key(run.source, run.run_id)
+    urls_key = layout.file_urls_key(run.source, run.run_id)
+    items, full_urls = file_items(run, manifest, _earlier_items(deps.landing, files_key))
+    deps.landing.put_json(layout.server_manifest_key(run.source, run.run_id), manifest.raw)
+    earlier_urls = deps.landing.get_json(urls_key) if deps.landing.head_metadata(urls_key) is not None else {}
+    if full_urls or earlier_urls:
+        deps.landing.put_json(urls_key, {**earlier_urls, **full_urls})
     deps.landing.put_json(files_key, [item.to_state() for item in items])
     candidate = _watermark_candidate(watermark_from, manifest, job)
     deps.store.update_run(
@@ -74,7 +99,8 @@ def _complete(
             "transaction_time": manifest.transaction_time_raw or "none",
             "file_count": len(items),
             "files_key": files_key,
-            "server_expires": done.expires_raw or "unknown",
+            "server_expires": (done.expires_raw or "unknown")[:100],
+            "polls": previous.polls + 1,
         },
     )
     logger.info("export complete", extra={"files": len(items), "transaction_time": manifest.transaction_time_raw})
@@ -99,36 +125,47 @@ def check_status(deps: Deps, state: dict[str, Any]) -> PollState:
     waited = previous.waited_seconds + previous.wait_seconds
     budget = deps.settings.wait_budget_seconds
     client = deps.clients.client_for(deps.settings.source(run.source))
-    if waited > budget:
-        raise ExportTimedOutError(
-            f"the export has been waited on for {waited // 3600} h {waited % 3600 // 60} min, over the budget of "
-            f"{budget // 3600} h; the server job is being cancelled. Re-run later, or raise wait_budget_hours"
-        )
+    polls = previous.polls + 1
     try:
         status = client.check_status(job.job_url)
     except TransientError as error:
         failures = previous.transient_failures + 1
         if failures > MAX_TRANSIENT_IN_A_ROW:
             raise
-        wait = next_poll_wait(client.profile, error.retry_after, previous.polls)
+        _check_budget(waited, budget)
+        wait = _next_wait(client, error.retry_after, previous.polls, waited, budget)
         logger.warning("status check failed; will poll again", extra={"why": str(error), "wait": wait})
         return PollState(
             state="in_progress",
-            wait_seconds=int(wait),
+            wait_seconds=wait,
             progress=f"status check failed ({error.status or 'network'}); retrying",
-            polls=previous.polls + 1,
+            polls=polls,
             waited_seconds=waited,
             transient_failures=failures,
         )
     if isinstance(status, ExportComplete):
         previous = PollState(**{**previous.to_state(), "waited_seconds": waited})
         return _complete(deps, run, job, status, previous, client.profile.watermark_from)
-    wait = next_poll_wait(client.profile, status.retry_after, previous.polls)
+    _check_budget(waited, budget)
     return PollState(
         state="in_progress",
-        wait_seconds=round(wait),
+        wait_seconds=_next_wait(client, status.retry_after, previous.polls, waited, budget),
         progress=status.progress,
-        polls=previous.polls + 1,
+        polls=polls,
         waited_seconds=waited,
         transient_failures=0,
     )
+
+
+def _next_wait(client: BulkDataClient, retry_after: float | None, polls: int, waited: int, budget: int) -> int:
+    """The next wait, never past the budget: the last poll happens when the budget is spent."""
+    wait = round(next_poll_wait(client.profile, retry_after, polls, waited))
+    return max(1, min(wait, budget - waited)) if waited < budget else wait
+
+
+def _check_budget(waited: int, budget: int) -> None:
+    if waited >= budget:
+        raise ExportTimedOutError(
+            f"the export has been waited on for {waited // 3600} h {waited % 3600 // 60} min, the budget of "
+            f"{budget // 3600} h; the server job is being cancelled. Re-run later, or raise wait_budget_hours"
+        )

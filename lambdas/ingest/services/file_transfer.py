@@ -5,6 +5,11 @@ on the fly when it sent identity. On the side, a multi-member gzip decoder count
 checks the stream is whole. A broken connection resumes with Range when the server honours it,
 and restarts cleanly when it does not. When the Lambda's time runs short, the bytes so far are
 stored as a checkpoint for the next invocation.
+
+A resume is trusted only when the server answers it exactly as asked: a 206 from the offset we
+asked for, in the encoding the first bytes came in. Anything else (a 200 instead, another encoding,
+a 416 inside BCDA's trailing empty gzip member) starts the file over without Range, and a server
+that ignored a Range once is never asked for one again for that file.
 """
 
 from __future__ import annotations
@@ -17,7 +22,15 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bulkfhir import BulkDataClient, GzipMembersDecoder, NdjsonCounter, TransientError
+from bulkfhir import (
+    BulkDataClient,
+    ExportGoneError,
+    FileDownload,
+    GzipMembersDecoder,
+    NdjsonCounter,
+    TransientError,
+    UnexpectedResponseError,
+)
 from bulkfhir._http import strip_query
 from ingest.errors import VerificationError
 from ingest.payloads import Checkpoint, FileItem
@@ -75,6 +88,32 @@ class Landed:
     sha256: str
 
 
+class DownloadBudget:
+    """The download requests one file may take, counted in the run ledger across invocations, task
+    retries and verification retries: AB2D serves a file at most six times (its 7th download answers
+    500), so a flaky file must not spend them all. One is kept in reserve."""
+
+    def __init__(self, count: Callable[[], int], server_limit: int | None, what: str) -> None:
+        self._count = count
+        self.limit = server_limit - 1 if server_limit else None
+        self.server_limit = server_limit
+        self._what = what
+        self.used = 0
+
+    def spend(self) -> None:
+        self.used = self._count()
+        if self.limit is not None and self.used > self.limit:
+            raise ExportGoneError(
+                f"{self._what} has been requested {self.used - 1} times; the server allows "
+                f"{self.server_limit} downloads per file and one is kept in reserve, so it is not fetched again. "
+                "Re-run: a new export serves new files"
+            )
+
+
+class _RestartWithoutRange(Exception):
+    """The server's answer to a Range request cannot continue what we have: fetch the file from byte 0."""
+
+
 def _verify(item: FileItem, digest: _Digest, received_bytes: int, sha256: str) -> None:
     expected = item.expected
     problems = []
@@ -108,17 +147,23 @@ class FileTransfer:
         staging_key: str,
         seconds_left: Callable[[], float],
         sleep: Callable[[float], None] = time.sleep,
+        *,
+        url: str | None = None,
+        budget: DownloadBudget | None = None,
     ) -> None:
         self._client = client
         self._landing = landing
         self._item = item
+        self._url = url or item.url  # with its query string when pre-signed (never logged)
         self._staging_key = staging_key
         self._seconds_left = seconds_left
         self._sleep = sleep
+        self._budget = budget or DownloadBudget(lambda: 0, None, f"file #{item.index}")
         self._upload: ObjectWriter | None = None
         self._digest: _Digest | None = None
         self._offset = 0
         self._fetched = 0  # body bytes received by this invocation
+        self._use_ranges = True  # until the server mishandles one
         self.resumes = 0
 
     def run(self, checkpoint: Checkpoint | None, metadata: dict[str, str]) -> Landed | Checkpoint:
@@ -139,13 +184,20 @@ class FileTransfer:
     def _restore(self, checkpoint: Checkpoint) -> None:
         # Rebuild hash and gzip state from the bytes an earlier invocation stored (read back in-region).
         upload = self._start_over()
+        if self._landing.head_metadata(checkpoint.staging_key) is None:
+            # Removed meanwhile (a lifecycle rule, a person, a retried invocation that already used it).
+            logger.warning("the checkpoint is gone; the file starts over", extra={"index": self._item.index})
+            return
         digest = self._digest = _Digest("gzip")
         for chunk in self._landing.read_stream(checkpoint.staging_key, 1 << 20):
             upload.write(digest.take(chunk))
         if upload.size != checkpoint.offset:
-            raise TransientError(
-                f"the checkpoint of file #{self._item.index} holds {upload.size} bytes, expected {checkpoint.offset}"
+            logger.warning(
+                "the checkpoint does not hold what was recorded; the file starts over",
+                extra={"index": self._item.index, "size": upload.size, "recorded": checkpoint.offset},
             )
+            self._start_over()
+            return
         self._offset = checkpoint.offset
 
     def _run(self, checkpoint: Checkpoint | None, metadata: dict[str, str]) -> Landed | Checkpoint:
@@ -156,6 +208,10 @@ class FileTransfer:
         while True:
             try:
                 paused = self._stream()
+            except _RestartWithoutRange:
+                self._use_ranges = False
+                self._start_over()
+                continue
             except TransientError as error:
                 self.resumes += 1
                 if self.resumes > MAX_RESUMES or error.bytes_received is None:
@@ -171,40 +227,71 @@ class FileTransfer:
                 return paused
             return self._land(metadata)
 
+    def _open(self) -> FileDownload:
+        """One download request (counted against the file's budget), from our offset when resuming."""
+        self._budget.spend()
+        start = self._offset if self._use_ranges else 0
+        if start == 0 and self._offset:
+            self._start_over()
+        try:
+            return self._client.open_file(self._url, requires_token=self._item.requires_token, start=start)
+        except UnexpectedResponseError as error:
+            if error.status in (206, 416) and start > 0:
+                # 416: BCDA serves the stored .gz and then appends an empty gzip member, so a cut inside
+                # that member resumes past the file's end; 206: a range from another offset. The bytes we
+                # hold cannot be trimmed or continued: start over.
+                logger.warning("the server mishandled the resume; the file starts over", extra={"status": error.status})
+                raise _RestartWithoutRange from None
+            raise
+
     def _stream(self) -> Checkpoint | None:
         """Stream from ``self._offset`` to the end of the body (or to a checkpoint)."""
-        item = self._item
-        with self._client.open_file(item.url, requires_token=item.requires_token, start=self._offset) as download:
-            if download.start != self._offset or (
-                self._digest is not None and self._digest.encoding != download.content_encoding
-            ):
-                # The server ignored our Range (or changed encoding): start over from byte 0.
+        with self._open() as download:
+            if download.start != self._offset:
+                # The server ignored our Range and sent the whole body (a 200): take it from byte 0, and
+                # do not trust its Accept-Ranges for this file again (no checkpoints that restart forever).
+                self._use_ranges = False
                 self._start_over()
+            elif self._digest is not None and self._digest.encoding != download.content_encoding:
+                # A 206 in another encoding than the first bytes: its bytes do not continue ours.
+                logger.warning("the resumed download changed its encoding; the file starts over")
+                raise _RestartWithoutRange
             upload = self._upload
             assert upload is not None
             if self._digest is None:
                 self._digest = _Digest(download.content_encoding)
             digest = self._digest
-            resumable = download.accepts_ranges and digest.encoding == "gzip"
+            resumable = self._use_ranges and download.accepts_ranges and digest.encoding == "gzip"
             try:
                 for chunk in download.iter_raw():
                     upload.write(digest.take(chunk))
                     self._offset += len(chunk)
                     self._fetched += len(chunk)
-                    if (
-                        resumable
-                        and self._fetched >= MIN_CHECKPOINT_BYTES
-                        and self._seconds_left() < CHECKPOINT_MARGIN_SECONDS
-                    ):
-                        key = upload.checkpoint()
-                        self._upload = None
-                        logger.info("time is short; checkpointed the file", extra={"offset": self._offset})
-                        return Checkpoint(staging_key=key, offset=self._offset)
+                    if self._seconds_left() < CHECKPOINT_MARGIN_SECONDS:
+                        paused = self._pause(upload, resumable)
+                        if paused is not None:
+                            return paused
             except TransientError:
                 if not resumable:
                     # No Range on this server (AB2D, identity bodies): the next attempt starts at byte 0.
                     self._start_over()
                 raise
+        return None
+
+    def _pause(self, upload: ObjectWriter, resumable: bool) -> Checkpoint | None:
+        """Time is short: hand the bytes so far to the next invocation, when the server can continue them."""
+        if resumable and self._fetched >= MIN_CHECKPOINT_BYTES:
+            key = upload.checkpoint()
+            self._upload = None
+            logger.info("time is short; checkpointed the file", extra={"offset": self._offset})
+            return Checkpoint(staging_key=key, offset=self._offset)
+        if not self._use_ranges:
+            raise UnexpectedResponseError(
+                f"{self._item.type} file #{self._item.index} ({strip_query(self._url)}) cannot be continued in a "
+                "next invocation: the server advertises byte ranges but ignored or mishandled a Range request, "
+                "and the file did not finish within one invocation; report it to the server's operators",
+                url=strip_query(self._url),
+            )
         return None
 
     def _land(self, metadata: dict[str, str]) -> Landed:

@@ -1,4 +1,12 @@
-"""Finalize run: check every file landed, write the run manifest, move the watermark, announce."""
+"""Finalize run: check every file landed, write the run manifest, announce, then move the watermark.
+
+The effects are ordered so that a failure anywhere leaves a state a re-run completes: the run
+manifest and the ExportLanded event come first, the watermark after them, and the ledger's
+SUCCEEDED, the open job and the lease last. A run that fails after announcing keeps its open job, so
+the re-run resumes it, finds every file landed, announces again (consumers de-duplicate on
+``run_id``) and moves the watermark. Never the other way round: a watermark moved before a lost
+announcement would leave consumers unaware of that data for good.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +22,18 @@ from ingest.wiring import Deps
 logger = logging.getLogger(__name__)
 
 
+def _watermark_after(deps: Deps, run: RunContext, poll: PollState) -> tuple[str | None, str | None]:
+    """(the watermark this run leaves, why it does not move it — None when it does)."""
+    current = deps.store.get_watermark(run.source, run.scope)
+    if run.watermark_held:
+        return current, f"not moved: {run.watermark_held}"
+    if not poll.watermark_candidate:
+        return current, "not moved: this export gives no watermark (an adopted job of unknown start)"
+    if current is not None and current >= poll.watermark_candidate:
+        return current, f"not moved: it already stands at {current}"
+    return poll.watermark_candidate, None
+
+
 def finalize(deps: Deps, state: dict[str, Any]) -> dict[str, Any]:
     run = RunContext.from_state(state)
     job = JobState.from_state(state)
@@ -22,11 +42,12 @@ def finalize(deps: Deps, state: dict[str, Any]) -> dict[str, Any]:
         raise ConfigurationError("Finalize run needs a complete export ($.poll.state == 'complete')")
     expected = deps.landing.get_json(poll.files_key)
     landed = {record.index: record for record in deps.store.list_landed_files(run.run_id)}
-    missing = [item for item in expected if int(item["index"]) not in landed]
-    if missing:
-        sample = ", ".join(f"#{item['index']} {item['type']}" for item in missing[:5])
+    # A file is landed when the record of its index is of its URL (a resumed run keeps indexes by URL).
+    gaps = [item for item in expected if getattr(landed.get(int(item["index"])), "url", None) != item["url"]]
+    if gaps:
+        sample = ", ".join(f"#{item['index']} {item['type']}" for item in gaps[:5])
         raise IncompleteRunError(
-            f"{len(missing)} of {len(expected)} files did not land ({sample}{', …' if len(missing) > 5 else ''}); "
+            f"{len(gaps)} of {len(expected)} files did not land ({sample}{', …' if len(gaps) > 5 else ''}); "
             "re-run: files already landed are not fetched again"
         )
     files = [landed[int(item["index"])].to_state() for item in expected]
@@ -36,12 +57,7 @@ def finalize(deps: Deps, state: dict[str, Any]) -> dict[str, Any]:
         "bytes": sum(f["bytes"] for f in files),
     }
     now = utc_iso(deps.clock())
-    watermark_after = run.watermark_before
-    if poll.watermark_candidate:
-        moved = deps.store.advance_watermark(run.source, run.scope, poll.watermark_candidate, run.run_id, now)
-        watermark_after = poll.watermark_candidate if moved else deps.store.get_watermark(run.source, run.scope)
-    else:
-        logger.warning("this export gives no watermark (an adopted job of unknown start); the watermark stays")
+    watermark_after, held = _watermark_after(deps, run, poll)
     manifest_key = layout.run_manifest_key(run.source, run.run_id)
     deps.landing.put_json(
         manifest_key,
@@ -53,18 +69,14 @@ def finalize(deps: Deps, state: dict[str, Any]) -> dict[str, Any]:
             "kicked_off_at": job.kicked_off_at,
             "since": run.since,
             "transaction_time": poll.transaction_time,
-            "watermark": {"before": run.watermark_before, "after": watermark_after},
+            "watermark": {"before": run.watermark_before, "after": watermark_after, "note": held},
             "completed_at": now,
             "file_count": totals["files"],
             "records": totals["records"],
             "bytes": totals["bytes"],
+            "polls": poll.polls,
             "files": files,
         },
-    )
-    deps.store.update_run(
-        run.source,
-        run.run_id,
-        {"status": "SUCCEEDED", "completed_at": now, "watermark_after": watermark_after or "none", **totals},
     )
     deps.events.publish(
         "ExportLanded",
@@ -79,6 +91,31 @@ def finalize(deps: Deps, state: dict[str, Any]) -> dict[str, Any]:
             **totals,
         },
     )
+    if held is None and watermark_after is not None:
+        deps.store.advance_watermark(run.source, run.scope, watermark_after, run.run_id, now)
+    else:
+        logger.info("the watermark stays", extra={"why": held})
+    history_events = deps.executions.history_events(run.execution)
+    deps.store.update_run(
+        run.source,
+        run.run_id,
+        {
+            "status": "SUCCEEDED",
+            "completed_at": now,
+            "watermark_after": watermark_after or "none",
+            "watermark_note": held or "moved",
+            "polls": poll.polls,
+            "history_events": history_events if history_events is not None else "unknown",
+            **totals,
+        },
+    )
     deps.store.clear_open_job(run.source, run.scope, run.run_id)
     deps.store.release_lease(run.source, run.scope, run.run_id)
-    return {"run_id": run.run_id, "manifest_key": manifest_key, "watermark_after": watermark_after, **totals}
+    return {
+        "run_id": run.run_id,
+        "manifest_key": manifest_key,
+        "watermark_after": watermark_after,
+        "watermark_note": held or "moved",
+        "polls": poll.polls,
+        **totals,
+    }

@@ -1,4 +1,10 @@
-"""Kick off export: start (or adopt, or resume) the server's export job."""
+"""Kick off export: start (or resume, or adopt) the server's export job.
+
+A job is adopted only when it is of exactly this run's request and no other run of this stack has
+claimed it: AB2D's 429 names every active job of the organisation (other clients, other API versions,
+other sources of this stack), so a job it names is adopted only once its own manifest shows its request
+(or our claim record does). A job this stack did not start is never cancelled.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +13,17 @@ from typing import Any
 
 from bulkfhir import (
     BulkDataClient,
-    ExportFailedError,
-    ExportGoneError,
+    BulkDataError,
+    ExportComplete,
     ExportRequest,
     KickOffAccepted,
     TransientError,
 )
+from bulkfhir._http import origin, strip_query
 from bulkfhir.profiles import full_history_since
 from ingest.payloads import JobState, RunContext
-from ingest.ports import OpenJob
+from ingest.ports import OpenJob, ServerJob
+from ingest.services.start_run import request_of
 from ingest.timeutil import parse_utc, utc_iso
 from ingest.wiring import Deps
 
@@ -24,9 +32,13 @@ logger = logging.getLogger(__name__)
 #: How long to keep asking when the server answers 429 with no job to adopt (BCDA: another job of
 #: ours with overlapping types is still running; it refuses duplicates for up to 24 h).
 KICKOFF_WAIT_BUDGET_SECONDS = 6 * 3600
+#: Running jobs of unknown request remembered between kick-off attempts (each is polled once per attempt).
+MAX_SEEN_JOBS = 5
+#: The longest a server's Retry-After is honoured for, per wait.
+MAX_SERVER_WAIT_SECONDS = 3600
 
 
-def _request(run: RunContext, client: BulkDataClient) -> ExportRequest:
+def export_request(run: RunContext, client: BulkDataClient) -> ExportRequest:
     since = parse_utc(run.since)
     if since is None:
         since = full_history_since(client.profile, client.config.api_version)
@@ -41,6 +53,7 @@ def _request(run: RunContext, client: BulkDataClient) -> ExportRequest:
 
 def _record(deps: Deps, run: RunContext, job_url: str, kicked_off_at: str | None, adopted: bool) -> None:
     # Recorded at once, so that a re-run resumes polling this job instead of starting a second one.
+    source = deps.settings.source(run.source)
     deps.store.put_open_job(
         run.source,
         run.scope,
@@ -48,11 +61,7 @@ def _record(deps: Deps, run: RunContext, job_url: str, kicked_off_at: str | None
             run_id=run.run_id,
             job_url=job_url,
             kicked_off_at=kicked_off_at,
-            since=run.since,
-            types=run.types,
-            export=run.export,
-            until=run.until,
-            type_filters=run.type_filters,
+            request=request_of(source, run),
             run_date=run.run_date,
             adopted=adopted,
         ),
@@ -66,55 +75,178 @@ def kick_off(deps: Deps, state: dict[str, Any]) -> JobState:
     run = RunContext.from_state(state)
     previous = JobState.from_state(state)
     client = deps.clients.client_for(deps.settings.source(run.source))
+    if previous is None and run.resume_job_url:
+        return _resume(deps, run, client) or JobState(status="restart")
+    if previous is None and run.stale_job_url:
+        _retire_stale_job(deps, run, client)
+    return _kick(deps, run, client, previous)
+
+
+def _kick(deps: Deps, run: RunContext, client: BulkDataClient, previous: JobState | None) -> JobState:
     attempts = previous.attempts if previous else 0
     # the wait the previous (throttled) kick-off asked for has just elapsed
     waited = (previous.waited_seconds + previous.wait_seconds) if previous else 0
-
-    if run.resume_job_url and previous is None:
-        try:
-            client.check_status(run.resume_job_url)
-            return JobState(
-                status="accepted", job_url=run.resume_job_url, kicked_off_at=run.resume_kicked_off_at, adopted=True
-            )
-        except (ExportGoneError, ExportFailedError) as gone:
-            logger.warning("the earlier run's job cannot be resumed; starting a new export", extra={"why": str(gone)})
-            deps.store.clear_open_job(run.source, run.scope, run.run_id)
-
-    result = client.kick_off(_request(run, client))
+    request = export_request(run, client)
+    request_url = client.export_url(request)
+    seen = previous.seen_jobs if previous else ()
+    adopted = _adopt_completed(deps, run, client, request_url, seen)
+    if adopted is not None:
+        return adopted
+    try:
+        result = client.kick_off(request)
+    except TransientError as error:
+        if error.retry_after is None:
+            raise  # the state machine's retry (seconds apart) handles a server that says nothing
+        # 503 + Retry-After, a token endpoint's 429 (BCDA's SSAS asks for 300 s): wait as asked.
+        return _throttled(error.retry_after, attempts + 1, waited, seen, why=str(error))
     if isinstance(result, KickOffAccepted):
         # AB2D filters lastUpdated, and refuses a _since in its future, by its own clock.
         kicked_off_at = utc_iso(result.server_time)
+        _claim(deps, run, result.status_url, request_url, started_by_us=True)
         _record(deps, run, result.status_url, kicked_off_at, adopted=False)
         return JobState(
             status="accepted",
             job_url=result.status_url,
             kicked_off_at=kicked_off_at,
+            started_by_us=True,
             attempts=attempts,
             waited_seconds=waited,
         )
+    unknown = _unclaimed(deps, run, result.running_jobs)
+    adopted = _adopt_matching(deps, run, request_url, result.matching_jobs) or _adopt_completed(
+        deps, run, client, request_url, unknown
+    )
+    if adopted is not None:
+        return adopted
+    seen = tuple(dict.fromkeys((*unknown, *seen)))[:MAX_SEEN_JOBS]
+    return _throttled(result.retry_after, attempts + 1, waited, seen, why="the server answered 429")
 
-    if result.running_jobs:
-        # AB2D refuses a second job and names the running one; for BCDA's duplicate-job 429 the client
-        # found the job of exactly this request in the job history. Adopt it. Its start time is
-        # unknown, so it cannot move a kick-off-time watermark (AB2D: the next run re-covers the gap).
-        job_url = result.running_jobs[0]
-        logger.warning("the server is already running an export for this client; adopting it")
-        _record(deps, run, job_url, None, adopted=True)
-        return JobState(status="accepted", job_url=job_url, kicked_off_at=None, adopted=True)
 
-    attempts += 1
+def _adopt_matching(deps: Deps, run: RunContext, request_url: str, job_urls: tuple[str, ...]) -> JobState | None:
+    """BCDA's job history shows these jobs' requests: exactly ours (most likely our own kick-off whose
+    202 was lost). Their start time is unknown, so they cannot move a kick-off-time watermark."""
+    for job_url in job_urls:
+        if _claim(deps, run, job_url, request_url, started_by_us=False):
+            logger.warning("the server is already running this very export; adopting it")
+            _record(deps, run, job_url, None, adopted=True)
+            return JobState(status="accepted", job_url=job_url, adopted=True)
+    return None
+
+
+def _throttled(retry_after: float | None, attempts: int, waited: int, seen: tuple[str, ...], *, why: str) -> JobState:
     if waited >= KICKOFF_WAIT_BUDGET_SECONDS:
         raise TransientError(
-            f"the server kept answering 429 to the kick-off for {waited // 60} minutes ({attempts} attempts): "
-            "another export for this client is probably running; wait for it or cancel it, then re-run"
+            f"the server kept refusing the kick-off for {waited // 60} minutes ({attempts} attempts; last: "
+            f"{why[:300]}): another export for this client is probably running; wait for it or cancel it, then re-run"
         )
-    wait = throttled_wait(result.retry_after, attempts)
-    return JobState(status="throttled", wait_seconds=wait, attempts=attempts, waited_seconds=waited)
+    return JobState(
+        status="throttled",
+        wait_seconds=throttled_wait(retry_after, attempts),
+        attempts=attempts,
+        waited_seconds=waited,
+        seen_jobs=seen,
+    )
 
 
 def throttled_wait(retry_after: float | None, attempts: int) -> int:
     """The server's Retry-After when it is meaningful; BCDA's default is 0, which would hammer it,
     so below 30 s the wait grows from 30 s by half each attempt, up to 15 minutes."""
     if retry_after is not None and retry_after >= 30:
-        return int(min(retry_after, 3600))
+        return int(min(retry_after, MAX_SERVER_WAIT_SECONDS))
     return int(min(900, 30 * 1.5 ** (attempts - 1)))
+
+
+def _claim(deps: Deps, run: RunContext, job_url: str, request_url: str, *, started_by_us: bool) -> bool:
+    claimed = deps.store.claim_server_job(
+        ServerJob(
+            job_url=strip_query(job_url),
+            source=run.source,
+            run_id=run.run_id,
+            request_url=request_url,
+            started_by_us=started_by_us,
+        )
+    )
+    if not claimed:
+        logger.warning("another run of this stack has claimed that job; not adopting it")
+    return claimed
+
+
+def _unclaimed(deps: Deps, run: RunContext, job_urls: tuple[str, ...]) -> tuple[str, ...]:
+    """The named jobs no other run of this stack has claimed (a claimed one is that run's, whatever it asked)."""
+    free = []
+    for job_url in job_urls:
+        claim = deps.store.get_server_job(strip_query(job_url))
+        if claim is None or claim.run_id == run.run_id:
+            free.append(job_url)
+    return tuple(free)
+
+
+def _adopt_completed(
+    deps: Deps, run: RunContext, client: BulkDataClient, request_url: str, job_urls: tuple[str, ...]
+) -> JobState | None:
+    """Adopt a named job once it has completed with a manifest whose ``request`` is exactly ours: its
+    files are what this run would export (AB2D no longer lists a finished job, so it is remembered)."""
+    for job_url in job_urls:
+        try:
+            status = client.check_status(job_url)
+        except BulkDataError as error:
+            logger.info("a job the server named cannot be looked at", extra={"why": str(error)[:300]})
+            continue
+        if not isinstance(status, ExportComplete):
+            continue
+        if not client.same_request(status.manifest.request, request_url):
+            continue
+        if _claim(deps, run, job_url, request_url, started_by_us=False):
+            logger.warning("a job the server named finished with exactly this request; adopting it")
+            _record(deps, run, job_url, None, adopted=True)
+            return JobState(status="accepted", job_url=job_url, adopted=True)
+    return None
+
+
+def _resume(deps: Deps, run: RunContext, client: BulkDataClient) -> JobState | None:
+    """Poll the earlier run's job once. None when it cannot be resumed: the job is then abandoned
+    (recorded, and the run starts over with a fresh export) instead of failing every later run."""
+    job_url = str(run.resume_job_url)
+    claim = deps.store.get_server_job(strip_query(job_url))
+    try:
+        client.check_status(job_url)
+    except TransientError:
+        raise  # retried; the job is kept for the next run if the server stays down
+    except BulkDataError as error:
+        _abandon(deps, run, f"{type(error).__name__}: {error}")
+        return None
+    return JobState(
+        status="accepted",
+        job_url=job_url,
+        kicked_off_at=run.resume_kicked_off_at,
+        adopted=True,
+        started_by_us=bool(claim and claim.started_by_us and claim.run_id == run.run_id),
+    )
+
+
+def _abandon(deps: Deps, run: RunContext, why: str) -> None:
+    logger.warning("the earlier run's job cannot be resumed; abandoning it", extra={"why": why[:500]})
+    deps.store.update_run(
+        run.source,
+        run.run_id,
+        {
+            "status": "ABANDONED",
+            "error": "ResumeAbandoned",
+            "cause": f"its export job could not be resumed ({why[:600]}); the run started over with a fresh export",
+            "failed_at": utc_iso(deps.clock()),
+        },
+    )
+    deps.store.clear_open_job(run.source, run.scope, run.run_id)
+
+
+def _retire_stale_job(deps: Deps, run: RunContext, client: BulkDataClient) -> None:
+    """An earlier run's job of another request: cancel it if this stack started it on this server (a
+    job still running would hold BCDA's duplicate-job slot); it is never resumed."""
+    job_url = str(run.stale_job_url)
+    claim = deps.store.get_server_job(strip_query(job_url))
+    if not (claim and claim.started_by_us) or origin(job_url) != origin(client.api_root):
+        return
+    try:
+        client.cancel(job_url)
+    except BulkDataError as error:
+        logger.warning("could not cancel an earlier run's job", extra={"why": str(error)[:300]})

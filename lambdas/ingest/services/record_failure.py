@@ -53,8 +53,9 @@ def public_error_name(error: str) -> str:
 
 
 def _cancel_running_job(deps: Deps, run: RunContext, job: JobState) -> str:
-    """Cancel the server job if it may still be running; say what happened."""
-    if not job.job_url:
+    """Cancel the server job if it may still be running and this stack started it (AB2D's 429 names
+    other clients' jobs too: an adopted job is someone else's to cancel); say what happened."""
+    if not job.job_url or not job.started_by_us:
         return ""
     try:
         cancelled = deps.clients.client_for(deps.settings.source(run.source)).cancel(job.job_url)
@@ -62,6 +63,14 @@ def _cancel_running_job(deps: Deps, run: RunContext, job: JobState) -> str:
         logger.warning("could not cancel the server job", extra={"why": str(error)})
         return " The server job could not be cancelled; it expires on its own."
     return " The server job was cancelled." if cancelled else ""
+
+
+def _failure_that_ended_the_run(deps: Deps, run: RunContext) -> dict[str, Any] | None:
+    """The latest failure of a file that did not land. A file that failed once and landed on a retry
+    has its record cleared; this also ignores one that outlived its file's landing."""
+    landed = {record.index for record in deps.store.list_landed_files(run.run_id)}
+    failures = [f for f in deps.store.file_failures(run.run_id) if int(f["index"]) not in landed]
+    return max(failures, key=lambda f: (str(f.get("failed_at") or ""), int(f["index"])), default=None)
 
 
 def record_failure(deps: Deps, state: dict[str, Any]) -> dict[str, str]:
@@ -77,7 +86,7 @@ def record_failure(deps: Deps, state: dict[str, Any]) -> dict[str, str]:
     job = JobState.from_state(state)
     poll = PollState.from_state(state)
     if error in _FILE_FAILURES:
-        failure = deps.store.first_file_failure(run.run_id)
+        failure = _failure_that_ended_the_run(deps, run)
         if failure:
             error = str(failure["error"])
             cause = readable_cause(f"file #{failure['index']} ({failure['url']}): {failure['message']}")

@@ -1,14 +1,16 @@
-"""Start run: take the scope's lease, read its watermark, resolve the run's parameters."""
+"""Start run: validate the input, take the scope's lease, read its watermark, resolve the run."""
 
 from __future__ import annotations
 
 import logging
 import secrets
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from ingest.errors import RunInProgressError
 from ingest.payloads import RunContext, RunInput
+from ingest.settings import SourceSettings
 from ingest.timeutil import parse_utc, utc_iso
 from ingest.wiring import Deps
 
@@ -31,6 +33,36 @@ def new_run_id(now_text: str) -> str:
     return f"{stamp}Z-{secrets.token_hex(3)}"
 
 
+def request_of(source: SourceSettings, run: RunContext) -> dict[str, Any]:
+    """Everything that shapes the server's export: the server and API version as configured now, and
+    the parameters. A run resumes an earlier run's job only when this is exactly equal."""
+    return {
+        "api": source.api,
+        "base_url": source.base_url,
+        "api_version": source.api_version,
+        "export": run.export,
+        "types": list(run.types),
+        "since": run.since,
+        "until": run.until,
+        "type_filters": list(run.type_filters),
+    }
+
+
+def watermark_held(request: RunInput, since: str | None, watermark: str | None) -> str | None:
+    """Why this run may not move the scope's watermark, or None when it covers the scope's whole window:
+    from at most the watermark (or from the beginning), to now, every resource of the scope's types.
+    A narrower run moving it would make the scheduled run skip data nobody fetched."""
+    if request.until:
+        return f"it asked only up to {request.until} (until)"
+    if request.type_filters:
+        return "it asked for a filtered subset (type_filters)"
+    if since is not None and watermark is None:
+        return f"it asked from {since}, and the scope has no watermark yet: only a full pull sets the first one"
+    if since is not None and watermark is not None and since > watermark:
+        return f"it asked from {since}, later than the watermark {watermark}"
+    return None
+
+
 def start_run(deps: Deps, event: dict[str, Any], execution: str) -> RunContext:
     request = RunInput.from_state(event)
     source = deps.settings.source(request.source)
@@ -48,38 +80,8 @@ def start_run(deps: Deps, event: dict[str, Any], execution: str) -> RunContext:
         parsed = parse_utc(request.since)
         since = utc_iso(parsed) if parsed else None
 
-    run_id = new_run_id(utc_iso(now))
-    run_date = now.strftime("%Y-%m-%d")
-    resume_url = resume_kicked_off_at = None
-    open_job = deps.store.get_open_job(source.name, scope)
-    if open_job and (open_job.export, open_job.types, open_job.since, open_job.until, open_job.type_filters) == (
-        export,
-        types,
-        since,
-        request.until,
-        request.type_filters,
-    ):
-        # A run of this very request died after its kick-off: resume its server job (and skip the
-        # files it already landed) instead of starting a second export.
-        run_id, run_date = open_job.run_id, open_job.run_date
-        resume_url, resume_kicked_off_at = open_job.job_url, open_job.kicked_off_at
-        logger.info("resuming an earlier run's export job", extra={"run_id": run_id})
-
-    _take_lease(deps, source.name, scope, run_id, execution, now)
-    record = {
-        "status": "RUNNING",
-        "scope": scope,
-        "execution": execution,
-        "started_at": utc_iso(now),
-        "since": since or "none",
-        "watermark_before": watermark or "none",
-    }
-    if resume_url:
-        deps.store.update_run(source.name, run_id, {**record, "resumed_at": utc_iso(now)})
-    else:
-        deps.store.put_run(source.name, run_id, record)
-    return RunContext(
-        run_id=run_id,
+    run = RunContext(
+        run_id=new_run_id(utc_iso(now)),
         source=source.name,
         scope=scope,
         export=export,
@@ -87,13 +89,46 @@ def start_run(deps: Deps, event: dict[str, Any], execution: str) -> RunContext:
         since=since,
         until=request.until,
         type_filters=request.type_filters,
-        run_date=run_date,
+        run_date=now.strftime("%Y-%m-%d"),
         started_at=utc_iso(now),
         watermark_before=watermark,
         download_concurrency=source.download_concurrency,
-        resume_job_url=resume_url,
-        resume_kicked_off_at=resume_kicked_off_at,
+        execution=execution,
+        input=request.to_state(),
+        watermark_held=watermark_held(request, since, watermark),
     )
+    open_job = deps.store.get_open_job(source.name, scope)
+    if open_job and open_job.request == request_of(source, run):
+        # A run of this very request died after its kick-off: resume its server job (and skip the
+        # files it already landed) instead of starting a second export.
+        run = replace(
+            run,
+            run_id=open_job.run_id,
+            run_date=open_job.run_date,
+            resume_job_url=open_job.job_url,
+            resume_kicked_off_at=open_job.kicked_off_at,
+        )
+        logger.info("resuming an earlier run's export job", extra={"run_id": run.run_id})
+    elif open_job:
+        # Another request (other parameters, another server or API version): not resumed. Kick off
+        # cancels that job if this stack started it and it still runs.
+        run = replace(run, stale_job_url=open_job.job_url)
+
+    _take_lease(deps, source.name, scope, run.run_id, execution, now)
+    record = {
+        "status": "RUNNING",
+        "scope": scope,
+        "execution": execution,
+        "started_at": utc_iso(now),
+        "since": since or "none",
+        "watermark_before": watermark or "none",
+        "watermark_held": run.watermark_held or "no",
+    }
+    if run.resume_job_url:
+        deps.store.update_run(source.name, run.run_id, {**record, "resumed_at": utc_iso(now)})
+    else:
+        deps.store.put_run(source.name, run.run_id, record)
+    return run
 
 
 def _take_lease(deps: Deps, source: str, scope: str, run_id: str, execution: str, now: datetime) -> None:
