@@ -68,6 +68,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     emulator.add_argument("--patients", type=int, default=100, help="size of the population (default 100)")
     emulator.add_argument("--seed", type=int, default=1, help="seed of the synthetic data")
     emulator.add_argument("--advance-days", type=float, default=0, help='"a month passes": new data before the run')
+    emulator.add_argument(
+        "--export-hours", type=float, help="with --scenario slow-export: the job takes this long (fast-forwarded)"
+    )
     parser.add_argument("--wait-scale", type=float, help="how long waits really last (0: emulator, 1: real server)")
 
 
@@ -94,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
         patients=args.patients,
         seed=args.seed,
         advance_days=args.advance_days,
+        export_hours=args.export_hours,
         wait_scale=args.wait_scale,
     )
     try:

@@ -55,6 +55,8 @@ class LocalRunOptions:
     patients: int = 100
     seed: int = 1
     advance_days: float = 0.0
+    #: slow-export: how many hours (emulator clock, fast-forwarded) the server's job takes
+    export_hours: float | None = None
     #: how long Wait states and retry back-offs really last (None: 0 for the emulator, 1 otherwise)
     wait_scale: float | None = None
 
@@ -94,8 +96,14 @@ def _quiet_stderr() -> Iterator[None]:
 def _target(options: LocalRunOptions, say: Any) -> Iterator[tuple[dict[str, Any], dict[str, Any], Any]]:
     """(source config, secret value, emulator or None) for the run."""
     if options.api is None:
+        if options.export_hours is not None and options.scenario != "slow-export":
+            raise LocalRunError("--export-hours goes with --scenario slow-export")
         config = EmulatorConfig(
-            flavor=options.flavor, scenario=options.scenario, patients=options.patients, seed=options.seed
+            flavor=options.flavor,
+            scenario=options.scenario,
+            patients=options.patients,
+            seed=options.seed,
+            export_hours=options.export_hours,
         )
         with Emulator(config) as emu:
             timeline = options.state_dir / "emulator-timeline.json" if options.state_dir else None
@@ -197,7 +205,8 @@ def run_local(options: LocalRunOptions, out: IO[str] | None = None) -> LocalRunR
                 save(aws, options.state_dir)
                 if emu is not None:
                     (options.state_dir / "emulator-timeline.json").write_text(json.dumps(emu.timeline(), indent=1))
-            record = run_record(aws, description, source["name"])
+            history = aws.history(arn)
+            record = run_record(aws, description, source["name"], history)
             mirror(aws, options.out_dir, record["run_id"])
             (options.out_dir / "run.json").write_text(json.dumps(record, indent=2) + "\n")
             seconds = time.monotonic() - started
@@ -208,5 +217,5 @@ def run_local(options: LocalRunOptions, out: IO[str] | None = None) -> LocalRunR
                 seconds=seconds,
                 execution_seconds=(description["stopDate"] - description["startDate"]).total_seconds(),
                 waits=list(clockwork.waits),
-                history_events=len(aws.history(arn)),
+                history_events=len(history),
             )

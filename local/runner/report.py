@@ -27,10 +27,21 @@ def mirror(aws: LocalAws, out_dir: Path, run_id: str | None) -> int:
     return copied
 
 
-def run_record(aws: LocalAws, description: dict[str, Any], source: str) -> dict[str, Any]:
+def _started_run(history: list[dict[str, Any]]) -> dict[str, Any]:
+    """$.run as the (last) Start run left it: a failed execution has no output to read it from."""
+    for event in reversed(history):
+        details = event.get("stateExitedEventDetails") or {}
+        if details.get("name") == "Start run":
+            return dict(json.loads(details.get("output") or "{}").get("run") or {})
+    return {}
+
+
+def run_record(
+    aws: LocalAws, description: dict[str, Any], source: str, history: list[dict[str, Any]]
+) -> dict[str, Any]:
     """The run.json document (see the README)."""
-    state = json.loads(description.get("output") or description.get("input") or "{}")
-    run = state.get("run") or {}
+    state = json.loads(description.get("output") or "{}")
+    run = state.get("run") or _started_run(history)
     run_id = run.get("run_id")
     final = state.get("final") or {}
     store = DynamoRunStore(aws.table)
@@ -43,7 +54,7 @@ def run_record(aws: LocalAws, description: dict[str, Any], source: str) -> dict[
         files = [landed.to_state() for landed in store.list_landed_files(run_id)]
     else:
         files = []
-    ledger = store.get_run(source, run_id) if run_id else None
+    ledger = (store.get_run(source, run_id) if run_id else None) or {}
     succeeded = description["status"] == "SUCCEEDED"
     return {
         "status": "SUCCEEDED" if succeeded else "FAILED",
@@ -52,11 +63,16 @@ def run_record(aws: LocalAws, description: dict[str, Any], source: str) -> dict[
         else {"name": description.get("error") or description["status"], "cause": description.get("cause") or ""},
         "run_id": run_id,
         "source": source,
-        "transaction_time": (ledger or {}).get("transaction_time") if ledger else None,
+        "transaction_time": ledger.get("transaction_time"),
         "watermark": {
             "before": run.get("watermark_before"),
             "after": final.get("watermark_after") if succeeded else run.get("watermark_before"),
+            # "moved", or why this run may not move it (a narrower run: since, until, type_filters)
+            "note": final.get("watermark_note") if succeeded else "not moved: the run failed",
         },
+        # status polls of the server's job, and the execution's history events (AWS stops at 25,000)
+        "polls": int(ledger.get("polls") or (state.get("poll") or {}).get("polls") or 0),
+        "history_events": len(history),
         "files": [
             {
                 "type": f["type"],
@@ -66,6 +82,7 @@ def run_record(aws: LocalAws, description: dict[str, Any], source: str) -> dict[
                 "bytes": f["bytes"],
                 "lines": f["lines"],
                 "sha256": f["sha256"],
+                "downloads": f.get("downloads", 0),
             }
             for f in files
         ],
@@ -89,5 +106,7 @@ def print_summary(record: dict[str, Any], seconds: float, out_dir: Path, out: IO
         out.write(f"  {'total':<34}{total[0]:>7}{total[1]:>10}{total[2]:>14,}\n")
     watermark = record["watermark"]
     out.write(f"  transactionTime: {record['transaction_time'] or '-'}\n")
-    out.write(f"  watermark: {watermark['before'] or 'none'} -> {watermark['after'] or 'none'}\n")
+    note = f" ({watermark['note']})" if watermark.get("note") not in (None, "moved") else ""
+    out.write(f"  watermark: {watermark['before'] or 'none'} -> {watermark['after'] or 'none'}{note}\n")
+    out.write(f"  status polls: {record['polls']}; execution history: {record['history_events']} events\n")
     out.write(f"  landed objects and run.json in {out_dir}/\n")

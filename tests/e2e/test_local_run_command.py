@@ -16,9 +16,14 @@ def test_the_default_run_lands_an_export_into_out_with_run_json(tmp_path, capsys
     assert "SUCCEEDED: run " in stderr and "Export landed" in stderr and "watermark: none -> 2026-" in stderr
 
     record = json.loads((out / "run.json").read_text())
-    assert set(record) == {"status", "error", "run_id", "source", "transaction_time", "watermark", "files"}
+    assert set(record) == {
+        "status", "error", "run_id", "source", "transaction_time", "watermark", "polls", "history_events", "files"
+    }  # fmt: skip
     assert record["status"] == "SUCCEEDED" and record["error"] is None
     assert record["watermark"]["before"] is None and record["watermark"]["after"]
+    assert record["watermark"]["note"] == "moved"
+    assert record["polls"] >= 1 and 0 < record["history_events"] < 200
+    assert "status polls: " in stderr and f"execution history: {record['history_events']} events" in stderr
     assert {f["type"] for f in record["files"]} >= {"Patient", "Coverage", "ExplanationOfBenefit"}
     for entry in record["files"]:
         assert set(entry) >= {"type", "url", "key", "bytes", "lines", "sha256"}
@@ -36,7 +41,8 @@ def test_a_failed_export_exits_1_with_one_line_saying_what_failed_and_what_to_do
     assert "run again" in last and "Traceback" not in last
     record = json.loads((out / "run.json").read_text())
     assert record["status"] == "FAILED" and record["error"]["name"] == "ExportFailedError"
-    assert record["watermark"] == {"before": None, "after": None}
+    assert record["watermark"] == {"before": None, "after": None, "note": "not moved: the run failed"}
+    assert record["run_id"]  # read from the execution's history: a failed execution has no output
 
 
 def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys):
