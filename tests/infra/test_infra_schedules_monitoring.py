@@ -4,7 +4,22 @@ from __future__ import annotations
 
 import json
 
+from aws_cdk.assertions import Match
 from cdk_helpers import Synth, dumps
+
+#: Only alarms of this account and region may act through the CloudWatch service principal.
+ALARMS_OF_THIS_ACCOUNT = {
+    "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+    "ArnLike": {
+        "aws:SourceArn": {
+            "Fn::Join": [
+                "",
+                ["arn:", {"Ref": "AWS::Partition"}, ":cloudwatch:", {"Ref": "AWS::Region"}, ":",
+                 {"Ref": "AWS::AccountId"}, ":alarm:*"],
+            ]
+        }
+    },
+}  # fmt: skip
 
 
 def schedules_by_source(synth: Synth) -> dict[str, dict]:
@@ -60,6 +75,54 @@ def test_topic_accepts_only_tls(default: Synth) -> None:
     (policy,) = default.resources("AWS::SNS::TopicPolicy").values()
     (deny,) = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_cloudwatch_may_publish_the_alarms_of_this_account_to_the_topic(default: Synth) -> None:
+    # enforce_ssl gives the topic its own policy, replacing SNS's default: without this Allow,
+    # CloudWatch is refused sns:Publish and no alarm is ever delivered.
+    (topic_id,) = default.resources("AWS::SNS::Topic")
+    default.template.has_resource_properties(
+        "AWS::SNS::TopicPolicy",
+        {
+            "Topics": [{"Ref": topic_id}],
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        {
+                            "Sid": "AllowCloudWatchAlarmsToPublish",
+                            "Effect": "Allow",
+                            "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                            "Action": "sns:Publish",
+                            "Resource": {"Ref": topic_id},
+                            "Condition": ALARMS_OF_THIS_ACCOUNT,
+                        }
+                    ]
+                )
+            },
+        },
+    )
+
+
+def test_cloudwatch_may_use_the_key_only_for_the_alarms_of_this_account(default: Synth) -> None:
+    default.template.has_resource_properties(
+        "AWS::KMS::Key",
+        {
+            "KeyPolicy": {
+                "Statement": Match.array_with(
+                    [
+                        {
+                            "Sid": "AllowCloudWatchAlarmsToPublish",
+                            "Effect": "Allow",
+                            "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                            "Resource": "*",
+                            "Condition": ALARMS_OF_THIS_ACCOUNT,
+                        }
+                    ]
+                )
+            }
+        },
+    )
 
 
 def test_email_subscription_only_when_configured(default: Synth, variant: Synth) -> None:
