@@ -13,6 +13,7 @@ from infra import error_names
 from infra.asl_extract import handler_logical_ids, resolve
 
 MAIN_TASKS = ("Start run", "Authenticate", "Kick off export", "Check export status", "Finalize run")
+LAMBDA_THROTTLED = "Lambda.TooManyRequestsException"
 LAMBDA_SERVICE_ERRORS = {
     "Lambda.ClientExecutionTimeoutException",
     "Lambda.ServiceException",
@@ -145,7 +146,27 @@ def test_retry_policy(asl: dict[str, Any]) -> None:
                 "MaxAttempts": 2,
             }
         else:
-            assert set(retries) == {("TransientError",)}
+            assert set(retries) == {("TransientError",), (LAMBDA_THROTTLED,)}
+
+
+def test_every_lambda_task_retries_throttling_with_jittered_backoff(asl: dict[str, Any]) -> None:
+    """A new account's concurrency quota (or a map wider than it) throttles invocations; the function
+    did not run, so the task waits and tries again instead of failing the run."""
+    throttled = {
+        name: next((r for r in state["Retry"] if r["ErrorEquals"] == [LAMBDA_THROTTLED]), None)
+        for name, state in all_states(asl)
+        if state["Type"] == "Task"
+    }
+    assert set(throttled) == {*MAIN_TASKS, "Record the failure", "Download file"}
+    for name, retrier in throttled.items():
+        assert retrier == {
+            "ErrorEquals": [LAMBDA_THROTTLED],
+            "IntervalSeconds": 2,
+            "BackoffRate": 2,
+            "MaxAttempts": 12,
+            "MaxDelaySeconds": 300,
+            "JitterStrategy": "FULL",
+        }, name
 
 
 def test_error_names_in_the_definition_are_the_error_classes(asl: dict[str, Any]) -> None:
@@ -155,7 +176,7 @@ def test_error_names_in_the_definition_are_the_error_classes(asl: dict[str, Any]
         for rule in (*state.get("Retry", []), *state.get("Catch", []))
         for error in rule["ErrorEquals"]
     }
-    application = used - LAMBDA_SERVICE_ERRORS - {error_names.ALL}
+    application = used - LAMBDA_SERVICE_ERRORS - {LAMBDA_THROTTLED, error_names.ALL}
     assert application == {"TransientError", "VerificationError"}
     assert application <= set(error_names.BULKFHIR_ERRORS) | set(error_names.INGEST_ERRORS)
 
