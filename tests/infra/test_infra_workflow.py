@@ -244,3 +244,29 @@ def test_state_machine_logs_without_execution_data_and_traces(default: Synth) ->
     (destination,) = logging["Destinations"]
     log_group_id = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0]
     assert "KmsKeyId" in default.json["Resources"][log_group_id]["Properties"]
+
+
+def test_state_machine_logs_go_to_a_vended_logs_group_unique_to_the_stack(default: Synth) -> None:
+    # Under /aws/vendedlogs/ the group does not grow the account's 5,120-character CloudWatch Logs
+    # resource policy; the stack's UUID keeps the name free after `cdk destroy` retains the group.
+    props = default.only("AWS::StepFunctions::StateMachine")["Properties"]
+    (destination,) = props["LoggingConfiguration"]["Destinations"]
+    log_group_id = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0]
+    name = {
+        "Fn::Join": [
+            "",
+            [
+                "/aws/vendedlogs/states/BulkFhirIngest-",
+                {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]},
+            ],
+        ]
+    }
+    default.template.has_resource(
+        "AWS::Logs::LogGroup", {"Properties": {"LogGroupName": name}, "DeletionPolicy": "Retain"}
+    )
+    assert default.json["Resources"][log_group_id]["Properties"]["LogGroupName"] == name
+    stack_id = "arn:aws:cloudformation:eu-west-1:123456789012:stack/BulkFhirIngest/5e1c0d2a-7f3b-11ef-9d4a-0a1b2c3d4e5f"
+    assert (
+        resolve(name, default.json, pseudo_parameters={"AWS::StackId": stack_id})
+        == "/aws/vendedlogs/states/BulkFhirIngest-5e1c0d2a-7f3b-11ef-9d4a-0a1b2c3d4e5f"
+    )
