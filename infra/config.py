@@ -28,7 +28,9 @@ MAX_DOWNLOAD_CONCURRENCY = 1000
 #: Lambda allows 4 KB for all environment variables together; BULK_SOURCES gets at most this much.
 SOURCES_ENV_BUDGET_BYTES = 3072
 #: The longest a secret ARN can render to (partition, region, account, name, 7-char suffix).
-_STACK_NAME_ROOM = "x" * 40  # created secrets are named <stack name>/<source>
+#: CloudFormation names a created secret <logical id>-<12 random characters>, and the logical id is
+#: "Secrets", the source name without hyphens (at most 40) and an 8-character hash.
+_GENERATED_SECRET_NAME = "x" * (7 + 40 + 8 + 1 + 12)
 _SECRET_ARN_TEMPLATE = "arn:aws-us-gov:secretsmanager:ap-southeast-4:123456789012:secret:{name}-AbCdEf"  # noqa: S105
 
 # Per-API defaults: BCDA serves the ACO's group; AB2D only ExplanationOfBenefit by Patient export
@@ -157,7 +159,7 @@ def sources_env_estimate(sources: tuple[SourceConfig, ...]) -> str:
     """BULK_SOURCES as it will render, with each secret ARN at its longest possible length."""
     longest = {
         source.name: source_environment(
-            source, _SECRET_ARN_TEMPLATE.format(name=source.secret_name or f"{_STACK_NAME_ROOM}/{source.name}")
+            source, _SECRET_ARN_TEMPLATE.format(name=source.secret_name or _GENERATED_SECRET_NAME)
         )
         for source in sources
     }

@@ -1,12 +1,16 @@
 """One Secrets Manager secret per source: created empty, or an existing one imported by name.
 
-Put the credentials in with ``aws secretsmanager put-secret-value --secret-id <name> --secret-string
-file://creds.json``; until then the functions fail with a ConfigurationError that says so.
+Put the credentials in with ``bulk-ingest secret set --source <name>`` (it finds the secret through the
+stack's outputs); until then the functions fail with a ConfigurationError that says so.
+
+A created secret is named by CloudFormation (its ARN is a stack output): it is retained when the stack
+is deleted, so a fixed name would make the next deploy of the stack fail on the orphan
+(ResourceExistsException).
 """
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import RemovalPolicy
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
@@ -39,7 +43,6 @@ class Secrets(Construct):
         secret = secretsmanager.Secret(
             self,
             source.name,
-            secret_name=f"{Stack.of(self).stack_name}/{source.name}",
             description=(
                 f"bulk-fhir-ingest credentials for source {source.name!r} ({source.api}). "
                 f"Put this JSON: {SECRET_SHAPES[source.api]}"
