@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from infra import secret_ids
+
 CONTEXT_KEY = "bulk-fhir-ingest"
 
 APIS = ("bcda", "ab2d", "smart")
@@ -48,7 +50,6 @@ _GROUP_EXPORT = re.compile(r"^Group/[A-Za-z0-9\-.]{1,64}$")
 _API_VERSION = re.compile(r"^v[0-9]{1,2}$")
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*"
                        r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")  # fmt: skip
-_SECRET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _CRON = re.compile(r"^cron\((.*)\)$")
 _RATE = re.compile(r"^rate\(([1-9][0-9]*) (minute|minutes|hour|hours|day|days)\)$")
@@ -157,13 +158,14 @@ def load_config(context: Mapping[str, Any] | str | None) -> IngestConfig:
 
 def sources_env_estimate(sources: tuple[SourceConfig, ...]) -> str:
     """BULK_SOURCES as it will render, with each secret ARN at its longest possible length."""
-    longest = {
-        source.name: source_environment(
-            source, _SECRET_ARN_TEMPLATE.format(name=source.secret_name or _GENERATED_SECRET_NAME)
-        )
-        for source in sources
-    }
+    longest = {source.name: source_environment(source, _longest_secret_arn(source)) for source in sources}
     return json.dumps(longest, separators=(",", ":"))
+
+
+def _longest_secret_arn(source: SourceConfig) -> str:
+    if source.secret_name and secret_ids.is_complete_arn(source.secret_name):
+        return source.secret_name
+    return _SECRET_ARN_TEMPLATE.format(name=source.secret_name or _GENERATED_SECRET_NAME)
 
 
 def source_environment(source: SourceConfig, secret_arn: str) -> dict[str, Any]:
@@ -289,12 +291,19 @@ def _source(raw: Any, where: str) -> SourceConfig:
         schedule_enabled=reader.boolean("schedule_enabled", True),
         download_concurrency=reader.integer("download_concurrency", 8, 1, MAX_DOWNLOAD_CONCURRENCY),
         file_hosts=reader.str_list("file_hosts", _HOSTNAME, "a host name (no scheme, no port)", []),
-        secret_name=reader.optional_str("secret_name", _SECRET_NAME, "a Secrets Manager secret name"),
+        secret_name=_secret_id(reader.get("secret_name", str, None), f"{where}.secret_name"),
     )
     reader.no_extra_keys()
     if api == "ab2d" and not set(source.types) <= _AB2D_TYPES:
         raise ConfigError(f"{where}.types: AB2D serves only ExplanationOfBenefit, got {list(source.types)}")
     return source
+
+
+def _secret_id(value: str | None, where: str) -> str | None:
+    problem = None if value is None else secret_ids.problem(value)
+    if problem:
+        raise ConfigError(f"{where}: {problem}")
+    return value
 
 
 def _url(value: str, where: str) -> str:

@@ -1,4 +1,4 @@
-"""One Secrets Manager secret per source: created empty, or an existing one imported by name.
+"""One Secrets Manager secret per source: created empty, or an existing one imported by name or ARN.
 
 Put the credentials in with ``bulk-ingest secret set --source <name>`` (it finds the secret through the
 stack's outputs); until then the functions fail with a ConfigurationError that says so.
@@ -15,6 +15,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from infra import secret_ids
 from infra.config import IngestConfig, SourceConfig
 from infra.nag import acknowledge
 
@@ -38,6 +39,8 @@ class Secrets(Construct):
         self.created = {name for name, secret in self.secrets.items() if isinstance(secret, secretsmanager.Secret)}
 
     def _build_secret(self, source: SourceConfig, key: kms.IKey) -> secretsmanager.ISecret:
+        if source.secret_name is not None and secret_ids.is_complete_arn(source.secret_name):
+            return secretsmanager.Secret.from_secret_complete_arn(self, source.name, source.secret_name)
         if source.secret_name is not None:
             return secretsmanager.Secret.from_secret_name_v2(self, source.name, source.secret_name)
         secret = secretsmanager.Secret(
