@@ -27,6 +27,9 @@ LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 
                       2557, 2922, 3288, 3653)  # fmt: skip
 #: Same bound as ingest.settings; Lambda's default account concurrency is 1000 too.
 MAX_DOWNLOAD_CONCURRENCY = 1000
+#: The stack is environment-agnostic (no account or region at synth): CDK then assumes two
+#: availability zones and cannot look up more, so a larger vpc.max_azs would be silently ignored.
+MAX_AZS = 2
 #: Lambda allows 4 KB for all environment variables together; BULK_SOURCES gets at most this much.
 SOURCES_ENV_BUDGET_BYTES = 3072
 #: The longest a secret ARN can render to (partition, region, account, name, 7-char suffix).
@@ -354,7 +357,13 @@ def _schedule(value: str, where: str) -> str:
 
 def _vpc(raw: Mapping[str, Any]) -> VpcConfig:
     reader = _Reader(raw, f"{CONTEXT_KEY}.vpc")
-    vpc = VpcConfig(enabled=reader.boolean("enabled", False), max_azs=reader.integer("max_azs", 2, 1, 6))
+    vpc = VpcConfig(enabled=reader.boolean("enabled", False), max_azs=reader.get("max_azs", int, 2))
+    if not 1 <= vpc.max_azs <= MAX_AZS:
+        raise ConfigError(
+            f"{CONTEXT_KEY}.vpc.max_azs: {vpc.max_azs} is outside 1..{MAX_AZS}: the stack is synthesized "
+            f"without an account and region, so CDK knows only {MAX_AZS} availability zones and would "
+            f"silently build {MAX_AZS}"
+        )
     reader.no_extra_keys()
     return vpc
 

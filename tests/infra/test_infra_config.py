@@ -114,6 +114,8 @@ def test_plain_http_is_allowed_for_loopback_only(url: str) -> None:
         (with_top(sources=DEFAULT_CONTEXT["sources"] * 2), "duplicate source name(s) bcda-sandbox"),
         (with_top(architecture="arm"), "'arm' is not one of arm64, x86_64"),
         (with_top(vpc={"enabled": True, "max_azs": 0}), "vpc.max_azs: 0 is outside"),
+        (with_top(vpc={"enabled": True, "max_azs": 3}), "vpc.max_azs: 3 is outside 1..2: the stack is synthesized"),
+        (with_top(vpc={"enabled": True, "max_azs": "2"}), "vpc.max_azs: expected int"),
         (with_top(vpc={"enable": True}), "vpc: unknown key(s) enable"),
         (with_top(alarm_email="not-an-address"), "is not an e-mail address"),
         (with_top(lifecycle={"infrequent_access_days": 10}), "S3 requires at least 30"),
