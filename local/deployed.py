@@ -17,7 +17,6 @@ from decimal import Decimal
 from typing import IO, Any
 
 from boto3.dynamodb.conditions import Attr, Key
-from botocore.exceptions import BotoCoreError, ClientError
 
 from infra import outputs
 from local import stack_access
@@ -157,22 +156,19 @@ def add_arguments(sub: Any) -> None:
 
 def run(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] | None = None) -> int:
     out, err = out or sys.stdout, err or sys.stderr
-    try:
-        aws = stack_access.connect(args)
-        refs = resolve(args, aws.client("cloudformation"))
-        err.write(f"bulk-ingest {args.command}: {_used(args, aws)}\n")
-        table = aws.session.resource("dynamodb").Table(refs.table_name)
-        if args.command == "start":
-            return start(args, aws.client("stepfunctions"), table, refs, out)
-        if args.command == "runs":
-            columns = ("run_id", "status", "scope", "since", "file_count", "records", "error", "cause")
-            out.write(_table_text(runs(table, args.source, args.limit), columns))
-            return 0
-        out.write(_table_text(watermarks(table), ("source", "scope", "watermark", "run_id", "updated_at")))
+    return stack_access.exit_code(f"bulk-ingest {args.command}", err, lambda: _run(args, out, err))
+
+
+def _run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    aws = stack_access.connect(args)
+    refs = resolve(args, aws.client("cloudformation"))
+    err.write(f"bulk-ingest {args.command}: {_used(args, aws)}\n")
+    table = aws.session.resource("dynamodb").Table(refs.table_name)
+    if args.command == "start":
+        return start(args, aws.client("stepfunctions"), table, refs, out)
+    if args.command == "runs":
+        columns = ("run_id", "status", "scope", "since", "file_count", "records", "error", "cause")
+        out.write(_table_text(runs(table, args.source, args.limit), columns))
         return 0
-    except DeployedError as error:
-        err.write(f"bulk-ingest {args.command}: {error}\n")
-        return 2
-    except (ClientError, BotoCoreError) as error:
-        err.write(f"bulk-ingest {args.command}: the AWS call failed: {error}\n")
-        return 2
+    out.write(_table_text(watermarks(table), ("source", "scope", "watermark", "run_id", "updated_at")))
+    return 0

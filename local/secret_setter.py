@@ -14,8 +14,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from bulkfhir.credentials import Secret
 from bulkfhir.errors import AuthenticationError
 from bulkfhir.smart_auth import client_assertion
@@ -23,6 +21,7 @@ from infra import outputs
 from local import stack_access
 from local.stack_access import DeployedError
 
+_COMMAND = "bulk-ingest secret set"
 #: The keys of each API's secret.
 SHAPES = {
     "bcda": ("client_id", "client_secret"),
@@ -105,20 +104,15 @@ def _source_secret(found: dict[str, str], args: argparse.Namespace) -> tuple[str
 
 def run(args: argparse.Namespace, stdin: IO[str] | None = None, err: IO[str] | None = None) -> int:
     stdin, err = stdin or sys.stdin, err or sys.stderr
-    command = "bulk-ingest secret set"
-    try:
-        aws = stack_access.connect(args)
-        api, secret_arn = _source_secret(stack_access.stack_outputs(aws.client("cloudformation"), args.stack), args)
-        err.write(f"{command}: {aws.where(f'stack {args.stack}')}\n")
-        credentials = check_credentials(api, _read(args, stdin, err))
-        version = aws.client("secretsmanager").put_secret_value(
-            SecretId=secret_arn, SecretString=json.dumps(credentials)
-        )["VersionId"]
-    except DeployedError as error:
-        err.write(f"{command}: {error}\n")
-        return 2
-    except (ClientError, BotoCoreError) as error:
-        err.write(f"{command}: the AWS call failed: {error}\n")
-        return 2
-    err.write(f"{command}: stored the {api} credentials of source {args.source} in {secret_arn} (version {version})\n")
+    return stack_access.exit_code(_COMMAND, err, lambda: _set(args, stdin, err))
+
+
+def _set(args: argparse.Namespace, stdin: IO[str], err: IO[str]) -> int:
+    aws = stack_access.connect(args)
+    api, secret_arn = _source_secret(stack_access.stack_outputs(aws.client("cloudformation"), args.stack), args)
+    err.write(f"{_COMMAND}: {aws.where(f'stack {args.stack}')}\n")
+    credentials = check_credentials(api, _read(args, stdin, err))
+    version = aws.client("secretsmanager").put_secret_value(SecretId=secret_arn, SecretString=json.dumps(credentials))
+    err.write(f"{_COMMAND}: stored the {api} credentials of source {args.source} in {secret_arn} "
+              f"(version {version['VersionId']})\n")  # fmt: skip
     return 0

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 import boto3
-from botocore.exceptions import ClientError, ProfileNotFound
+from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
 
 #: infra.stack.STACK_ID (not imported: that would start the CDK's JavaScript runtime).
 STACK = "BulkFhirIngest"
@@ -78,3 +79,14 @@ def stack_outputs(cloudformation: Any, stack: str) -> dict[str, str]:
             "or pass --region, --profile or --stack"
         ) from None
     return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+
+
+def exit_code(command: str, err: IO[str], action: Callable[[], int]) -> int:
+    """``action()``'s exit code; a ``DeployedError`` or a failed AWS call is one line on ``err``, exit 2."""
+    try:
+        return action()
+    except DeployedError as error:
+        err.write(f"{command}: {error}\n")
+    except (ClientError, BotoCoreError) as error:
+        err.write(f"{command}: the AWS call failed: {error}\n")
+    return 2
