@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from infra import secret_ids
+
 CONTEXT_KEY = "bulk-fhir-ingest"
 
 APIS = ("bcda", "ab2d", "smart")
@@ -25,10 +27,15 @@ LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 
                       2557, 2922, 3288, 3653)  # fmt: skip
 #: Same bound as ingest.settings; Lambda's default account concurrency is 1000 too.
 MAX_DOWNLOAD_CONCURRENCY = 1000
+#: The stack is environment-agnostic (no account or region at synth): CDK then assumes two
+#: availability zones and cannot look up more, so a larger vpc.max_azs would be silently ignored.
+MAX_AZS = 2
 #: Lambda allows 4 KB for all environment variables together; BULK_SOURCES gets at most this much.
 SOURCES_ENV_BUDGET_BYTES = 3072
 #: The longest a secret ARN can render to (partition, region, account, name, 7-char suffix).
-_STACK_NAME_ROOM = "x" * 40  # created secrets are named <stack name>/<source>
+#: CloudFormation names a created secret <logical id>-<12 random characters>, and the logical id is
+#: "Secrets", the source name without hyphens (at most 40) and an 8-character hash.
+_GENERATED_SECRET_NAME = "x" * (7 + 40 + 8 + 1 + 12)
 _SECRET_ARN_TEMPLATE = "arn:aws-us-gov:secretsmanager:ap-southeast-4:123456789012:secret:{name}-AbCdEf"  # noqa: S105
 
 # Per-API defaults: BCDA serves the ACO's group; AB2D only ExplanationOfBenefit by Patient export
@@ -46,7 +53,6 @@ _GROUP_EXPORT = re.compile(r"^Group/[A-Za-z0-9\-.]{1,64}$")
 _API_VERSION = re.compile(r"^v[0-9]{1,2}$")
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*"
                        r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")  # fmt: skip
-_SECRET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _CRON = re.compile(r"^cron\((.*)\)$")
 _RATE = re.compile(r"^rate\(([1-9][0-9]*) (minute|minutes|hour|hours|day|days)\)$")
@@ -155,13 +161,14 @@ def load_config(context: Mapping[str, Any] | str | None) -> IngestConfig:
 
 def sources_env_estimate(sources: tuple[SourceConfig, ...]) -> str:
     """BULK_SOURCES as it will render, with each secret ARN at its longest possible length."""
-    longest = {
-        source.name: source_environment(
-            source, _SECRET_ARN_TEMPLATE.format(name=source.secret_name or f"{_STACK_NAME_ROOM}/{source.name}")
-        )
-        for source in sources
-    }
+    longest = {source.name: source_environment(source, _longest_secret_arn(source)) for source in sources}
     return json.dumps(longest, separators=(",", ":"))
+
+
+def _longest_secret_arn(source: SourceConfig) -> str:
+    if source.secret_name and secret_ids.is_complete_arn(source.secret_name):
+        return source.secret_name
+    return _SECRET_ARN_TEMPLATE.format(name=source.secret_name or _GENERATED_SECRET_NAME)
 
 
 def source_environment(source: SourceConfig, secret_arn: str) -> dict[str, Any]:
@@ -287,12 +294,19 @@ def _source(raw: Any, where: str) -> SourceConfig:
         schedule_enabled=reader.boolean("schedule_enabled", True),
         download_concurrency=reader.integer("download_concurrency", 8, 1, MAX_DOWNLOAD_CONCURRENCY),
         file_hosts=reader.str_list("file_hosts", _HOSTNAME, "a host name (no scheme, no port)", []),
-        secret_name=reader.optional_str("secret_name", _SECRET_NAME, "a Secrets Manager secret name"),
+        secret_name=_secret_id(reader.get("secret_name", str, None), f"{where}.secret_name"),
     )
     reader.no_extra_keys()
     if api == "ab2d" and not set(source.types) <= _AB2D_TYPES:
         raise ConfigError(f"{where}.types: AB2D serves only ExplanationOfBenefit, got {list(source.types)}")
     return source
+
+
+def _secret_id(value: str | None, where: str) -> str | None:
+    problem = None if value is None else secret_ids.problem(value)
+    if problem:
+        raise ConfigError(f"{where}: {problem}")
+    return value
 
 
 def _url(value: str, where: str) -> str:
@@ -343,7 +357,13 @@ def _schedule(value: str, where: str) -> str:
 
 def _vpc(raw: Mapping[str, Any]) -> VpcConfig:
     reader = _Reader(raw, f"{CONTEXT_KEY}.vpc")
-    vpc = VpcConfig(enabled=reader.boolean("enabled", False), max_azs=reader.integer("max_azs", 2, 1, 6))
+    vpc = VpcConfig(enabled=reader.boolean("enabled", False), max_azs=reader.get("max_azs", int, 2))
+    if not 1 <= vpc.max_azs <= MAX_AZS:
+        raise ConfigError(
+            f"{CONTEXT_KEY}.vpc.max_azs: {vpc.max_azs} is outside 1..{MAX_AZS}: the stack is synthesized "
+            f"without an account and region, so CDK knows only {MAX_AZS} availability zones and would "
+            f"silently build {MAX_AZS}"
+        )
     reader.no_extra_keys()
     return vpc
 

@@ -25,5 +25,9 @@ INCOMPLETE_RUN = "IncompleteRunError"
 BULKFHIR_ERRORS = (TRANSIENT, AUTHENTICATION, EXPORT_FAILED, EXPORT_GONE, BAD_REQUEST, UNEXPECTED_RESPONSE)
 INGEST_ERRORS = (RUN_IN_PROGRESS, CONFIGURATION, VERIFICATION, EXPORT_TIMED_OUT, INCOMPLETE_RUN)
 
+#: What Step Functions reports when Lambda throttles an invocation (the account's or the function's
+#: concurrency limit): the function did not run, so retrying it is always safe.
+LAMBDA_THROTTLED = "Lambda.TooManyRequestsException"
+
 #: Catch-all of the failure path: everything not retried ends in "Record the failure".
 ALL = "States.ALL"

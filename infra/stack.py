@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import re
-
 from aws_cdk import CfnOutput, Stack, Tags
 from constructs import Construct
 
+from infra import outputs
 from infra.bundling import lambda_code
 from infra.config import IngestConfig
 from infra.constructs.functions import Functions
@@ -67,30 +66,46 @@ class IngestStack(Stack):
         self._build_outputs()
 
     def _build_outputs(self) -> None:
-        CfnOutput(self, "BucketName", value=self.storage.bucket.bucket_name, description="Landing bucket")
-        CfnOutput(self, "TableName", value=self.storage.table.table_name, description="Watermarks and run ledger")
+        CfnOutput(self, outputs.BUCKET_NAME, value=self.storage.bucket.bucket_name, description="Landing bucket")
+        CfnOutput(
+            self, outputs.TABLE_NAME, value=self.storage.table.table_name, description="Watermarks and run ledger"
+        )
         CfnOutput(
             self,
-            "StateMachineArn",
+            outputs.STATE_MACHINE_ARN,
             value=self.workflow.state_machine.state_machine_arn,
             description='Start a run with input {"source": "<name>"}',
         )
-        CfnOutput(self, "AlarmTopicArn", value=self.monitoring.topic.topic_arn, description="Alarm notifications")
+        CfnOutput(
+            self, outputs.ALARM_TOPIC_ARN, value=self.monitoring.topic.topic_arn, description="Alarm notifications"
+        )
+        apis = {source.name: source.api for source in self.config.sources}
         for name, secret in self.secrets.secrets.items():
             CfnOutput(
                 self,
-                f"SecretArn{_output_suffix(name)}",
+                outputs.secret_arn_key(name),
                 value=secret.secret_arn,
-                description=f"Credentials of source {name} (put the JSON shown in the secret's description)",
+                description=f"Credentials of source {name} ({apis[name]}); fill them before its first scheduled "
+                f"run: {outputs.set_secret_command(name)}",
             )
+        CfnOutput(
+            self,
+            outputs.SOURCES,
+            value=self.to_json_string(
+                {
+                    name: {"api": apis[name], "secret_arn": secret.secret_arn}
+                    for name, secret in self.secrets.secrets.items()
+                }
+            ),
+            description="Each source's API and secret (read by bulk-ingest secret set)",
+        )
+        CfnOutput(
+            self, outputs.NEXT_STEP, value=outputs.next_step(self.config), description="Before the first scheduled run"
+        )
         if self.network is not None:
             CfnOutput(
                 self,
-                "EgressIp",
+                outputs.EGRESS_IP,
                 value=self.network.elastic_ip.attr_public_ip,
                 description="Register this IP with the BCDA / AB2D allow-lists",
             )
-
-
-def _output_suffix(source_name: str) -> str:
-    return "".join(part[:1].upper() + part[1:] for part in re.split(r"[^a-z0-9]+", source_name))

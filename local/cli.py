@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from local import deployed
+from local import deployed, secret_setter
 from local.emulator import cli as emulator_cli
 from local.runner import cli as local_run_cli
 
@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     local_run_cli.add_arguments(local_run)
     deployed.add_arguments(sub)
+    secret_setter.add_arguments(sub)
     emulator = sub.add_parser("emulator", help="serve a CMS-like bulk FHIR API on loopback until interrupted")
     emulator_cli.add_arguments(emulator)
     return parser
@@ -34,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
         return emulator_cli.run(args)
     if args.command in ("start", "runs", "watermarks"):
         return deployed.run(args)
+    if args.command == "secret":
+        return secret_setter.run(args)
     return 0
 
 

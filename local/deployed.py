@@ -1,7 +1,8 @@
 """`bulk-ingest start | runs | watermarks`: operate a deployed stack from a terminal.
 
-Uses your AWS credentials (profile, environment or role) and finds the state machine and table
-through the stack's outputs (or takes them as options).
+Uses your AWS credentials (``--profile``, the environment or a role) in ``--region`` (see
+:mod:`local.stack_access`) and finds the state machine and table through the stack's outputs (or
+takes them as options).
 """
 
 from __future__ import annotations
@@ -14,17 +15,11 @@ import uuid
 from dataclasses import dataclass
 from typing import IO, Any
 
-import boto3
-from botocore.exceptions import BotoCoreError, ClientError
-
+from infra import outputs
 from ingest.adapters.dynamo_store import DynamoRunStore
+from local import stack_access
 from local.follow import Progress
-
-STACK = "BulkFhirIngest"
-
-
-class DeployedError(Exception):
-    """Printed as one line; the command exits 2."""
+from local.stack_access import AwsTarget, DeployedError, stack_outputs
 
 
 @dataclass(frozen=True)
@@ -33,23 +28,23 @@ class StackRefs:
     table_name: str
 
 
-def resolve(args: argparse.Namespace, cloudformation: Any = None) -> StackRefs:
+def resolve(args: argparse.Namespace, cloudformation: Any) -> StackRefs:
     """The state machine and table: from --state-machine-arn/--table, else the stack's outputs."""
     if args.state_machine_arn and args.table:
         return StackRefs(args.state_machine_arn, args.table)
-    cloudformation = cloudformation or boto3.client("cloudformation")
-    try:
-        stacks = cloudformation.describe_stacks(StackName=args.stack)["Stacks"]
-    except ClientError as error:
-        raise DeployedError(
-            f"stack {args.stack} not found ({error.response['Error'].get('Message', 'unknown error')}); "
-            "deploy it with `npx cdk deploy`, or pass --stack, or --state-machine-arn and --table"
-        ) from None
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
-    missing = [key for key in ("StateMachineArn", "TableName") if key not in outputs]
+    found = stack_outputs(cloudformation, args.stack)
+    missing = [key for key in (outputs.STATE_MACHINE_ARN, outputs.TABLE_NAME) if key not in found]
     if missing:
         raise DeployedError(f"stack {args.stack} has no output {', '.join(missing)}: is it the bulk-fhir-ingest stack?")
-    return StackRefs(args.state_machine_arn or outputs["StateMachineArn"], args.table or outputs["TableName"])
+    return StackRefs(
+        args.state_machine_arn or found[outputs.STATE_MACHINE_ARN], args.table or found[outputs.TABLE_NAME]
+    )
+
+
+def _used(args: argparse.Namespace, aws: AwsTarget) -> str:
+    if args.state_machine_arn and args.table:
+        return aws.where(f"state machine {args.state_machine_arn} and table {args.table}")
+    return aws.where(f"stack {args.stack}")
 
 
 def execution_input(args: argparse.Namespace) -> dict[str, Any]:
@@ -109,7 +104,7 @@ def _table_text(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str:
 
 def add_arguments(sub: Any) -> None:
     def stack_options(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--stack", default=STACK, help=f"the deployed stack (default {STACK})")
+        stack_access.add_arguments(parser, region_from_arn=True)
         parser.add_argument("--state-machine-arn", help="instead of the stack's StateMachineArn output")
         parser.add_argument("--table", help="instead of the stack's TableName output")
 
@@ -132,21 +127,21 @@ def add_arguments(sub: Any) -> None:
     stack_options(watermarks_parser)
 
 
-def run(args: argparse.Namespace, out: IO[str] = sys.stdout) -> int:
-    try:
-        refs = resolve(args)
-        table = boto3.resource("dynamodb").Table(refs.table_name)
-        if args.command == "start":
-            return start(args, boto3.client("stepfunctions"), table, refs, out)
-        if args.command == "runs":
-            columns = ("run_id", "status", "scope", "since", "file_count", "records", "error", "cause")
-            out.write(_table_text(runs(table, args.source, args.limit), columns))
-            return 0
-        out.write(_table_text(watermarks(table), ("source", "scope", "watermark", "run_id", "updated_at")))
+def run(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] | None = None) -> int:
+    out, err = out or sys.stdout, err or sys.stderr
+    return stack_access.exit_code(f"bulk-ingest {args.command}", err, lambda: _run(args, out, err))
+
+
+def _run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    aws = stack_access.connect(args)
+    refs = resolve(args, aws.client("cloudformation"))
+    err.write(f"bulk-ingest {args.command}: {_used(args, aws)}\n")
+    table = aws.session.resource("dynamodb").Table(refs.table_name)
+    if args.command == "start":
+        return start(args, aws.client("stepfunctions"), table, refs, out)
+    if args.command == "runs":
+        columns = ("run_id", "status", "scope", "since", "file_count", "records", "error", "cause")
+        out.write(_table_text(runs(table, args.source, args.limit), columns))
         return 0
-    except DeployedError as error:
-        print(f"bulk-ingest {args.command}: {error}", file=sys.stderr)
-        return 2
-    except (ClientError, BotoCoreError) as error:
-        print(f"bulk-ingest {args.command}: the AWS call failed: {error}", file=sys.stderr)
-        return 2
+    out.write(_table_text(watermarks(table), ("source", "scope", "watermark", "run_id", "updated_at")))
+    return 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import Fn, RemovalPolicy, Stack
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -19,11 +19,28 @@ _RETENTION = {
 }  # fmt: skip
 
 
-def encrypted_log_group(scope: Construct, construct_id: str, *, key: kms.IKey, retention_days: int) -> logs.LogGroup:
+def encrypted_log_group(
+    scope: Construct, construct_id: str, *, key: kms.IKey, retention_days: int, name: str | None = None
+) -> logs.LogGroup:
+    """Retained when the stack is deleted; ``name`` ``None`` lets CloudFormation name it."""
     return logs.LogGroup(
         scope,
         construct_id,
+        log_group_name=name,
         encryption_key=key,
         retention=_RETENTION[retention_days],
         removal_policy=RemovalPolicy.RETAIN,
     )
+
+
+def vended_log_group_name(scope: Construct, service: str) -> str:
+    """``/aws/vendedlogs/<service>/<stack name>-<stack UUID>``, for a log group an AWS service delivers to.
+
+    A service that delivers logs must be named in the account's CloudWatch Logs resource policy, which
+    holds 5,120 characters; log groups under ``/aws/vendedlogs/`` share one entry there, so creating the
+    state machine does not fail in a busy account. The stack's UUID (new at every create) keeps the
+    name free after ``cdk destroy``, which retains the old group.
+    """
+    stack = Stack.of(scope)
+    stack_uuid = Fn.select(2, Fn.split("/", stack.stack_id))
+    return f"/aws/vendedlogs/{service}/{stack.stack_name}-{stack_uuid}"

@@ -6,7 +6,7 @@ The Lambdas themselves put ``ExportLanded`` and ``ExportFailed`` on the default 
 
 from __future__ import annotations
 
-from aws_cdk import Duration
+from aws_cdk import ArnFormat, Aws, Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_iam as iam
@@ -17,6 +17,8 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra.config import IngestConfig
+
+_CLOUDWATCH = "cloudwatch.amazonaws.com"
 
 
 class Monitoring(Construct):
@@ -48,12 +50,36 @@ class Monitoring(Construct):
         key.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="AllowCloudWatchAlarmsToPublish",
-                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                principals=[iam.ServicePrincipal(_CLOUDWATCH)],
                 actions=["kms:Decrypt", "kms:GenerateDataKey"],
                 resources=["*"],  # in a key policy "*" is this key
+                conditions=self._alarms_of_this_account(),
             )
         )
-        return sns.Topic(self, "Alarms", display_name="bulk-fhir-ingest alarms", master_key=key, enforce_ssl=True)
+        topic = sns.Topic(self, "Alarms", display_name="bulk-fhir-ingest alarms", master_key=key, enforce_ssl=True)
+        # enforce_ssl gives the topic a policy of its own, which replaces SNS's default one: without
+        # this statement CloudWatch is refused sns:Publish and no alarm is ever delivered.
+        topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudWatchAlarmsToPublish",
+                principals=[iam.ServicePrincipal(_CLOUDWATCH)],
+                actions=["sns:Publish"],
+                resources=[topic.topic_arn],
+                conditions=self._alarms_of_this_account(),
+            )
+        )
+        return topic
+
+    def _alarms_of_this_account(self) -> dict[str, dict[str, str]]:
+        """Only alarms of this account and region may act through the service principal (confused deputy).
+
+        All of them, not just this stack's: naming the alarms' ARNs would make the key depend on the
+        alarms, which depend on the topic and so on the key.
+        """
+        alarms = Stack.of(self).format_arn(
+            service="cloudwatch", resource="alarm", resource_name="*", arn_format=ArnFormat.COLON_RESOURCE_NAME
+        )
+        return {"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}, "ArnLike": {"aws:SourceArn": alarms}}
 
     def _build_alarm(self, name: str, metric: cloudwatch.Metric, description: str) -> cloudwatch.Alarm:
         alarm = cloudwatch.Alarm(

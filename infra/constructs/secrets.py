@@ -1,16 +1,21 @@
-"""One Secrets Manager secret per source: created empty, or an existing one imported by name.
+"""One Secrets Manager secret per source: created empty, or an existing one imported by name or ARN.
 
-Put the credentials in with ``aws secretsmanager put-secret-value --secret-id <name> --secret-string
-file://creds.json``; until then the functions fail with a ConfigurationError that says so.
+Put the credentials in with ``bulk-ingest secret set --source <name>`` (it finds the secret through the
+stack's outputs); until then the functions fail with a ConfigurationError that says so.
+
+A created secret is named by CloudFormation (its ARN is a stack output): it is retained when the stack
+is deleted, so a fixed name would make the next deploy of the stack fail on the orphan
+(ResourceExistsException).
 """
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import RemovalPolicy
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from infra import secret_ids
 from infra.config import IngestConfig, SourceConfig
 from infra.nag import acknowledge
 
@@ -34,12 +39,13 @@ class Secrets(Construct):
         self.created = {name for name, secret in self.secrets.items() if isinstance(secret, secretsmanager.Secret)}
 
     def _build_secret(self, source: SourceConfig, key: kms.IKey) -> secretsmanager.ISecret:
+        if source.secret_name is not None and secret_ids.is_complete_arn(source.secret_name):
+            return secretsmanager.Secret.from_secret_complete_arn(self, source.name, source.secret_name)
         if source.secret_name is not None:
             return secretsmanager.Secret.from_secret_name_v2(self, source.name, source.secret_name)
         secret = secretsmanager.Secret(
             self,
             source.name,
-            secret_name=f"{Stack.of(self).stack_name}/{source.name}",
             description=(
                 f"bulk-fhir-ingest credentials for source {source.name!r} ({source.api}). "
                 f"Put this JSON: {SECRET_SHAPES[source.api]}"

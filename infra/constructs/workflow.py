@@ -27,7 +27,7 @@ from constructs import Construct
 from infra import error_names as errors
 from infra.config import IngestConfig
 from infra.constructs.download_map import build_download_map
-from infra.constructs.log_groups import encrypted_log_group
+from infra.constructs.log_groups import encrypted_log_group, vended_log_group_name
 from infra.constructs.workflow_retry import retry_transient
 from infra.constructs.workflow_role import (
     add_distributed_map_policy,
@@ -48,7 +48,9 @@ class Workflow(Construct):
         key: kms.IKey,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.log_group = encrypted_log_group(self, "Logs", key=key, retention_days=config.log_retention_days)
+        self.log_group = encrypted_log_group(
+            self, "Logs", key=key, retention_days=config.log_retention_days, name=vended_log_group_name(self, "states")
+        )
         self.role = build_state_machine_role(self, functions=functions.values(), bucket=bucket, key=key)
         self.state_machine = sfn.StateMachine(
             self,

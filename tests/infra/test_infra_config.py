@@ -104,12 +104,18 @@ def test_plain_http_is_allowed_for_loopback_only(url: str) -> None:
         (with_source(name="BCDA Sandbox"), "lower-case letters"),
         (with_source(file_hosts=["https://files.example.org"]), "is not a host name"),
         (with_source(secret_name="bad name!"), "is not a Secrets Manager secret name"),
+        (
+            with_source(secret_name="arn:aws:secretsmanager:us-east-1:123456789012:secret:bcda"),
+            "is not a complete secret ARN",
+        ),
         (with_source(shedule="cron(0 6 10 * ? *)"), "unknown key(s) shedule"),
         (with_source(api="ab2d", types=["Patient"]), "AB2D serves only ExplanationOfBenefit"),
         (with_top(sources=[]), "at least one source is required"),
         (with_top(sources=DEFAULT_CONTEXT["sources"] * 2), "duplicate source name(s) bcda-sandbox"),
         (with_top(architecture="arm"), "'arm' is not one of arm64, x86_64"),
         (with_top(vpc={"enabled": True, "max_azs": 0}), "vpc.max_azs: 0 is outside"),
+        (with_top(vpc={"enabled": True, "max_azs": 3}), "vpc.max_azs: 3 is outside 1..2: the stack is synthesized"),
+        (with_top(vpc={"enabled": True, "max_azs": "2"}), "vpc.max_azs: expected int"),
         (with_top(vpc={"enable": True}), "vpc: unknown key(s) enable"),
         (with_top(alarm_email="not-an-address"), "is not an e-mail address"),
         (with_top(lifecycle={"infrequent_access_days": 10}), "S3 requires at least 30"),
@@ -126,6 +132,33 @@ def test_bad_input_fails_with_a_message_naming_the_key(context: Any, message: st
     with pytest.raises(ConfigError) as error:
         load_config(context)
     assert message in str(error.value)
+
+
+@pytest.mark.parametrize("name", ["bcda-prod01", "cms/bcda-secret", "ab2d-2024-prod.1"])
+def test_a_secret_name_ending_like_an_arn_suffix_is_refused_with_the_way_out(name: str) -> None:
+    # Imported by name, the functions read it through a partial ARN; Secrets Manager takes the last
+    # "-xxxxxx" for the ARN's random suffix and finds no secret.
+    with pytest.raises(ConfigError) as error:
+        load_config(with_source(secret_name=name))
+    message = str(error.value)
+    assert message.startswith("bulk-fhir-ingest.sources[bcda-sandbox].secret_name: ")
+    assert "ends in a hyphen and six characters" in message
+    assert "give the secret's full ARN instead" in message
+    assert f"--secret-id {name} --query ARN" in message
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "cms/ab2d-prod",
+        "bcda_prod01",
+        "bcda-prod-2024",
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:bcda-prod01-AbC123",
+        "arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:cms/bcda-Xy9z8W",
+    ],
+)
+def test_secret_names_and_complete_arns_are_accepted(secret: str) -> None:
+    assert load_config(with_source(secret_name=secret)).sources[0].secret_name == secret
 
 
 def test_null_lifecycle_days_switch_transitions_off() -> None:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from cdk_helpers import Synth, dumps
+import pytest
+from cdk_helpers import Synth, config_context, dumps
+
+from infra.app_factory import build_app
+from infra.config import ConfigError
 
 
 def test_vpc_mode_is_off_by_default(default: Synth) -> None:
@@ -15,6 +19,16 @@ def test_one_nat_gateway_with_the_allocated_elastic_ip(vpc: Synth) -> None:
     (nat,) = vpc.resources("AWS::EC2::NatGateway").values()
     assert nat["Properties"]["AllocationId"] == {"Fn::GetAtt": [eip_id, "AllocationId"]}
     assert vpc.json["Outputs"]["EgressIp"]["Value"] == {"Fn::GetAtt": [eip_id, "PublicIp"]}
+
+
+def test_two_availability_zones_at_most_and_never_silently_fewer(vpc: Synth) -> None:
+    # Environment-agnostic, CDK knows two AZs: a larger max_azs fails the config check instead of
+    # being ignored, and max_azs 2 gives a public and a private subnet in each of two zones.
+    vpc.template.resource_count_is("AWS::EC2::Subnet", 4)
+    zones = {dumps(s["Properties"]["AvailabilityZone"]) for s in vpc.resources("AWS::EC2::Subnet").values()}
+    assert len(zones) == 2
+    with pytest.raises(ConfigError, match=r"vpc.max_azs: 3 is outside 1..2"):
+        build_app(config_context(vpc={"enabled": True, "max_azs": 3}), bundling=False, nag=False)
 
 
 def test_every_private_subnet_routes_through_the_one_nat_gateway(vpc: Synth) -> None:

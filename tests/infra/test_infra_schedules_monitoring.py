@@ -4,7 +4,24 @@ from __future__ import annotations
 
 import json
 
+from aws_cdk.assertions import Match
 from cdk_helpers import Synth, dumps
+
+from infra.asl_extract import resolve
+
+#: Only alarms of this account and region may act through the CloudWatch service principal.
+ALARMS_OF_THIS_ACCOUNT = {
+    "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+    "ArnLike": {
+        "aws:SourceArn": {
+            "Fn::Join": [
+                "",
+                ["arn:", {"Ref": "AWS::Partition"}, ":cloudwatch:", {"Ref": "AWS::Region"}, ":",
+                 {"Ref": "AWS::AccountId"}, ":alarm:*"],
+            ]
+        }
+    },
+}  # fmt: skip
 
 
 def schedules_by_source(synth: Synth) -> dict[str, dict]:
@@ -62,6 +79,54 @@ def test_topic_accepts_only_tls(default: Synth) -> None:
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
+def test_cloudwatch_may_publish_the_alarms_of_this_account_to_the_topic(default: Synth) -> None:
+    # enforce_ssl gives the topic its own policy, replacing SNS's default: without this Allow,
+    # CloudWatch is refused sns:Publish and no alarm is ever delivered.
+    (topic_id,) = default.resources("AWS::SNS::Topic")
+    default.template.has_resource_properties(
+        "AWS::SNS::TopicPolicy",
+        {
+            "Topics": [{"Ref": topic_id}],
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        {
+                            "Sid": "AllowCloudWatchAlarmsToPublish",
+                            "Effect": "Allow",
+                            "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                            "Action": "sns:Publish",
+                            "Resource": {"Ref": topic_id},
+                            "Condition": ALARMS_OF_THIS_ACCOUNT,
+                        }
+                    ]
+                )
+            },
+        },
+    )
+
+
+def test_cloudwatch_may_use_the_key_only_for_the_alarms_of_this_account(default: Synth) -> None:
+    default.template.has_resource_properties(
+        "AWS::KMS::Key",
+        {
+            "KeyPolicy": {
+                "Statement": Match.array_with(
+                    [
+                        {
+                            "Sid": "AllowCloudWatchAlarmsToPublish",
+                            "Effect": "Allow",
+                            "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                            "Resource": "*",
+                            "Condition": ALARMS_OF_THIS_ACCOUNT,
+                        }
+                    ]
+                )
+            }
+        },
+    )
+
+
 def test_email_subscription_only_when_configured(default: Synth, variant: Synth) -> None:
     assert default.resources("AWS::SNS::Subscription") == {}
     (subscription,) = variant.resources("AWS::SNS::Subscription").values()
@@ -76,5 +141,47 @@ def test_outputs(default: Synth, variant: Synth) -> None:
         "StateMachineArn",
         "AlarmTopicArn",
         "SecretArnBcdaSandbox",
+        "Sources",
+        "NextStep",
     }
     assert {"SecretArnBcdaSandbox", "SecretArnAb2dProd"} <= set(variant.json["Outputs"])
+
+
+def test_sources_output_gives_each_sources_api_and_secret_for_the_cli(variant: Synth) -> None:
+    (created,) = variant.resources("AWS::SecretsManager::Secret")
+    sources = json.loads(resolve(variant.json["Outputs"]["Sources"]["Value"], variant.json))
+    assert sources == {
+        "bcda-sandbox": {
+            "api": "bcda",
+            "secret_arn": resolve({"Ref": created}, variant.json),
+        },
+        "ab2d-prod": {
+            "api": "ab2d",
+            "secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:cms/ab2d-prod",
+        },
+    }
+
+
+def test_cdk_deploy_prints_that_the_secrets_must_be_filled_before_the_first_scheduled_run(
+    default: Synth, variant: Synth
+) -> None:
+    # `cdk deploy` prints output values (not descriptions): the to-do list is a value.
+    default.template.has_output(
+        "NextStep",
+        {
+            "Value": "Before the first scheduled run, put each source's credentials into its secret, or that run "
+            "fails with ConfigurationError: bulk-ingest secret set --source bcda-sandbox --file creds.json "
+            "(first run cron(0 6 10 * ? *) UTC). No alarm_email is configured: subscribe to the AlarmTopicArn "
+            "topic to hear of failed runs."
+        },
+    )
+    text = variant.json["Outputs"]["NextStep"]["Value"]
+    assert "bulk-ingest secret set --source ab2d-prod --file creds.json (schedule disabled)" in text
+    assert "Confirm the subscription e-mail sent to data-team@example.org" in text
+    default.template.has_output(
+        "SecretArnBcdaSandbox",
+        {
+            "Description": "Credentials of source bcda-sandbox (bcda); fill them before its first scheduled run: "
+            "bulk-ingest secret set --source bcda-sandbox --file creds.json"
+        },
+    )

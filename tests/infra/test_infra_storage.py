@@ -109,12 +109,23 @@ def test_created_secret_is_empty_and_encrypted_with_the_key(default: Synth) -> N
     assert "SecretString" not in props and "GenerateSecretString" not in props
     assert '{"client_id": "...", "client_secret": "..."}' in props["Description"]
     assert "StorageKey" in dumps(props["KmsKeyId"])
-    assert props["Name"] == "BulkFhirIngest/bcda-sandbox"  # <stack name>/<source>
     assert secret["DeletionPolicy"] == "Retain"
 
 
+def test_created_secrets_are_named_by_cloudformation_so_a_redeploy_never_meets_a_retained_one(
+    default: Synth, variant: Synth
+) -> None:
+    # A retained secret with a fixed name would fail the next deploy after `cdk destroy`
+    # (ResourceExistsException); the generated name is new each time, and the ARN is an output.
+    for synth in (default, variant):
+        synth.template.all_resources_properties("AWS::SecretsManager::Secret", {"Name": Match.absent()})
+        synth.template.all_resources("AWS::SecretsManager::Secret", {"DeletionPolicy": "Retain"})
+    (secret_id,) = default.resources("AWS::SecretsManager::Secret")
+    default.template.has_output("SecretArnBcdaSandbox", {"Value": {"Ref": secret_id}})
+
+
 def test_imported_secret_is_not_created(variant: Synth) -> None:
-    (secret,) = variant.resources("AWS::SecretsManager::Secret").values()
-    assert "bcda-sandbox" in dumps(secret["Properties"]["Name"])
+    (secret_id,) = variant.resources("AWS::SecretsManager::Secret")
+    assert secret_id.startswith("Secretsbcdasandbox")  # only the default source's secret is created
     outputs = variant.json["Outputs"]
     assert "cms/ab2d-prod" in dumps(outputs["SecretArnAb2dProd"]["Value"])

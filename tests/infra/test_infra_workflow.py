@@ -13,6 +13,7 @@ from infra import error_names
 from infra.asl_extract import handler_logical_ids, resolve
 
 MAIN_TASKS = ("Start run", "Authenticate", "Kick off export", "Check export status", "Finalize run")
+LAMBDA_THROTTLED = "Lambda.TooManyRequestsException"
 LAMBDA_SERVICE_ERRORS = {
     "Lambda.ClientExecutionTimeoutException",
     "Lambda.ServiceException",
@@ -170,7 +171,27 @@ def test_retry_policy(asl: dict[str, Any]) -> None:
                 "MaxAttempts": 2,
             }
         else:
-            assert set(retries) == {("TransientError",)}
+            assert set(retries) == {("TransientError",), (LAMBDA_THROTTLED,)}
+
+
+def test_every_lambda_task_retries_throttling_with_jittered_backoff(asl: dict[str, Any]) -> None:
+    """A new account's concurrency quota (or a map wider than it) throttles invocations; the function
+    did not run, so the task waits and tries again instead of failing the run."""
+    throttled = {
+        name: next((r for r in state["Retry"] if r["ErrorEquals"] == [LAMBDA_THROTTLED]), None)
+        for name, state in all_states(asl)
+        if state["Type"] == "Task"
+    }
+    assert set(throttled) == {*MAIN_TASKS, "Record the failure", "Download file"}
+    for name, retrier in throttled.items():
+        assert retrier == {
+            "ErrorEquals": [LAMBDA_THROTTLED],
+            "IntervalSeconds": 2,
+            "BackoffRate": 2,
+            "MaxAttempts": 12,
+            "MaxDelaySeconds": 300,
+            "JitterStrategy": "FULL",
+        }, name
 
 
 def test_error_names_in_the_definition_are_the_error_classes(asl: dict[str, Any]) -> None:
@@ -180,7 +201,7 @@ def test_error_names_in_the_definition_are_the_error_classes(asl: dict[str, Any]
         for rule in (*state.get("Retry", []), *state.get("Catch", []))
         for error in rule["ErrorEquals"]
     }
-    application = used - LAMBDA_SERVICE_ERRORS - {error_names.ALL}
+    application = used - LAMBDA_SERVICE_ERRORS - {LAMBDA_THROTTLED, error_names.ALL}
     assert application == {"TransientError", "VerificationError"}
     assert application <= set(error_names.BULKFHIR_ERRORS) | set(error_names.INGEST_ERRORS)
 
@@ -257,3 +278,29 @@ def test_state_machine_logs_without_execution_data_and_traces(default: Synth) ->
     (destination,) = logging["Destinations"]
     log_group_id = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0]
     assert "KmsKeyId" in default.json["Resources"][log_group_id]["Properties"]
+
+
+def test_state_machine_logs_go_to_a_vended_logs_group_unique_to_the_stack(default: Synth) -> None:
+    # Under /aws/vendedlogs/ the group does not grow the account's 5,120-character CloudWatch Logs
+    # resource policy; the stack's UUID keeps the name free after `cdk destroy` retains the group.
+    props = default.only("AWS::StepFunctions::StateMachine")["Properties"]
+    (destination,) = props["LoggingConfiguration"]["Destinations"]
+    log_group_id = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0]
+    name = {
+        "Fn::Join": [
+            "",
+            [
+                "/aws/vendedlogs/states/BulkFhirIngest-",
+                {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]},
+            ],
+        ]
+    }
+    default.template.has_resource(
+        "AWS::Logs::LogGroup", {"Properties": {"LogGroupName": name}, "DeletionPolicy": "Retain"}
+    )
+    assert default.json["Resources"][log_group_id]["Properties"]["LogGroupName"] == name
+    stack_id = "arn:aws:cloudformation:eu-west-1:123456789012:stack/BulkFhirIngest/5e1c0d2a-7f3b-11ef-9d4a-0a1b2c3d4e5f"
+    assert (
+        resolve(name, default.json, pseudo_parameters={"AWS::StackId": stack_id})
+        == "/aws/vendedlogs/states/BulkFhirIngest-5e1c0d2a-7f3b-11ef-9d4a-0a1b2c3d4e5f"
+    )

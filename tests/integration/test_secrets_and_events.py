@@ -15,8 +15,11 @@ def test_credentials_are_read_and_cached(aws):
 
 def test_a_secret_created_empty_says_how_to_fill_it(aws):
     arn = aws.put_secret("empty-secret", None)
-    with pytest.raises(ConfigurationError, match=r"has no value yet.*put-secret-value --secret-id empty-secret"):
+    with pytest.raises(ConfigurationError, match=r"has no value yet") as caught:
         aws.credentials().credentials(arn)
+    assert "bulk-ingest secret set --source <source> --file creds.json" in str(caught.value)
+    # the whole ARN: its name part ends in the random suffix, which a --secret-id name must not carry
+    assert f"put-secret-value --secret-id {arn} --secret-string" in str(caught.value)
 
 
 def test_a_secret_that_is_not_json_is_not_echoed(aws):

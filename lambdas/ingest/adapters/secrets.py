@@ -40,8 +40,9 @@ class SecretsManagerCredentials:
             code = error.response.get("Error", {}).get("Code", "")
             if code == "ResourceNotFoundException":
                 raise ConfigurationError(
-                    f"secret {name} has no value yet (or does not exist): put {_SHAPE} into it, e.g. "
-                    f"aws secretsmanager put-secret-value --secret-id {name} --secret-string file://creds.json"
+                    f"secret {name} has no value yet (or does not exist): put {_SHAPE} into it, e.g. with "
+                    "bulk-ingest secret set --source <source> --file creds.json, or aws secretsmanager "
+                    f"put-secret-value --secret-id {secret_arn} --secret-string file://creds.json"
                 ) from None
             if code in ("AccessDeniedException", "DecryptionFailure"):
                 raise ConfigurationError(f"secret {name} cannot be read by this function ({code})") from None
