@@ -7,8 +7,10 @@ functions: the truth that the views must match, usable on rows in memory.
   first landed copy (run, object, line) is the one kept.
 - A family's current version is its active version. No active version: the family is cancelled and
   its current version is the one updated last. Two active versions: the one updated last is kept
-  and the family is flagged as an anomaly. Ties on last_updated fall to the larger claim id, so the
-  answer never depends on the order rows arrive in (the views do the same).
+  and the family is flagged as an anomaly. "Updated last" ties (a cancellation and its successor
+  share one lastUpdated, as in CMS's cancelled-family example) go to the version received last
+  (its earliest last_updated), then to the larger claim id: the answer never depends on the order
+  rows arrive in. The views in sql/ do exactly the same.
 """
 
 from __future__ import annotations
@@ -78,6 +80,15 @@ def duplicates(records: Iterable[R]) -> list[Duplicate[R]]:
 
 
 @dataclass(frozen=True, slots=True)
+class VersionState(Generic[R]):
+    """One claim version: its state (latest record), when it first arrived, how many records."""
+
+    state: R
+    received_utc: datetime
+    records: int
+
+
+@dataclass(frozen=True, slots=True)
 class Family(Generic[R]):
     """A claim family resolved: its current version, status, number of versions, anomaly flag."""
 
@@ -87,25 +98,30 @@ class Family(Generic[R]):
     anomaly: bool
 
 
-def resolve_family(states: Sequence[R]) -> Family[R]:
-    """A family's versions, each at its latest state -> the family's current version and status."""
-    active = [state for state in states if state.status == ACTIVE]
-    candidates = active or list(states)
-    current = max(candidates, key=lambda state: (state.last_updated_utc, state.claim_id))
-    return Family(current, ACTIVE if active else CANCELLED, len(states), len(active) > 1)
+def resolve_family(versions: Sequence[VersionState[R]]) -> Family[R]:
+    """A family's versions -> the family's current version and status."""
+    active = [version for version in versions if version.state.status == ACTIVE]
+    candidates = active or list(versions)
+    current = max(
+        candidates, key=lambda version: (version.state.last_updated_utc, version.received_utc, version.state.claim_id)
+    )
+    return Family(current.state, ACTIVE if active else CANCELLED, len(versions), len(active) > 1)
 
 
-def version_states(records: Iterable[R]) -> dict[tuple[str, str, str], R]:
+def version_states(records: Iterable[R]) -> dict[tuple[str, str, str], VersionState[R]]:
     """(source, claim_group_id, claim_id) -> that version's state."""
     by_version: dict[tuple[str, str, str], list[R]] = defaultdict(list)
     for record in records:
         by_version[(record.source, record.claim_group_id, record.claim_id)].append(record)
-    return {key: latest_state(group) for key, group in by_version.items()}
+    return {
+        key: VersionState(latest_state(group), min(r.last_updated_utc for r in group), len(group))
+        for key, group in by_version.items()
+    }
 
 
 def resolve(records: Iterable[R]) -> dict[tuple[str, str], Family[R]]:
     """Every record ever landed -> (source, claim_group_id) -> the family resolved."""
-    by_family: dict[tuple[str, str], list[R]] = defaultdict(list)
-    for (source, group, _), state in version_states(records).items():
-        by_family[(source, group)].append(state)
-    return {key: resolve_family(states) for key, states in by_family.items()}
+    by_family: dict[tuple[str, str], list[VersionState[R]]] = defaultdict(list)
+    for (source, group, _), version in version_states(records).items():
+        by_family[(source, group)].append(version)
+    return {key: resolve_family(versions) for key, versions in by_family.items()}

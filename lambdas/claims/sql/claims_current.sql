@@ -1,7 +1,8 @@
 -- claims_current: one row per claim family (source, claim_group_id), resolved by CMS's rules:
 -- the family's current version is its active version; with none active the family is cancelled
 -- and its current version is the one updated last; two or more active versions are an anomaly:
--- the one updated last is kept and the family flagged. The MBI is the EOB's own (AB2D) or else
+-- the one updated last is kept and the family flagged. "Updated last" ties (a cancellation and
+-- its successor share one lastUpdated) go to the version received last, then the larger claim id. The MBI is the EOB's own (AB2D) or else
 -- the patient's current MBI (BCDA, through eob.patient).
 SELECT
     v.source,
@@ -23,7 +24,11 @@ FROM (
         cv.*,
         row_number() OVER (
             PARTITION BY cv.source, cv.claim_group_id
-            ORDER BY CASE WHEN cv.status = 'active' THEN 0 ELSE 1 END, cv.last_updated_utc DESC, cv.claim_id DESC
+            ORDER BY
+                CASE WHEN cv.status = 'active' THEN 0 ELSE 1 END,
+                cv.last_updated_utc DESC,
+                cv.received_utc DESC,
+                cv.claim_id DESC
         ) AS family_rank,
         count(*) OVER (PARTITION BY cv.source, cv.claim_group_id) AS versions,
         sum(CASE WHEN cv.status = 'active' THEN 1 ELSE 0 END) OVER (
