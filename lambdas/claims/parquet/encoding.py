@@ -6,33 +6,33 @@ import struct
 from itertools import groupby
 
 
+def _run(value: int, count: int, out: bytearray) -> None:
+    """One RLE run of the hybrid encoding: varint(count << 1), then the value in one byte (the
+    levels here need at most 2 bits)."""
+    header = count << 1
+    while header > 0x7F:
+        out.append((header & 0x7F) | 0x80)
+        header >>= 7
+    out.append(header)
+    out.append(value)
+
+
 def rle_levels(levels: bytes | bytearray, bit_width: int) -> bytes:
     """Levels in the RLE/bit-packed hybrid, RLE runs only, with the 4-byte length prefix of a
-    data page v1. A run is varint(count << 1) then the value in ceil(bit_width / 8) bytes."""
+    data page v1."""
     assert 1 <= bit_width <= 8
     out = bytearray()
     for value, run in groupby(levels):
-        count = sum(1 for _ in run)
-        header = count << 1
-        while header > 0x7F:
-            out.append((header & 0x7F) | 0x80)
-            header >>= 7
-        out.append(header)
-        out.append(value)
+        _run(value, sum(1 for _ in run), out)
     return struct.pack("<I", len(out)) + bytes(out)
 
 
 def rle_run(value: int, count: int, bit_width: int) -> bytes:
     """``count`` equal levels: one RLE run (the common case of a column without nulls)."""
     assert 1 <= bit_width <= 8
-    header = bytearray()
-    number = count << 1
-    while number > 0x7F:
-        header.append((number & 0x7F) | 0x80)
-        number >>= 7
-    header.append(number)
-    header.append(value)
-    return struct.pack("<I", len(header)) + bytes(header)
+    out = bytearray()
+    _run(value, count, out)
+    return struct.pack("<I", len(out)) + bytes(out)
 
 
 def plain_int64(values: list[int]) -> bytes:
