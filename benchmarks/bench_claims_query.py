@@ -6,7 +6,7 @@ Generates synthetic claim_version_rows Parquet files once (by DuckDB itself, in 
 layout, under benchmarks/results/claims-<rows>/, kept out of git): families of three versions,
 the older two cancelled, the newest active (every 25th family wholly cancelled), 1% of the
 records landed a second time (duplicates). Then, in a fresh process, opens ClaimsDatabase on
-it (the real view definitions) and materialises claims_current, claim_versions and the summary.
+it (the real view definitions), resolves every family of claims_current, then the summary line.
 Prints seconds and the process's peak RSS; asserts nothing.
 """
 
@@ -78,20 +78,20 @@ def measure(root: Path, threads: int | None) -> None:
     database = ClaimsDatabase(root, threads=threads)
     opened = time.perf_counter() - began
     began = time.perf_counter()
+    # every family resolved and every printed column read, without shipping 3 million rows to Python
     families = database.connection.execute(
-        "CREATE TEMP TABLE current_families AS SELECT * FROM claims_current"
-    ).fetchall()
+        "SELECT count(*), count_if(status = 'active'), max(length(mbi)), max(last_updated), max(versions) "
+        "FROM claims_current"
+    ).fetchone()
     current_s = time.perf_counter() - began
-    count = database.connection.execute("SELECT count(*) FROM current_families").fetchone()
     began = time.perf_counter()
     summary = database.summary()
     summary_s = time.perf_counter() - began
     print(f"  open + create views      {opened:6.2f} s")
-    print(f"  claims_current (all {count[0] if count else 0:,} families materialised) {current_s:6.2f} s")
-    print(f"  summary (5 queries)      {summary_s:6.2f} s")
+    print(f"  claims_current ({families[0] if families else 0:,} families) {current_s:6.2f} s")
+    print(f"  summary line             {summary_s:6.2f} s")
     print(f"  {summary.line()}")
     print(f"  peak RSS                 {peak_rss_mib():,.0f} MiB")
-    del families
 
 
 def main() -> None:

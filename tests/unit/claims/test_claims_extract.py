@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+import pyarrow.parquet as pq
 import pytest
 
 from claims import DirectoryOutputs, LandedFile, curate_lines
@@ -213,3 +214,19 @@ def test_curating_a_file_again_overwrites_its_own_output(tmp_path: Path, landed:
         "curated/src/claim_version_rows/run_date=2026-06-01/20260601T000000_000Z-aaaaaa-00001.parquet"
     ]
     assert duckdb.sql(f"SELECT count(*) FROM '{files[0]}'").fetchall() == [(1,)]
+
+
+def test_rows_leave_memory_a_row_group_at_a_time(tmp_path: Path, landed: LandedFile) -> None:
+    line = dumps(eob(bene(), revision(), True))
+    consumed = 0
+
+    def lines() -> object:
+        nonlocal consumed
+        for _ in range(1000):
+            consumed += 1
+            yield line
+
+    report = curate_lines(lines(), landed, DirectoryOutputs(tmp_path, landed), row_group_rows=128)  # type: ignore[arg-type]
+    assert (consumed, report.rows) == (1000, {"claim_version_rows": 1000})
+    metadata = pq.read_metadata(tmp_path / landed.output_key("claim_version_rows"))
+    assert [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)] == [128] * 7 + [104]
