@@ -32,12 +32,14 @@ class LandedFile:
             raise ValueError(f"run_date must be YYYY-MM-DD, got {self.run_date!r}")
         if self.file_index < 0:
             raise ValueError("file_index must not be negative")
+        if not self.run_id or "/" in self.run_id:
+            raise ValueError(f"run_id must be one key segment, got {self.run_id!r}")
 
     def output_key(self, table: str) -> str:
         return KEY_TEMPLATE.format(
             source=safe_part(self.source),
             table=table,
             run_date=self.run_date,
-            run_id=safe_part(self.run_id),
+            run_id=self.run_id,  # as in the landing keys (fhir/.../<run_id>/...): ours, always key-safe
             file_index=self.file_index,
         )
