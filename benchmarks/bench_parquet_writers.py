@@ -123,7 +123,10 @@ def with_fastparquet(rows: Rows, path: Path) -> None:
     import pandas as pd
 
     frame = pd.DataFrame(rows, columns=[c.name for c in columns("claim_version_rows")])
-    fastparquet.write(str(path), frame, compression="GZIP", row_group_offsets=ROW_GROUP)
+    frame["historic_mbis"] = frame["historic_mbis"].map(list)
+    # fastparquet writes no Parquet LIST: a list column can only become JSON text
+    fastparquet.write(str(path), frame, compression="GZIP", row_group_offsets=ROW_GROUP,
+                      object_encoding={"historic_mbis": "json"})  # fmt: skip
 
 
 WRITERS: dict[str, Callable[[Rows, Path], None]] = {

@@ -1,10 +1,16 @@
 """A small streaming Parquet writer: rows in, one file out, memory bounded by one row group.
 
-Why our own: the curation Lambda needs only four column types, and a pure-Python writer keeps
-its bundle in kilobytes and its cold start in milliseconds, where pyarrow (156 MB unzipped,
-arm64), polars (170 MB) or duckdb (63 MB) would dominate both (benchmarks/bench_parquet_writers.py).
+Why our own (benchmarks/bench_parquet_writers.py --bundles): the curation function needs four
+column types, and the libraries that write Parquet would dominate its bundle and cold start:
+unzipped arm64 / Python 3.14, pyarrow 161 MB, polars 177 MB, fastparquet 167 MB (with numpy and
+pandas), duckdb 66 MB, this writer 0.05 MB with the rest of the package. Import: 86 ms (all of
+``claims``) against 264 (pyarrow), 216 (duckdb), 408 (polars), 1077 (fastparquet). Throughput is
+level: 53 k claim rows per CPU second, pyarrow 66 k (with the Python-to-Arrow conversion), polars
+47 k, duckdb 33 k (it takes Python rows only through pandas, Arrow or a file). The price: no
+dictionary encoding, so files are about twice pyarrow's (7.3 MB for 200 k rows against 3.8 MB).
 
-What it writes (Apache Parquet format 2.x, readable by Athena/Trino, DuckDB, pyarrow, Spark):
+What it writes (to the Apache Parquet format spec; the tests read it back with pyarrow and DuckDB,
+Athena/Trino itself is not exercised here):
 - column types ``string`` (BYTE_ARRAY, STRING), ``bigint`` (INT64), ``timestamp`` (INT64,
   TIMESTAMP(MILLIS, isAdjustedToUTC=false): the value is UTC by convention, the column name says
   so) and ``array<string>`` (the standard three-level LIST); every top-level column is OPTIONAL;
