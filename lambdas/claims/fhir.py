@@ -49,13 +49,6 @@ def path(resource: Json, *keys: str) -> object:
     return node
 
 
-def identifier_value(resource: Json, system: str) -> str | None:
-    for identifier in items(resource.get("identifier")):
-        if identifier.get("system") == system:
-            return text(identifier.get("value"))
-    return None
-
-
 def reference_id(reference: object, resource_type: str) -> str | None:
     """``Patient/-1000`` (or an absolute URL ending so) -> ``-1000``."""
     value = text(path(reference, "reference")) if isinstance(reference, Mapping) else None
