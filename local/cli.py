@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from local import deployed, secret_setter
+from local.claims import cli as claims_cli
 from local.emulator import cli as emulator_cli
 from local.runner import cli as local_run_cli
 
@@ -24,6 +25,13 @@ def build_parser() -> argparse.ArgumentParser:
     secret_setter.add_arguments(sub)
     emulator = sub.add_parser("emulator", help="serve a CMS-like bulk FHIR API on loopback until interrupted")
     emulator_cli.add_arguments(emulator)
+    claims = sub.add_parser(
+        "claims",
+        help="the claims views (current, versions, duplicates) of what landed, answered locally by DuckDB",
+        description=claims_cli.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    claims_cli.add_arguments(claims)
     return parser
 
 
@@ -33,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
         return local_run_cli.run(args)
     if args.command == "emulator":
         return emulator_cli.run(args)
+    if args.command == "claims":
+        return claims_cli.run(args)
     if args.command in ("start", "runs", "watermarks"):
         return deployed.run(args)
     if args.command == "secret":

@@ -11,9 +11,24 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # package folder -> top-level modules it must never import
 FORBIDDEN = {
-    "lambdas/bulkfhir": {"boto3", "botocore", "aws_lambda_powertools", "ingest", "infra", "local", "aws_cdk"},
+    "lambdas/bulkfhir": {"boto3", "botocore", "aws_lambda_powertools", "ingest", "claims", "infra", "local", "aws_cdk"},
     "lambdas/ingest": {"infra", "local", "aws_cdk", "cdk_nag", "moto"},
-    "infra": {"bulkfhir", "ingest", "local", "lambdas", "boto3", "moto"},
+    # the curation runs in its own function: nothing of AWS, of the download path or of the local tools
+    "lambdas/claims": {
+        "boto3",
+        "botocore",
+        "aws_lambda_powertools",
+        "ingest",
+        "bulkfhir",
+        "infra",
+        "local",
+        "aws_cdk",
+        "requests",
+        "duckdb",
+        "sqlglot",
+        "pyarrow",
+    },
+    "infra": {"bulkfhir", "ingest", "claims", "local", "lambdas", "boto3", "moto"},
 }
 
 

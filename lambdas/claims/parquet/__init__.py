@@ -1,0 +1,1 @@
+"""A small pure-Python Parquet writer (see writer.py for what it writes and why it exists)."""

@@ -1,0 +1,127 @@
+"""CMS's claim-version rules (AB2D "Claims data details", applied to every source) as small pure
+functions: the truth that the views must match, usable on rows in memory.
+
+- A version's state is its record with the latest last_updated (a cancellation re-sends an old
+  version with a newer lastUpdated).
+- The same claim id with the same last_updated again is a duplicate: dropped and counted; the
+  first landed copy (run, object, line) is the one kept.
+- A family's current version is its active version. No active version: the family is cancelled and
+  its current version is the one updated last. Two active versions: the one updated last is kept
+  and the family is flagged as an anomaly. "Updated last" ties (a cancellation and its successor
+  share one lastUpdated, as in CMS's cancelled-family example) go to the version received last
+  (its earliest last_updated), then to the larger claim id: the answer never depends on the order
+  rows arrive in. The views in sql/ do exactly the same.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Generic, Protocol, TypeVar
+
+ACTIVE = "active"
+CANCELLED = "cancelled"
+
+
+class VersionRecord(Protocol):
+    """What the rules read of a claim-version row (``claims.rows.ClaimVersion`` has it all)."""
+
+    @property
+    def source(self) -> str: ...
+    @property
+    def claim_group_id(self) -> str: ...
+    @property
+    def claim_id(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def last_updated_utc(self) -> datetime: ...
+    @property
+    def run_id(self) -> str: ...
+    @property
+    def object_key(self) -> str: ...
+    @property
+    def line(self) -> int: ...
+
+
+R = TypeVar("R", bound=VersionRecord)
+
+
+def landing_order(record: VersionRecord) -> tuple[str, str, int]:
+    """Where a record landed, in landing order (run ids sort by start time)."""
+    return (record.run_id, record.object_key, record.line)
+
+
+def latest_state(records: Sequence[R]) -> R:
+    """One claim id's records -> its state: the latest last_updated, first landed on a tie."""
+    latest = max(record.last_updated_utc for record in records)
+    return min((r for r in records if r.last_updated_utc == latest), key=landing_order)
+
+
+@dataclass(frozen=True, slots=True)
+class Duplicate(Generic[R]):
+    kept: R
+    dropped: tuple[R, ...]
+
+
+def duplicates(records: Iterable[R]) -> list[Duplicate[R]]:
+    """Records of one claim id with one last_updated, seen more than once."""
+    seen: dict[tuple[str, str, str, datetime], list[R]] = defaultdict(list)
+    for record in records:
+        seen[(record.source, record.claim_group_id, record.claim_id, record.last_updated_utc)].append(record)
+    found = []
+    for copies in seen.values():
+        if len(copies) > 1:
+            ordered = sorted(copies, key=landing_order)
+            found.append(Duplicate(ordered[0], tuple(ordered[1:])))
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class VersionState(Generic[R]):
+    """One claim version: its state (latest record), when it first arrived, how many records."""
+
+    state: R
+    received_utc: datetime
+    records: int
+
+
+@dataclass(frozen=True, slots=True)
+class Family(Generic[R]):
+    """A claim family resolved: its current version, status, number of versions, anomaly flag."""
+
+    current: R
+    status: str  # active | cancelled
+    versions: int
+    anomaly: bool
+
+
+def resolve_family(versions: Sequence[VersionState[R]]) -> Family[R]:
+    """A family's versions -> the family's current version and status."""
+    active = [version for version in versions if version.state.status == ACTIVE]
+    candidates = active or list(versions)
+    current = max(
+        candidates, key=lambda version: (version.state.last_updated_utc, version.received_utc, version.state.claim_id)
+    )
+    return Family(current.state, ACTIVE if active else CANCELLED, len(versions), len(active) > 1)
+
+
+def version_states(records: Iterable[R]) -> dict[tuple[str, str, str], VersionState[R]]:
+    """(source, claim_group_id, claim_id) -> that version's state."""
+    by_version: dict[tuple[str, str, str], list[R]] = defaultdict(list)
+    for record in records:
+        by_version[(record.source, record.claim_group_id, record.claim_id)].append(record)
+    return {
+        key: VersionState(latest_state(group), min(r.last_updated_utc for r in group), len(group))
+        for key, group in by_version.items()
+    }
+
+
+def resolve(records: Iterable[R]) -> dict[tuple[str, str], Family[R]]:
+    """Every record ever landed -> (source, claim_group_id) -> the family resolved."""
+    by_family: dict[tuple[str, str], list[VersionState[R]]] = defaultdict(list)
+    for (source, group, _), version in version_states(records).items():
+        by_family[(source, group)].append(version)
+    return {key: resolve_family(versions) for key, versions in by_family.items()}

@@ -1,0 +1,52 @@
+"""`bulk-ingest claims`: the claims views of what landed, answered locally by DuckDB.
+
+It reads ``<DIR>/curated/<source>/<table>/run_date=YYYY-MM-DD/*.parquet`` (the bucket's layout):
+``--state-dir DIR`` is the folder ``local-run --state-dir`` keeps (every run; its bucket mirror is
+``DIR/objects``), else ``--out DIR`` (default ./out) is one run's mirror.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import IO
+
+from local.claims import formats
+from local.claims.views import VIEWS
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--state-dir", type=Path, help="the folder local-run --state-dir keeps (all runs)")
+    where.add_argument("--out", type=Path, default=Path("out"), help="a local-run output folder (default ./out)")
+    parser.add_argument("--source", help="only this source (local-run's --source-name)")
+    parser.add_argument("--view", choices=tuple(VIEWS), default="current", help="what to list (default current)")
+    parser.add_argument("--group", metavar="ID", help="only this claim family (claim group id)")
+    parser.add_argument("--format", choices=formats.FORMATS, default="table", help="output format (default table)")
+
+
+def data_root(args: argparse.Namespace) -> Path:
+    """The folder holding curated/: a state dir's bucket mirror (objects/), or the out folder."""
+    if args.state_dir is not None:
+        mirror = args.state_dir / "objects"
+        return mirror if (mirror / "curated").is_dir() or not (args.state_dir / "curated").is_dir() else args.state_dir
+    return Path(args.out)
+
+
+def run(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] | None = None) -> int:
+    from local.claims.query import ClaimsDatabase, NoCuratedDataError  # noqa: PLC0415 - duckdb only for this command
+
+    out, err = out or sys.stdout, err or sys.stderr
+    try:
+        database = ClaimsDatabase(data_root(args))
+    except NoCuratedDataError as error:
+        err.write(f"bulk-ingest claims: {error}; run `bulk-ingest local-run` first, or point --state-dir/--out at it\n")
+        return 1
+    if args.source is not None and args.source not in database.sources():
+        known = ", ".join(database.sources()) or "none"
+        err.write(f"bulk-ingest claims: no claims of source {args.source!r} (sources: {known})\n")
+        return 1
+    formats.write(database.query(args.view, source=args.source, group=args.group), args.format, out)
+    err.write(f"bulk-ingest claims: {database.summary(args.source).line()}\n")
+    return 0

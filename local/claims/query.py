@@ -1,0 +1,140 @@
+"""DuckDB over a folder laid out like the bucket (``<root>/curated/<source>/<table>/run_date=...``),
+with the views of ``claims/sql`` rendered from their Trino SQL: the same definitions Athena runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import sqlglot
+
+from claims.catalog import Catalog, Table, load_catalog
+from local.claims.views import DISPLAY_COLUMNS, VIEWS
+
+_DUCKDB_TYPES = {"string": "VARCHAR", "bigint": "BIGINT", "timestamp": "TIMESTAMP", "array<string>": "VARCHAR[]"}
+
+
+class NoCuratedDataError(Exception):
+    """The folder holds no curated Parquet file."""
+
+
+def render_for_duckdb(trino_sql: str) -> str:
+    """A view's Trino SQL in DuckDB's dialect. sqlglot's transpilation needs no substitution for
+    the functions the views use (row_number, count/sum windows, array_agg ... ORDER BY, ||, CAST);
+    tests/unit/local/test_claims_query.py runs every view through it."""
+    return sqlglot.transpile(trino_sql, read="trino", write="duckdb")[0]
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    columns: tuple[str, ...]
+    rows: list[tuple[Any, ...]]
+
+
+@dataclass(frozen=True)
+class ClaimsSummary:
+    records: int  # claim-version records landed (every EOB line that yielded a row)
+    versions: int  # distinct claim versions (claim ids)
+    families: int
+    active: int
+    cancelled: int
+    anomalies: int
+    duplicates_dropped: int
+    rejects: int
+
+    def line(self) -> str:
+        return (
+            f"claims: {self.records:,} versions seen ({self.versions:,} distinct), {self.families:,} families "
+            f"({self.active:,} active, {self.cancelled:,} cancelled, {self.anomalies:,} anomalies), "
+            f"{self.duplicates_dropped:,} duplicates dropped, {self.rejects:,} rejects"
+        )
+
+
+class ClaimsDatabase:
+    """An in-memory DuckDB whose tables are views over the curated files and whose views are the
+    catalog's. ``root`` is the folder that holds ``curated/``."""
+
+    def __init__(self, root: Path, catalog: Catalog | None = None, *, threads: int | None = None) -> None:
+        self.root = root
+        self.catalog = catalog or load_catalog()
+        curated = root / "curated"
+        if not any(curated.glob("*/*/run_date=*/*.parquet")):
+            raise NoCuratedDataError(
+                f"no curated claims under {curated}/ (expected "
+                "curated/<source>/<table>/run_date=YYYY-MM-DD/<run_id>-<file>.parquet)"
+            )
+        self.connection = duckdb.connect(":memory:")
+        if threads:
+            self.connection.execute(f"SET threads = {int(threads)}")
+        for table in self.catalog.tables:
+            self.connection.execute(self._table_sql(curated, table))
+        for view in self.catalog.views:
+            self.connection.execute(f"CREATE VIEW {view.name} AS {render_for_duckdb(view.sql)}")
+
+    @staticmethod
+    def _table_sql(curated: Path, table: Table) -> str:
+        pattern = curated / "*" / table.name / "run_date=*" / "*.parquet"
+        if any(curated.glob(f"*/{table.name}/run_date=*/*.parquet")):
+            return (
+                f"CREATE VIEW {table.name} AS SELECT * FROM read_parquet({_literal(str(pattern))}, "
+                "hive_partitioning = true, hive_types = {'run_date': VARCHAR}, union_by_name = true)"
+            )
+        # an AB2D source lands no Patient: the table is there, empty, so the views still bind
+        columns = ", ".join(f"{column.name} {_DUCKDB_TYPES[column.type]}" for column in table.columns)
+        return f"CREATE TABLE {table.name} ({columns}, run_date VARCHAR)"
+
+    def sources(self) -> list[str]:
+        rows = self.connection.execute("SELECT DISTINCT source FROM claim_version_rows ORDER BY source").fetchall()
+        return [row[0] for row in rows]
+
+    def query(self, view: str, *, source: str | None = None, group: str | None = None) -> QueryResult:
+        """``view``: current | versions | duplicates; rows ordered by source, family, claim id."""
+        columns = DISPLAY_COLUMNS[view]
+        where, parameters = self._filters(source, group)
+        sql = (
+            f"SELECT {', '.join(columns)} FROM {VIEWS[view]}{where} "
+            "ORDER BY source, claim_group_id, claim_id, last_updated"
+        )
+        return QueryResult(columns, self.connection.execute(sql, parameters).fetchall())
+
+    @staticmethod
+    def _filters(source: str | None, group: str | None) -> tuple[str, list[str]]:
+        clauses, parameters = [], []
+        if source is not None:
+            clauses.append("source = ?")
+            parameters.append(source)
+        if group is not None:
+            clauses.append("claim_group_id = ?")
+            parameters.append(group)
+        return (" WHERE " + " AND ".join(clauses) if clauses else ""), parameters
+
+    def summary(self, source: str | None = None) -> ClaimsSummary:
+        where, parameters = self._filters(source, None)
+
+        def scalar(sql: str) -> int:
+            row = self.connection.execute(sql, parameters).fetchone()
+            return int(row[0] or 0) if row else 0
+
+        # one pass over claims_current: the sum of its versions is the number of distinct versions
+        families = self.connection.execute(
+            "SELECT count(*), sum(versions), count_if(status = 'active'), count_if(status = 'cancelled'), "
+            f"count_if(anomaly) FROM claims_current{where}",
+            parameters,
+        ).fetchone()
+        assert families is not None
+        return ClaimsSummary(
+            records=scalar(f"SELECT count(*) FROM claim_version_rows{where}"),
+            versions=int(families[1] or 0),
+            families=int(families[0]),
+            active=int(families[2]),
+            cancelled=int(families[3]),
+            anomalies=int(families[4]),
+            duplicates_dropped=scalar(f"SELECT sum(dropped) FROM claim_duplicates{where}"),
+            rejects=scalar(f"SELECT count(*) FROM rejects{where}"),
+        )

@@ -1,0 +1,18 @@
+"""What `bulk-ingest claims --view` offers and prints (no engine imports: the CLI parser needs it)."""
+
+from __future__ import annotations
+
+# --view name -> the catalog's view
+VIEWS = {"current": "claims_current", "versions": "claim_versions", "duplicates": "claim_duplicates"}
+# what each --view prints; `current`'s keys are a contract of `--format ndjson` (issue 7)
+DISPLAY_COLUMNS: dict[str, tuple[str, ...]] = {
+    "current": (
+        "source", "claim_group_id", "claim_id", "status", "last_updated", "versions", "mbi",
+        "historic_mbis", "patient", "claim_type",
+    ),
+    "versions": (
+        "source", "claim_group_id", "claim_id", "status", "last_updated", "records", "claim_type",
+        "patient", "mbi", "object_key", "line",
+    ),
+    "duplicates": ("source", "claim_group_id", "claim_id", "last_updated", "copies", "dropped", "seen_at"),
+}  # fmt: skip

@@ -1,0 +1,34 @@
+"""Helpers for the claims tests: emulator-built resources and curation into a temp folder."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+
+from claims import LandedFile
+from local.emulator.population import Beneficiary, Revision
+
+LANDED = LandedFile(
+    source="src",
+    run_id="20260601T000000.000Z-aaaaaa",
+    run_date="2026-06-01",
+    object_key="fhir/src/ExplanationOfBenefit/run_date=2026-06-01/20260601T000000.000Z-aaaaaa/ExplanationOfBenefit-0001.ndjson.gz",
+    file_index=1,
+)
+LOADED = datetime(2026, 3, 4, 5, 6, 7, 890000, tzinfo=UTC)
+
+
+def bene(historic: str | None = "7HA2AA0AA00") -> Beneficiary:
+    return Beneficiary(3, "-10000000000066", "1S00E00AA66", historic, LOADED, False, 0)
+
+
+def revision(claim_type: str = "carrier", status: str = "active", kind: str = "ExplanationOfBenefit") -> Revision:
+    return Revision(
+        kind, f"{claim_type}-9991831999", LOADED, 42, status, claim_type, "9991831999", "777", date(2026, 2, 1)
+    )
+
+
+@pytest.fixture
+def landed() -> LandedFile:
+    return LANDED

@@ -1,0 +1,58 @@
+"""The rules on their own, including what the page's examples do not show: anomalies, ties,
+a version revised in place, the state of a version seen out of order."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from claims.rows import ClaimVersion
+from claims.rules import ACTIVE, CANCELLED, duplicates, resolve, version_states
+from local.claims.query import ClaimsDatabase
+from tests.support.claims import ab2d_eob, land
+
+T0 = datetime(2024, 5, 1, tzinfo=UTC)
+
+
+def record(claim_id: str, status: str, days: int, run: str = "r1", line: int = 1, group: str = "g") -> ClaimVersion:
+    moment = T0 + timedelta(days=days)
+    return ClaimVersion(
+        "s", group, claim_id, status, moment.isoformat(), moment, "CARRIER", None, None, "p", None, (),
+        claim_id, run, "key", line,
+    )  # fmt: skip
+
+
+def test_a_versions_state_is_its_latest_record_even_when_it_arrives_first() -> None:
+    states = version_states([record("1", CANCELLED, 5, run="r1"), record("1", ACTIVE, 0, run="r2")])
+    version = states[("s", "g", "1")]
+    assert (version.state.status, version.received_utc, version.records) == (CANCELLED, T0, 2)
+
+
+def test_two_active_versions_keep_the_one_updated_last_and_flag_the_family() -> None:
+    family = resolve([record("1", ACTIVE, 0), record("2", ACTIVE, 3), record("3", CANCELLED, 9)])[("s", "g")]
+    assert (family.current.claim_id, family.status, family.versions, family.anomaly) == ("2", ACTIVE, 3, True)
+
+
+def test_a_cancelled_family_reports_the_version_updated_last() -> None:
+    family = resolve([record("1", CANCELLED, 4), record("2", CANCELLED, 2)])[("s", "g")]
+    assert (family.current.claim_id, family.status, family.anomaly) == ("1", CANCELLED, False)
+
+
+def test_a_version_revised_in_place_is_one_version_not_a_duplicate() -> None:
+    records = [record("1", ACTIVE, 0), record("1", ACTIVE, 7)]  # BFD: same id, later lastUpdated
+    family = resolve(records)[("s", "g")]
+    assert (family.versions, family.current.last_updated_utc, duplicates(records)) == (1, T0 + timedelta(days=7), [])
+
+
+def test_duplicates_keep_the_first_landed_copy() -> None:
+    (found,) = duplicates([record("1", ACTIVE, 0, run="r2"), record("1", ACTIVE, 0, run="r1", line=3)])
+    assert (found.kept.run_id, [d.run_id for d in found.dropped]) == ("r1", ["r2"])
+
+
+def test_the_views_flag_an_anomaly_like_the_rules(tmp_path: Path) -> None:
+    lines = [ab2d_eob("g", "11", "active", T0), ab2d_eob("g", "22", "active", T0 + timedelta(days=3))]
+    land(tmp_path, "s", "20240510T000000.000Z-aaaaaa", "2024-05-10", lines)
+    database = ClaimsDatabase(tmp_path)
+    anomaly = database.connection.execute("SELECT claim_id, status, versions, anomaly FROM claims_current").fetchall()
+    assert anomaly == [("22", "active", 2, True)]
+    assert database.summary().anomalies == 1

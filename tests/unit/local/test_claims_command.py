@@ -1,0 +1,95 @@
+"""`bulk-ingest claims` as a user runs it, on Parquet files the curation wrote from emulator data."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from local.cli import main
+from local.emulator.config import DEFAULT_DATA_LOAD_TIME
+from local.emulator.population import Population
+from local.emulator.render import render
+from tests.support.claims import ab2d_eob, day, land
+
+CURRENT_KEYS = [
+    "source", "claim_group_id", "claim_id", "status", "last_updated", "versions", "mbi", "historic_mbis",
+    "patient", "claim_type",
+]  # fmt: skip
+RUN = "20260601T041233.705Z-abcdef"
+
+
+@pytest.fixture(scope="module")
+def bcda_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A BCDA-like source (R4 EOBs, MBIs on Patient, one historic) and an AB2D-like one."""
+    root = tmp_path_factory.mktemp("out")
+    population = Population(5, 25, DEFAULT_DATA_LOAD_TIME)
+    benes = population.group("all", 0)
+    for index, kind in enumerate(("ExplanationOfBenefit", "Patient"), start=1):
+        lines = [render(b, r, True) for b in benes for r in population.view(b, kind, DEFAULT_DATA_LOAD_TIME)]
+        land(root, "local-bcda", RUN, "2026-06-01", lines, index)
+    land(root, "local-ab2d", RUN, "2026-06-01", [ab2d_eob("99995", "12987987", "active", day("01/01/2020"))])
+    return root
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(["claims", *argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_ndjson_current_has_exactly_the_documented_keys_and_bcda_mbis_come_from_patient(
+    bcda_root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = _run(capsys, "--out", str(bcda_root), "--source", "local-bcda", "--format", "ndjson")
+    assert code == 0
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert rows and all(list(row) == CURRENT_KEYS for row in rows)
+    assert {row["source"] for row in rows} == {"local-bcda"}
+    assert {row["status"] for row in rows} == {"active", "cancelled"}
+    assert all(row["mbi"] and len(row["mbi"]) == 11 for row in rows)  # reached through eob.patient
+    assert any(row["historic_mbis"] for row in rows) and all(isinstance(r["historic_mbis"], list) for r in rows)
+    assert err.startswith("bulk-ingest claims: claims: ") and "0 rejects" in err
+
+
+def test_group_filter_table_and_csv(bcda_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(capsys, "--out", str(bcda_root), "--group", "99995")
+    assert code == 0
+    header, row = out.splitlines()
+    assert header.split() == CURRENT_KEYS
+    assert row.split()[:4] == ["local-ab2d", "99995", "12987987", "active"]
+
+    code, out, _ = _run(capsys, "--out", str(bcda_root), "--view", "versions", "--format", "csv", "--group", "99995")
+    (parsed,) = list(csv.DictReader(io.StringIO(out)))
+    assert (parsed["claim_id"], parsed["records"], parsed["line"]) == ("12987987", "1", "1")
+
+
+def test_state_dir_reads_the_bucket_mirror_under_objects(
+    bcda_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "objects").symlink_to(bcda_root, target_is_directory=True)
+    code, from_state_dir, _ = _run(capsys, "--state-dir", str(tmp_path), "--format", "csv")
+    assert code == 0
+    assert from_state_dir == _run(capsys, "--out", str(bcda_root), "--format", "csv")[1]
+    assert len(from_state_dir.splitlines()) > 100
+
+
+def test_nothing_curated_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _run(capsys, "--out", str(tmp_path))
+    assert (code, out) == (1, "")
+    assert f"no curated claims under {tmp_path}/curated/" in err and "local-run" in err
+
+
+def test_an_unknown_source_names_the_known_ones(bcda_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _run(capsys, "--out", str(bcda_root), "--source", "nope")
+    assert code == 1
+    assert "sources: local-ab2d, local-bcda" in err
+
+
+def test_bad_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["claims", "--view", "everything"])
+    assert exited.value.code == 2
