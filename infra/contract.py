@@ -24,8 +24,9 @@ POWERTOOLS = {
     "POWERTOOLS_LOG_LEVEL": "INFO",
 }
 
-#: The seven Lambdas, in the order the state machine calls them; handler ``ingest.handlers.<name>.handler``.
-HANDLERS = ("start_run", "authenticate", "kick_off", "check_status", "download_file", "finalize", "record_failure")
+#: The Lambdas, in the order the state machine calls them; handler ``ingest.handlers.<name>.handler``.
+HANDLERS = ("start_run", "authenticate", "kick_off", "check_status", "download_file", "curate_file", "plan_rebuild",
+            "finalize", "record_failure")  # fmt: skip
 
 EVENT_BUS = "default"
 EVENT_SOURCE = "bulk-fhir-ingest"
@@ -42,6 +43,9 @@ TABLE_ITEMS = {
     "ledger": "LEDGER#",
     "run_files": "RUN#",
 }
+
+#: The resource types the claims layer curates (lambdas/claims extract.CURATED_TYPES; a test pins them).
+CURATED_TYPES = ("ExplanationOfBenefit", "Patient", "Claim", "ClaimResponse")
 
 #: Where "Start run" puts the source's download concurrency (read by the Distributed Map).
 DOWNLOAD_CONCURRENCY_PATH = "$.run.download_concurrency"

@@ -65,6 +65,22 @@ SPECS: dict[str, FunctionSpec] = {
         "Download file: stream one file into S3 and verify it",
         TableItems(reads=("run_files",), writes=("run_files",)),
     ),
+    # Curation is CPU-bound (JSON parsing): 1,769 MB is one full vCPU. A file needs one invocation
+    # (~50 MB/s of NDJSON per vCPU: a 15-minute invocation covers 45 GB).
+    "curate_file": FunctionSpec(
+        1769,
+        Duration.minutes(15),
+        (Need.CURATE, Need.TELL_MISSING),
+        "Curate file: one landed file's claims into Parquet under curated/",
+        TableItems(reads=("run_files",), writes=("run_files",)),
+    ),
+    "plan_rebuild": FunctionSpec(
+        256,
+        Duration.minutes(5),
+        (Need.RUN_FILES_READ_WRITE,),
+        "List landed files: what a claims rebuild curates again",
+        TableItems(reads=("ledger", "run_files"), writes=("ledger",)),
+    ),
     "finalize": FunctionSpec(
         256,
         Duration.minutes(5),
@@ -175,7 +191,7 @@ class Functions(Construct):
         acknowledge_wildcard_resources(
             policy,
             "Wildcards only in resources: object prefixes of the landing bucket (fhir/*, errors/*, deleted/*, "
-            "runs/*, staging/*), the random suffix of imported secrets, and '*' for X-Ray trace "
+            "runs/*, staging/*, curated/*), the random suffix of imported secrets, and '*' for X-Ray trace "
             "segments and VPC network interfaces, whose actions support no resource-level scoping.",
         )
         return iam.Role(

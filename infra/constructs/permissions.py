@@ -22,7 +22,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from infra import contract
-from infra.constructs.storage import DATA_PREFIXES, RUNS_PREFIX, STAGING_PREFIX
+from infra.constructs.storage import CURATED_PREFIX, DATA_PREFIXES, RUNS_PREFIX, STAGING_PREFIX
 
 
 class Need(Enum):
@@ -32,6 +32,7 @@ class Need(Enum):
     RUN_FILES_READ = "read run files (file lists, pre-signed URLs) under runs/"
     RUN_FILES_READ_WRITE = "read and write run files under runs/"
     TELL_MISSING = "tell a missing object (404) from a forbidden one (403)"
+    CURATE = "read landed data files under fhir/ and write the curated claims under curated/"
     LANDING = "land files under fhir/, errors/, deleted/ through staging/ (multipart, copy, checkpoints)"
     EVENT_LANDED = "put ExportLanded on the default bus"
     EVENT_FAILED = "put ExportFailed on the default bus"
@@ -75,7 +76,7 @@ def statements_for(
     needs = set(needs)
     statements = _table(resources, table) if table else []
     statements += [statement for need in Need if need in needs for statement in _STATEMENTS[need](resources)]
-    if needs & {Need.RUN_FILES_READ, Need.RUN_FILES_READ_WRITE, Need.LANDING}:
+    if needs & {Need.RUN_FILES_READ, Need.RUN_FILES_READ_WRITE, Need.LANDING, Need.CURATE}:
         statements.append(_kms_via("KeyForObjects", resources.key, _KMS_FOR_OBJECTS, "s3"))
     return statements
 
@@ -132,6 +133,15 @@ def _landing(r: Resources) -> list[iam.PolicyStatement]:
     ]
 
 
+def _curate(r: Resources) -> list[iam.PolicyStatement]:
+    return [
+        _objects("ReadLandedData", r.bucket, ("s3:GetObject",), [f"{DATA_PREFIXES[0]}*"]),
+        # GetObject also answers HeadObject: is a curated file of an earlier curation there to replace?
+        _objects("WriteCuratedClaims", r.bucket, (*_OBJECT_WRITE, "s3:GetObject", "s3:DeleteObject",
+                                                   "s3:ListMultipartUploadParts"), [f"{CURATED_PREFIX}*"]),
+    ]  # fmt: skip
+
+
 def _tell_missing(r: Resources) -> list[iam.PolicyStatement]:
     # "Is this file landed already?", "is there a file list of an earlier poll?" are HeadObjects; S3
     # answers 404 for a missing key only to a caller allowed to list the bucket (403 otherwise). No
@@ -157,6 +167,7 @@ _STATEMENTS = {
     Need.RUN_FILES_READ: _run_files_read,
     Need.RUN_FILES_READ_WRITE: _run_files_read_write,
     Need.TELL_MISSING: _tell_missing,
+    Need.CURATE: _curate,
     Need.LANDING: _landing,
     Need.EVENT_LANDED: lambda _r: _event(contract.EXPORT_LANDED),
     Need.EVENT_FAILED: lambda _r: _event(contract.EXPORT_FAILED),

@@ -19,6 +19,8 @@ from infra.nag import acknowledge
 DATA_PREFIXES = ("fhir/", "errors/", "deleted/")
 RUNS_PREFIX = "runs/"
 STAGING_PREFIX = "staging/"
+#: the claims layer's Parquet files (lambdas/claims): curated/<source>/<table>/run_date=.../
+CURATED_PREFIX = "curated/"
 MAP_RESULTS_PREFIX = "runs/map-results/"
 TTL_ATTRIBUTE = "expires_at_epoch"
 #: What both buckets share: private, owner-enforced, TLS 1.2+ only, versioned, kept on stack deletion.

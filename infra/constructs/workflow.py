@@ -26,7 +26,7 @@ from constructs import Construct
 
 from infra import error_names as errors
 from infra.config import IngestConfig
-from infra.constructs.download_map import build_download_map
+from infra.constructs.download_map import build_download_map, build_rebuild_map
 from infra.constructs.log_groups import encrypted_log_group, vended_log_group_name
 from infra.constructs.workflow_retry import retry_transient
 from infra.constructs.workflow_role import (
@@ -92,12 +92,17 @@ class Workflow(Construct):
         authenticate = self._task("Authenticate", functions["authenticate"], "$.auth")
         kick_off = self._task("Kick off export", functions["kick_off"], "$.job")
         check = self._task("Check export status", functions["check_status"], "$.poll")
-        download = build_download_map(self, function=functions["download_file"], bucket=bucket)
+        download = build_download_map(
+            self, function=functions["download_file"], curate=functions["curate_file"], bucket=bucket
+        )
+        # A claims rebuild ({"source": ..., "rebuild_claims": true}): every landed file curated again.
+        plan = self._task("List landed files", functions["plan_rebuild"], "$.poll")
+        rebuild = build_rebuild_map(self, curate=functions["curate_file"], bucket=bucket)
         finalize = self._task("Finalize run", functions["finalize"], "$.final")
 
         record = self._task("Record the failure", functions["record_failure"], "$.failure")
         record.next(sfn.Fail(self, "Export failed", error_path="$.failure.error", cause_path="$.failure.cause"))
-        for state in (authenticate, kick_off, check, download, finalize):
+        for state in (authenticate, kick_off, check, download, finalize, plan, rebuild):
             state.add_catch(record, errors=[errors.ALL], result_path="$.error")
         # A failed Start run leaves the raw input in the state: only the error goes on, so that
         # Record the failure finds no run of ours to undo (a crafted "run" key must not be trusted).
@@ -135,7 +140,13 @@ class Workflow(Construct):
             .otherwise(wait_to_kick_off.next(kick_off))
         )
         kick_off.next(export_accepted)
-        return start.next(authenticate).next(authenticated)
+        authenticate.next(authenticated)
+        rebuild_or_export = (
+            sfn.Choice(self, "Rebuild claims?")
+            .when(sfn.Condition.string_equals("$.run.mode", "rebuild_claims"), plan.next(rebuild).next(finalize))
+            .otherwise(authenticate)
+        )
+        return start.next(rebuild_or_export)
 
     def _task(
         self, name: str, function: lambda_.IFunction, result_path: str, payload: sfn.TaskInput | None = None

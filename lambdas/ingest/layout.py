@@ -33,6 +33,11 @@ def staging_key(source: str, run_id: str, index: int) -> str:
     return f"staging/{_safe(source)}/{run_id}/{index:05d}.ndjson.gz"
 
 
+def curation_list_key(source: str, run_id: str) -> str:
+    """A claims rebuild's list of every landed file to curate again (the map reads it)."""
+    return run_prefix(source, run_id) + "curate-files.json"
+
+
 def file_urls_key(source: str, run_id: str) -> str:
     """The full URLs (with their query strings) of a run's pre-signed files: kept in S3, never in state."""
     return run_prefix(source, run_id) + "file-urls.json"

@@ -17,7 +17,7 @@ _TYPE = re.compile(r"^[A-Z][A-Za-z]+$")
 _TARGET = re.compile(r"^(Patient|system|Group/[A-Za-z0-9\-.]{1,64})$")
 #: What an execution input may hold. Anything else is refused: later steps read their own keys of the
 #: state ($.run, $.job, $.poll, ...), and an input must not be able to steer them.
-INPUT_KEYS = ("source", "since", "types", "export", "until", "type_filters")
+INPUT_KEYS = ("source", "since", "types", "export", "until", "type_filters", "rebuild_claims")
 _MAX_TYPE_FILTERS = 20
 _MAX_TYPE_FILTER_CHARS = 1000
 
@@ -32,6 +32,8 @@ class RunInput:
     export: str | None = None
     until: str | None = None
     type_filters: tuple[str, ...] = ()
+    #: re-derive the source's curated claims from every file that landed (for when the rules change)
+    rebuild_claims: bool = False
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> RunInput:
@@ -62,6 +64,7 @@ class RunInput:
             export=str(export) if export else None,
             until=str(until) if until else None,
             type_filters=_type_filters(state.get("type_filters")),
+            rebuild_claims=_rebuild(state),
         )
 
     def to_state(self) -> dict[str, Any]:
@@ -75,7 +78,18 @@ class RunInput:
             data["until"] = self.until
         if self.type_filters:
             data["type_filters"] = list(self.type_filters)
+        if self.rebuild_claims:
+            data["rebuild_claims"] = True
         return data
+
+
+def _rebuild(state: dict[str, Any]) -> bool:
+    raw = state.get("rebuild_claims", False)
+    if not isinstance(raw, bool):
+        raise ConfigurationError('"rebuild_claims" must be true or false')
+    if raw and any(key in state for key in ("since", "types", "export", "until", "type_filters")):
+        raise ConfigurationError('"rebuild_claims" re-derives what landed: it takes no export parameters')
+    return raw
 
 
 def _type_filters(raw: object) -> tuple[str, ...]:
@@ -131,6 +145,8 @@ class RunContext:
     resume_kicked_off_at: str | None = None
     #: a job of an earlier run of this scope that this run does not resume (another request)
     stale_job_url: str | None = None
+    #: "export" (the normal run), or "rebuild_claims" (re-curate every landed file; no server involved)
+    mode: str = "export"
 
     def to_state(self) -> dict[str, Any]:
         data = asdict(self)
@@ -162,6 +178,7 @@ class RunContext:
             resume_job_url=run.get("resume_job_url"),
             resume_kicked_off_at=run.get("resume_kicked_off_at"),
             stale_job_url=run.get("stale_job_url"),
+            mode=str(run.get("mode") or "export"),
         )
 
 
@@ -282,6 +299,10 @@ class LandedFile:
     landed_at: str
     #: download requests this file took (AB2D allows six per file)
     downloads: int = 0
+    #: the sha256 of the landed bytes its curated claims were derived from ("" when not curated)
+    curated_sha256: str = ""
+    #: curated rows per table (claim_version_rows, patients, partial_claims, rejects)
+    curated_rows: dict[str, int] = field(default_factory=dict)
 
     def to_state(self) -> dict[str, Any]:
         return asdict(self)

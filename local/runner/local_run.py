@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from local.claims.summary import summary_line
 from local.emulator import Emulator, EmulatorConfig
 from local.follow import Progress
 from local.runner.clockwork import Clockwork
@@ -207,10 +208,10 @@ def run_local(options: LocalRunOptions, out: IO[str] | None = None) -> LocalRunR
                     (options.state_dir / "emulator-timeline.json").write_text(json.dumps(emu.timeline(), indent=1))
             history = aws.history(arn)
             record = run_record(aws, description, source["name"], history)
-            mirror(aws, options.out_dir, record["run_id"])
+            mirror(aws, options.out_dir, record["run_id"], source["name"])
             (options.out_dir / "run.json").write_text(json.dumps(record, indent=2) + "\n")
             seconds = time.monotonic() - started
-            print_summary(record, seconds, options.out_dir, out)
+            print_summary(record, seconds, options.out_dir, out, summary_line(options.out_dir, source["name"]))
             return LocalRunResult(
                 exit_code=0 if record["status"] == "SUCCEEDED" else 1,
                 record=record,

@@ -10,17 +10,21 @@ from typing import IO, Any
 from ingest.adapters.dynamo_store import DynamoRunStore
 from local.runner.world import LocalAws
 
-#: What --out receives: the landed data and the run records (never staging/ or map results).
+#: What --out receives: the landed data and the run records (never staging/ or map results), and
+#: the source's curated claims of every run the bucket holds (the claims views need all of them).
 MIRRORED_PREFIXES = ("fhir/", "errors/", "deleted/", "runs/")
+CURATED_PREFIX = "curated/"
 
 
-def mirror(aws: LocalAws, out_dir: Path, run_id: str | None) -> int:
-    """Copy this run's landed objects into ``out_dir`` in the S3 layout; returns the count."""
+def mirror(aws: LocalAws, out_dir: Path, run_id: str | None, source: str | None = None) -> int:
+    """Copy this run's landed objects (and the source's curated claims) into ``out_dir`` in the S3
+    layout; returns the count."""
     copied = 0
     for key in aws.list_keys():
-        if not key.startswith(MIRRORED_PREFIXES) or key.startswith("runs/map-results/"):
+        curated = source is not None and key.startswith(f"{CURATED_PREFIX}{source}/")
+        if not curated and (not key.startswith(MIRRORED_PREFIXES) or key.startswith("runs/map-results/")):
             continue
-        if run_id and f"/{run_id}/" not in key:
+        if not curated and run_id and f"/{run_id}/" not in key:
             continue
         aws.download(key, out_dir / key)
         copied += 1
@@ -89,7 +93,9 @@ def run_record(
     }
 
 
-def print_summary(record: dict[str, Any], seconds: float, out_dir: Path, out: IO[str]) -> None:
+def print_summary(
+    record: dict[str, Any], seconds: float, out_dir: Path, out: IO[str], claims_line: str | None = None
+) -> None:
     per_type: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
     for f in record["files"]:
         label = f["type"] if f["kind"] == "output" else f"{f['type']} ({f['kind']})"
@@ -109,4 +115,6 @@ def print_summary(record: dict[str, Any], seconds: float, out_dir: Path, out: IO
     note = f" ({watermark['note']})" if watermark.get("note") not in (None, "moved") else ""
     out.write(f"  watermark: {watermark['before'] or 'none'} -> {watermark['after'] or 'none'}{note}\n")
     out.write(f"  status polls: {record['polls']}; execution history: {record['history_events']} events\n")
+    if claims_line:
+        out.write(f"  {claims_line}\n")
     out.write(f"  landed objects and run.json in {out_dir}/\n")

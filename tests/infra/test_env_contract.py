@@ -31,7 +31,7 @@ def test_infra_uses_the_names_ingest_reads() -> None:
 def test_every_function_gets_the_same_environment_with_exactly_the_contract_keys(default: Synth, vpc: Synth) -> None:
     for synth in (default, vpc):
         envs = environments(synth)
-        assert len(envs) == 7
+        assert len(envs) == len(contract.HANDLERS)
         assert all(env == envs[0] for env in envs)
         assert set(envs[0]) == set(settings.ENVIRONMENT_VARIABLES) | POWERTOOLS_VARIABLES
 

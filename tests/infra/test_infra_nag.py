@@ -35,7 +35,7 @@ EXPECTED_ACKNOWLEDGEMENTS = {
         "Workflow/FailureExecutionPolicy",
     },
 }
-FUNCTIONS = "StartRun|Authenticate|KickOff|CheckStatus|DownloadFile|Finalize|RecordFailure"
+FUNCTIONS = "StartRun|Authenticate|KickOff|CheckStatus|DownloadFile|CurateFile|PlanRebuild|Finalize|RecordFailure"
 
 
 def acknowledgements(synth: Synth) -> dict[str, dict[str, str]]:
@@ -79,7 +79,7 @@ def test_wildcard_resources_are_acknowledged_one_by_one(vpc: Synth) -> None:
     resources = {rule.removeprefix("AwsSolutions-IAM5[Resource::").removesuffix("]") for rule in iam5}
     landing = next(lid for lid in vpc.json["Resources"] if lid.startswith("StorageLanding"))
     objects = {r.removeprefix(f"<{landing}.Arn>/") for r in resources if r.startswith(f"<{landing}.Arn>/")}
-    assert objects == {"fhir/*", "errors/*", "deleted/*", "staging/*", "runs/*", "runs/map-results/*"}
+    assert objects == {"fhir/*", "errors/*", "deleted/*", "staging/*", "runs/*", "runs/map-results/*", "curated/*"}
     executions = {r for r in resources if ":execution:" in r}
     assert len(executions) == 2 and all(r.endswith((":*", "/*:*")) for r in executions)
     assert resources == objects_with(landing, objects) | executions | {"*"}

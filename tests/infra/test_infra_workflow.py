@@ -45,7 +45,12 @@ def lambda_arn(synth: Synth, handler: str) -> str:
 
 def test_the_happy_path_and_its_loops(asl: dict[str, Any], states: dict[str, Any]) -> None:
     assert asl["StartAt"] == "Start run"
-    assert states["Start run"]["Next"] == "Authenticate"
+    assert states["Start run"]["Next"] == "Rebuild claims?"
+    assert states["Rebuild claims?"] == {
+        "Type": "Choice",
+        "Choices": [{"Variable": "$.run.mode", "StringEquals": "rebuild_claims", "Next": "List landed files"}],
+        "Default": "Authenticate",
+    }
     assert states["Authenticate"]["Next"] == "Authenticated?"
     # the token endpoint's Retry-After (BCDA's SSAS: 300 s) is waited out in a Wait state
     assert states["Authenticated?"] == {
@@ -108,6 +113,9 @@ def test_every_state_but_the_failure_path_is_reachable_only_as_drawn(states: dic
         "Export landed",
         "Record the failure",
         "Export failed",
+        "Rebuild claims?",
+        "List landed files",
+        "Curate landed files",
     }
 
 
@@ -120,6 +128,9 @@ def test_every_lambda_task_returns_into_its_own_key(default: Synth, asl: dict[st
         "Finalize run": ("finalize", "$.final"),
         "Record the failure": ("record_failure", "$.failure"),
         "Download file": ("download_file", "$.result"),
+        "Curate file": ("curate_file", "$.curation"),
+        "Curate landed file": ("curate_file", "$.curation"),
+        "List landed files": ("plan_rebuild", "$.poll"),
     }
     tasks = {name: state for name, state in all_states(asl) if state["Type"] == "Task"}
     assert set(tasks) == set(expected)
@@ -138,7 +149,7 @@ def test_every_lambda_task_returns_into_its_own_key(default: Synth, asl: dict[st
 
 
 def test_catch_everything_into_the_failure_path(states: dict[str, Any]) -> None:
-    for name in (*MAIN_TASKS, "Download files"):
+    for name in (*MAIN_TASKS, "Download files", "List landed files", "Curate landed files"):
         target = "Keep only the error" if name == "Start run" else "Record the failure"
         assert states[name]["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": target}]
     # a failed Start run leaves the raw input in the state: a crafted "run" or "job" must not reach
@@ -182,7 +193,9 @@ def test_every_lambda_task_retries_throttling_with_jittered_backoff(asl: dict[st
         for name, state in all_states(asl)
         if state["Type"] == "Task"
     }
-    assert set(throttled) == {*MAIN_TASKS, "Record the failure", "Download file"}
+    assert set(throttled) == {
+        *MAIN_TASKS, "Record the failure", "Download file", "Curate file", "Curate landed file", "List landed files"
+    }  # fmt: skip
     for name, retrier in throttled.items():
         assert retrier == {
             "ErrorEquals": [LAMBDA_THROTTLED],
@@ -246,8 +259,16 @@ def test_each_file_is_downloaded_until_it_has_landed(states: dict[str, Any]) -> 
             {"Variable": "$.result.status", "StringEquals": "partial", "Next": "Download file"},
             {"Variable": "$.result.status", "StringEquals": "wait", "Next": "Wait before downloading again"},
         ],
-        "Default": "File done",
+        "Default": "Claims to curate?",
     }
+    # a landed EOB / Patient / Claim / ClaimResponse file has its claims curated, in a step of its own
+    curate = child["States"]["Claims to curate?"]
+    (rule,) = curate["Choices"]
+    assert rule["Next"] == "Curate file" and curate["Default"] == "File done"
+    assert rule["And"][0] == {"Variable": "$.file.kind", "StringEquals": "output"}
+    assert {c["StringEquals"] for c in rule["And"][1]["Or"]} == {"ExplanationOfBenefit", "Patient", "Claim",
+                                                                "ClaimResponse"}  # fmt: skip
+    assert child["States"]["Curate file"]["Next"] == "File done"
     # the server's Retry-After on a file (or its token endpoint's) is waited out, not retried at once
     assert child["States"]["Wait before downloading again"] == {
         "Type": "Wait",
@@ -257,6 +278,16 @@ def test_each_file_is_downloaded_until_it_has_landed(states: dict[str, Any]) -> 
     done = child["States"]["File done"]
     assert done["Type"] == "Pass" and done["End"] is True
     assert done["Parameters"] == {"index.$": "$.file.index", "status.$": "$.result.status"}
+
+
+def test_a_claims_rebuild_curates_every_landed_file_again(states: dict[str, Any], default: Synth) -> None:
+    assert states["List landed files"]["Next"] == "Curate landed files"
+    rebuild = states["Curate landed files"]
+    assert rebuild["ItemProcessor"]["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
+    assert rebuild["ItemReader"]["Parameters"]["Key.$"] == "$.poll.files_key"
+    assert rebuild["ItemSelector"] == {"file.$": "$$.Map.Item.Value", "run.$": "$.run", "rebuild": True}
+    assert rebuild["ItemProcessor"]["StartAt"] == "Curate landed file"
+    assert rebuild["Next"] == "Finalize run"
 
 
 def test_jsonpath_only(asl: dict[str, Any]) -> None:

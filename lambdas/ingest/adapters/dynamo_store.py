@@ -277,6 +277,36 @@ class DynamoRunStore:
     def put_landed_file(self, run_id: str, landed: LandedFile) -> None:
         self._table.put_item(Item={"pk": RUN + run_id, "sk": f"FILE#{landed.index:05d}", **landed.to_state()})
 
+    def mark_curated(self, run_id: str, index: int, sha256: str, rows: dict[str, int]) -> bool:
+        """Record that a landed file's claims are curated from exactly these bytes. False when the
+        record is not of those bytes (the file was landed again meanwhile)."""
+        try:
+            self._table.update_item(
+                Key={"pk": RUN + run_id, "sk": f"FILE#{index:05d}"},
+                UpdateExpression="SET curated_sha256 = :sha, curated_rows = :rows",
+                ConditionExpression="sha256 = :sha",
+                ExpressionAttributeValues={":sha": sha256, ":rows": rows},
+            )
+            return True
+        except ClientError as error:
+            if not _conditional_failed(error):
+                raise
+            return False
+
+    def all_runs(self, source: str) -> list[dict[str, Any]]:
+        """Every run of a source in the ledger, oldest first."""
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": Key("pk").eq(LEDGER + source) & Key("sk").begins_with(RUN),
+            "ConsistentRead": True,
+        }
+        while True:
+            page = self._table.query(**kwargs)
+            items.extend(_plain({k: v for k, v in item.items() if k not in ("pk", "sk")}) for item in page["Items"])
+            if "LastEvaluatedKey" not in page:
+                return items
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
     def get_landed_file(self, run_id: str, index: int) -> LandedFile | None:
         item = self._get(RUN + run_id, f"FILE#{index:05d}")
         return _landed(item) if item else None

@@ -106,6 +106,58 @@ class StreamingUpload:
             self._upload_id = None
 
 
+class DirectUpload:
+    """Bytes straight to their final key, one part in memory: a single PUT when they fit in a part,
+    else a multipart upload that S3 makes visible only when completed. Abort leaves an earlier
+    object at the key as it was."""
+
+    def __init__(self, s3: Any, bucket: str, key: str, content_type: str, part_size: int = DEFAULT_PART_SIZE) -> None:
+        self._s3, self._bucket, self._key = s3, bucket, key
+        self._content_type = content_type
+        self._part_size = part_size
+        self._buffer = bytearray()
+        self._upload_id: str | None = None
+        self._parts: list[dict[str, Any]] = []
+
+    def write(self, data: bytes, /) -> int:
+        self._buffer += data
+        if len(self._buffer) >= self._part_size:
+            self._flush_part()
+        return len(data)
+
+    def _flush_part(self) -> None:
+        if self._upload_id is None:
+            self._upload_id = self._s3.create_multipart_upload(
+                Bucket=self._bucket, Key=self._key, ContentType=self._content_type
+            )["UploadId"]
+        number = len(self._parts) + 1
+        body, self._buffer = bytes(self._buffer), bytearray()
+        etag = self._s3.upload_part(
+            Bucket=self._bucket, Key=self._key, UploadId=self._upload_id, PartNumber=number, Body=body
+        )["ETag"]
+        self._parts.append({"PartNumber": number, "ETag": etag})
+
+    def commit(self) -> None:
+        if self._upload_id is None:
+            self._s3.put_object(
+                Bucket=self._bucket, Key=self._key, Body=bytes(self._buffer), ContentType=self._content_type
+            )
+        else:
+            if self._buffer:
+                self._flush_part()
+            self._s3.complete_multipart_upload(
+                Bucket=self._bucket, Key=self._key, UploadId=self._upload_id, MultipartUpload={"Parts": self._parts}
+            )
+        self._buffer, self._upload_id = bytearray(), None
+
+    def abort(self) -> None:
+        self._buffer = bytearray()
+        if self._upload_id is not None:
+            with contextlib.suppress(ClientError):
+                self._s3.abort_multipart_upload(Bucket=self._bucket, Key=self._key, UploadId=self._upload_id)
+            self._upload_id = None
+
+
 class S3Landing:
     def __init__(self, s3: Any, bucket: str, part_size: int = DEFAULT_PART_SIZE) -> None:
         self._s3 = s3
@@ -139,3 +191,6 @@ class S3Landing:
 
     def delete(self, key: str) -> None:
         self._s3.delete_object(Bucket=self.bucket, Key=key)
+
+    def open_object(self, key: str) -> DirectUpload:
+        return DirectUpload(self._s3, self.bucket, key, "application/vnd.apache.parquet", self._part_size)

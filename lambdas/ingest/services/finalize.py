@@ -11,11 +11,13 @@ announcement would leave consumers unaware of that data for good.
 from __future__ import annotations
 
 import logging
+from collections import Counter, defaultdict
 from typing import Any
 
 from ingest import layout
 from ingest.errors import ConfigurationError, IncompleteRunError
-from ingest.payloads import JobState, PollState, RunContext
+from ingest.payloads import JobState, LandedFile, PollState, RunContext
+from ingest.services.curate_file import curatable
 from ingest.timeutil import utc_iso
 from ingest.wiring import Deps
 
@@ -34,10 +36,48 @@ def _watermark_after(deps: Deps, run: RunContext, poll: PollState) -> tuple[str 
     return poll.watermark_candidate, None
 
 
+def _not_curated(files: list[LandedFile]) -> list[LandedFile]:
+    """Landed files whose claims are not curated from exactly their landed bytes."""
+    return [f for f in files if curatable(f.kind, f.type) and f.curated_sha256 != f.sha256]
+
+
+def _incomplete(what: str, gaps: list[str], total: int) -> IncompleteRunError:
+    sample = ", ".join(gaps[:5]) + (", …" if len(gaps) > 5 else "")
+    return IncompleteRunError(f"{len(gaps)} of {total} files {what} ({sample}); re-run: what is done is not done again")
+
+
+def _claim_rows(files: list[LandedFile]) -> dict[str, int]:
+    totals: Counter[str] = Counter()
+    for landed in files:
+        totals.update(landed.curated_rows)
+    return dict(totals)
+
+
+def finalize_rebuild(deps: Deps, run: RunContext, poll: PollState) -> dict[str, Any]:
+    """A claims rebuild ends when every listed file is curated from its landed bytes."""
+    assert poll.files_key is not None
+    by_run: dict[str, set[int]] = defaultdict(set)
+    for item in deps.landing.get_json(poll.files_key):
+        by_run[str(item["landed_run_id"])].add(int(item["index"]))
+    files = [f for run_id, wanted in by_run.items() for f in deps.store.list_landed_files(run_id) if f.index in wanted]
+    gaps = [f"{f.key}" for f in _not_curated(files)]
+    if gaps or len(files) != sum(len(w) for w in by_run.values()):
+        raise _incomplete("were not curated", gaps or ["a landed record is gone"], poll.file_count)
+    now = utc_iso(deps.clock())
+    claims = _claim_rows(files)
+    deps.store.update_run(
+        run.source, run.run_id, {"status": "SUCCEEDED", "completed_at": now, "files": len(files), "claims": claims}
+    )
+    deps.store.release_lease(run.source, run.scope, run.run_id)
+    return {"run_id": run.run_id, "files": len(files), "claims": claims, "mode": run.mode}
+
+
 def finalize(deps: Deps, state: dict[str, Any]) -> dict[str, Any]:
     run = RunContext.from_state(state)
     job = JobState.from_state(state)
     poll = PollState.from_state(state)
+    if poll is not None and poll.state == "complete" and poll.files_key and run.mode == "rebuild_claims":
+        return finalize_rebuild(deps, run, poll)
     if job is None or poll is None or poll.state != "complete" or poll.files_key is None:
         raise ConfigurationError("Finalize run needs a complete export ($.poll.state == 'complete')")
     expected = deps.landing.get_json(poll.files_key)
@@ -45,17 +85,20 @@ def finalize(deps: Deps, state: dict[str, Any]) -> dict[str, Any]:
     # A file is landed when the record of its index is of its URL (a resumed run keeps indexes by URL).
     gaps = [item for item in expected if getattr(landed.get(int(item["index"])), "url", None) != item["url"]]
     if gaps:
-        sample = ", ".join(f"#{item['index']} {item['type']}" for item in gaps[:5])
-        raise IncompleteRunError(
-            f"{len(gaps)} of {len(expected)} files did not land ({sample}{', …' if len(gaps) > 5 else ''}); "
-            "re-run: files already landed are not fetched again"
-        )
-    files = [landed[int(item["index"])].to_state() for item in expected]
+        raise _incomplete("did not land", [f"#{item['index']} {item['type']}" for item in gaps], len(expected))
+    records = [landed[int(item["index"])] for item in expected]
+    uncurated = _not_curated(records)
+    if uncurated:
+        # A run succeeds only with its claims curated: the watermark must not pass data whose claims
+        # nobody can query.
+        raise _incomplete("are not curated into claims", [f"#{f.index} {f.type}" for f in uncurated], len(records))
+    files = [record.to_state() for record in records]
     totals = {
         "files": len(files),
         "records": sum(f["lines"] for f in files if f["kind"] == "output"),
         "bytes": sum(f["bytes"] for f in files),
     }
+    claims = _claim_rows(records)
     now = utc_iso(deps.clock())
     watermark_after, held = _watermark_after(deps, run, poll)
     manifest_key = layout.run_manifest_key(run.source, run.run_id)
@@ -75,6 +118,7 @@ def finalize(deps: Deps, state: dict[str, Any]) -> dict[str, Any]:
             "records": totals["records"],
             "bytes": totals["bytes"],
             "polls": poll.polls,
+            "claims": claims,
             "files": files,
         },
     )
@@ -88,6 +132,7 @@ def finalize(deps: Deps, state: dict[str, Any]) -> dict[str, Any]:
             "watermark_before": run.watermark_before,
             "watermark_after": watermark_after,
             "manifest_key": manifest_key,
+            "claims": claims,
             **totals,
         },
     )
@@ -106,6 +151,7 @@ def finalize(deps: Deps, state: dict[str, Any]) -> dict[str, Any]:
             "watermark_note": held or "moved",
             "polls": poll.polls,
             "history_events": history_events if history_events is not None else "unknown",
+            "claims": claims,
             **totals,
         },
     )
@@ -117,5 +163,6 @@ def finalize(deps: Deps, state: dict[str, Any]) -> dict[str, Any]:
         "watermark_after": watermark_after,
         "watermark_note": held or "moved",
         "polls": poll.polls,
+        "claims": claims,
         **totals,
     }

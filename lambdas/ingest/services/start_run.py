@@ -63,8 +63,14 @@ def watermark_held(request: RunInput, since: str | None, watermark: str | None) 
     return None
 
 
+#: The lease scope of a claims rebuild: one at a time per source, beside any export scope.
+REBUILD_SCOPE = "claims-rebuild"
+
+
 def start_run(deps: Deps, event: dict[str, Any], execution: str) -> RunContext:
     request = RunInput.from_state(event)
+    if request.rebuild_claims:
+        return _start_rebuild(deps, request, execution)
     source = deps.settings.source(request.source)
     export = request.export or source.export
     types = request.types if request.types is not None else source.types
@@ -128,6 +134,37 @@ def start_run(deps: Deps, event: dict[str, Any], execution: str) -> RunContext:
         deps.store.update_run(source.name, run.run_id, {**record, "resumed_at": utc_iso(now)})
     else:
         deps.store.put_run(source.name, run.run_id, record)
+    return run
+
+
+def _start_rebuild(deps: Deps, request: RunInput, execution: str) -> RunContext:
+    """A claims rebuild: no server, no watermark; its own lease, so two rebuilds never overlap."""
+    source = deps.settings.source(request.source)
+    now = deps.clock()
+    run = RunContext(
+        run_id=new_run_id(utc_iso(now)),
+        source=source.name,
+        scope=REBUILD_SCOPE,
+        export=source.export,
+        types=(),
+        since=None,
+        until=None,
+        type_filters=(),
+        run_date=now.strftime("%Y-%m-%d"),
+        started_at=utc_iso(now),
+        watermark_before=None,
+        download_concurrency=source.download_concurrency,
+        execution=execution,
+        input=request.to_state(),
+        watermark_held="a claims rebuild exports nothing",
+        mode="rebuild_claims",
+    )
+    _take_lease(deps, source.name, REBUILD_SCOPE, run.run_id, execution, now)
+    deps.store.put_run(
+        source.name,
+        run.run_id,
+        {"status": "RUNNING", "scope": REBUILD_SCOPE, "execution": execution, "started_at": run.started_at},
+    )
     return run
 
 

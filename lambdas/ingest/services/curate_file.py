@@ -1,0 +1,98 @@
+"""Curate file: one landed file's ExplanationOfBenefit / Patient / Claim lines -> curated Parquet.
+
+Runs in the download map right after the file lands (a step of its own, so the download path stays
+what it was), and in a claims rebuild for every file that ever landed. Streaming: the landed object
+is read back in-region and decompressed on the fly, and each table's file goes up one part at a time.
+
+Idempotent: a file's curated objects have deterministic keys (claims.LandedFile.output_key), so a
+retried task, a resumed run or a redrive overwrites its own output; a table the file no longer
+produces has its old object deleted; the landed-file record says which bytes were curated, and an
+export run does not curate the same bytes twice.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import logging
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from claims import CURATED_TYPES, ROW_TYPES, LandedFile, curate_lines
+from ingest.errors import ConfigurationError, IncompleteRunError
+from ingest.payloads import RunContext
+from ingest.wiring import Deps
+
+logger = logging.getLogger(__name__)
+
+_RUN_DATE = re.compile(r"/run_date=(\d{4}-\d{2}-\d{2})/")
+
+
+def curatable(kind: str, resource_type: str) -> bool:
+    """The landed files the claims layer reads: output files of the curated resource types."""
+    return kind == "output" and resource_type in CURATED_TYPES
+
+
+class _ChunkReader(io.RawIOBase):
+    """A file-like over an iterator of byte chunks (the landed object's body), for gzip."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending:
+            try:
+                self._pending = next(self._chunks)
+            except StopIteration:
+                return 0
+        count = min(len(buffer), len(self._pending))
+        buffer[:count] = self._pending[:count]
+        self._pending = self._pending[count:]
+        return count
+
+
+def _landed_of(run: RunContext, item: dict[str, Any]) -> LandedFile:
+    """Where the file landed: this run's, or (a rebuild) the run that landed it."""
+    key = str(item["key"])
+    run_id = str(item.get("landed_run_id") or run.run_id)
+    found = _RUN_DATE.search(key)
+    run_date = str(item.get("landed_run_date") or (found.group(1) if found else run.run_date))
+    return LandedFile(run.source, run_id, run_date, key, int(item["index"]))
+
+
+def curate_file(deps: Deps, event: dict[str, Any]) -> dict[str, Any]:
+    item = event.get("file")
+    if not isinstance(item, dict) or "key" not in item or "index" not in item:
+        raise ConfigurationError("Curate file needs $.file: an item of files.json")
+    run = RunContext.from_state(event)
+    landed = _landed_of(run, item)
+    rebuild = bool(event.get("rebuild"))
+    record = deps.store.get_landed_file(landed.run_id, landed.file_index)
+    if record is None or record.key != landed.object_key:
+        raise IncompleteRunError(
+            f"file #{landed.file_index} ({landed.object_key}) has no landed record in run {landed.run_id}: "
+            "it cannot be curated before it has landed"
+        )
+    if record.curated_sha256 == record.sha256 and not rebuild:
+        logger.info("already curated from these bytes", extra={"index": landed.file_index})
+        return {"status": "curated", "index": landed.file_index, "skipped": True}
+
+    body = deps.landing.read_stream(landed.object_key, 1 << 20)
+    with gzip.GzipFile(fileobj=io.BufferedReader(_ChunkReader(body), 1 << 20)) as lines:
+        report = curate_lines(lines, landed, lambda table: deps.landing.open_object(landed.output_key(table)))
+    for table in ROW_TYPES:
+        stale = landed.output_key(table)
+        # the rules no longer derive rows of this table here (a rebuild): its old file must go. Only an
+        # existing one: in a versioned bucket a delete of nothing still leaves a delete marker.
+        if table not in report.keys and deps.landing.head_metadata(stale) is not None:
+            deps.landing.delete(stale)
+    rows = {table: report.rows.get(table, 0) for table in ROW_TYPES}
+    if not deps.store.mark_curated(landed.run_id, landed.file_index, record.sha256, rows):
+        raise IncompleteRunError(f"file #{landed.file_index} was landed again while it was curated; re-run")
+    logger.info("curated", extra={"index": landed.file_index, "rows": rows, "lines": report.lines})
+    return {"status": "curated", "index": landed.file_index, "rows": rows}
