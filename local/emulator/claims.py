@@ -67,8 +67,16 @@ def _items(rng: random.Random, served: str, count: int) -> list[Json]:
     return items
 
 
-def eob(bene: Beneficiary, revision: Revision, r4: bool, tags: bool = False, mbi_extension: bool = False) -> Json:
-    """An ExplanationOfBenefit. `tags`: BCDA v3 System-Type/Final-Action; `mbi_extension`: AB2D's."""
+def eob(
+    bene: Beneficiary,
+    revision: Revision,
+    r4: bool,
+    tags: bool = False,
+    mbi_extension: bool = False,
+    mbis: tuple[str, ...] = (),
+) -> Json:
+    """An ExplanationOfBenefit. `tags`: BCDA v3 System-Type/Final-Action; `mbi_extension`: AB2D's,
+    with the beneficiary's MBIs as of the export (`mbis`: current, *historic)."""
     rng = seeded(revision.key)
     served = revision.service_date.isoformat() if revision.service_date else ""
     claim_type = revision.claim_type
@@ -87,15 +95,18 @@ def eob(bene: Beneficiary, revision: Revision, r4: bool, tags: bool = False, mbi
         "meta": meta(revision, profile, tag_list),
     }
     if mbi_extension:
+        # AB2D reports every MBI of the patient, current and historic (ExtensionUtils.createMbiExtension)
+        known = mbis or (bene.mbi,)
         resource["extension"] = [
             {
                 "url": "http://hl7.org/fhir/StructureDefinition/elementdefinition-identifier",
                 "valueIdentifier": {
                     "system": "http://hl7.org/fhir/sid/us-mbi",
-                    "value": bene.mbi,
-                    "extension": [{"url": CURRENCY, "valueCoding": {"code": "current"}}],
+                    "value": mbi,
+                    "extension": [{"url": CURRENCY, "valueCoding": {"code": "current" if n == 0 else "historic"}}],
                 },
             }
+            for n, mbi in enumerate(known)
         ]
     resource |= {
         "identifier": _claim_identifiers(revision, r4),

@@ -29,6 +29,7 @@ SCENARIOS = (
     "html-error",
     "truncated-gzip",
     "unexpected-status",
+    "cms-examples",
 )
 
 # The BFD data-load time of the first data set: fixed so that two emulators with one seed serve
@@ -92,6 +93,7 @@ class EmulatorConfig:
     auth_reply: str = "json"  # BCDA: "form" answers the token request 200 with a form-encoded body
     # ---- data
     data_load_time: datetime = DEFAULT_DATA_LOAD_TIME
+    cms_example: str = "updated"  # cms-examples: "updated" | "cancelled" | "duplicate" (local/emulator/examples.py)
 
     def __post_init__(self) -> None:
         if self.flavor not in FLAVORS:

@@ -66,11 +66,16 @@ class Exporter:
         tags: bool = False,
         mbi_extension: bool = False,
     ) -> list[bytes]:
+        step = self.population.load_times.index(until) if until in self.population.load_times else None
         return [
-            render(bene, revision, r4, tags, mbi_extension)
+            render(bene, revision, r4, tags, mbi_extension, self._mbis(bene, step) if mbi_extension else ())
             for bene in benes
             for revision in self.population.view(bene, kind, until, since(bene))
         ]
+
+    def _mbis(self, bene: Beneficiary, step: int | None) -> tuple[str, ...]:
+        """The MBIs an export as of data load ``step`` reports (the latest load when unknown)."""
+        return self.population.mbis(bene, len(self.population.load_times) - 1 if step is None else step)
 
     def _count(
         self, benes: list[Beneficiary], kind: str, until: datetime, since: Callable[..., datetime | None]

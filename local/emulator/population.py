@@ -18,6 +18,9 @@ CLAIM_TYPES = ("carrier", "pde", "outpatient", "inpatient", "dme", "snf", "hha",
 CLAIM_WEIGHTS = (40, 30, 12, 5, 5, 3, 3, 2)
 COVERAGE_PARTS = ("part-a", "part-b", "part-c", "part-d")
 HISTORY_DAYS = 3 * 365  # lookback of the model (e.g. REACH: 3 years)
+#: The share of beneficiaries with new claims in a data load whose MBI changes in that load (the old one
+#: becomes historic): a Patient revision carries it (BCDA, SMART), and AB2D's EOBs from then on.
+MBI_CHANGE_RATE = 0.05
 _LETTERS = "ACDEFGHJKMNPQRTUVWXY"  # MBI letters (no S, L, O, I, B, Z)
 
 
@@ -45,6 +48,20 @@ class Revision:
     clm_id: str = ""
     group_id: str = ""
     service_date: date | None = None
+    #: Patient revisions of an MBI change: (current, *historic); empty means the beneficiary's first MBIs
+    mbis: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FamilyTruth:
+    """What a claim family really is at a data load (the emulator made it, so it knows)."""
+
+    claim_id: str  # the current version
+    status: str  # "active" | "cancelled"
+    versions: int  # distinct claim ids
+    claim_type: str  # upper-case, as in eob.type (CARRIER, PDE, ...)
+    patient: str
+    mbi: str  # the beneficiary's current MBI at that load
 
 
 def seeded(*parts: object) -> random.Random:
@@ -75,6 +92,7 @@ class Population:
         self.changes_after: list[datetime] = [load_time]
         self._lock = threading.RLock()
         self._history: dict[int, tuple[int, list[Revision]]] = {}
+        self._mbi_changes: dict[int, list[tuple[int, tuple[str, ...]]]] = {}  # bene -> [(step, mbis)]
         first_file = load_time - timedelta(days=400)
         latest_file = self.attribution_file_date(0)
         runout = max(1, patients // 10)
@@ -143,6 +161,16 @@ class Population:
                 history = history + self._step(bene, step, history)
             self._history[bene.index] = (steps - 1, history)
             return history
+
+    def mbis(self, bene: Beneficiary, step: int) -> tuple[str, ...]:
+        """The beneficiary's MBIs as of data load ``step``: (current, *historic)."""
+        self.revisions(bene)  # makes the history (and its MBI changes) up to the latest load
+        current = _first_mbis(bene)
+        with self._lock:
+            for changed_at, mbis in self._mbi_changes.get(bene.index, []):
+                if changed_at <= step:
+                    current = mbis
+        return current
 
     def view(
         self,
@@ -255,7 +283,9 @@ class Population:
         if rng.random() < 0.6:
             for _ in range(rng.randint(1, 3)):
                 out += self._claim_group(rng, previous - timedelta(days=20), load - timedelta(days=2), load, previous)
-        active = [r for r in history if r.resource_type == "ExplanationOfBenefit" and r.status == "active"]
+        # versions whose latest revision is active: an adjustment cancels one of these (BFD never
+        # adjusts a version it already cancelled), a revision in place revises one of these
+        active = [r for r in _latest(history, "ExplanationOfBenefit").values() if r.status == "active"]
         if active and rng.random() < 0.25:
             # an adjustment: the current version is cancelled and a new version of the group arrives
             old = rng.choice(active)
@@ -272,7 +302,91 @@ class Population:
             out.append(Revision("Coverage", f"{part}-{bene.bene_id}", _moment(rng, previous, load), step))
         if rng.random() < 0.3:
             out += self._partial_claim(rng, previous, load)
+        if out and any(r.status == "active" for r in out if r.resource_type == "ExplanationOfBenefit"):
+            out += self._mbi_change(rng, bene, step, previous, load)
         return out
+
+    def _mbi_change(
+        self, rng: random.Random, bene: Beneficiary, step: int, previous: datetime, load: datetime
+    ) -> list[Revision]:
+        if rng.random() >= MBI_CHANGE_RATE:
+            return []
+        with self._lock:
+            changes = self._mbi_changes.setdefault(bene.index, [])
+            before = changes[-1][1] if changes else _first_mbis(bene)
+            mbis = (_mbi(rng), *before)
+            changes.append((step, mbis))
+        return [Revision("Patient", bene.bene_id, _moment(rng, previous, load), rng.getrandbits(32), mbis=mbis)]
+
+    # ---- the truth
+    def truth(self, exports: list[ExportWindow]) -> dict[str, FamilyTruth]:
+        """Every claim family as the given exports showed it, by claim group id: each version's state
+        is its latest revision any export returned (later exports win), the family's current version
+        and status follow CMS's rules, the MBI is the latest one an export showed for the patient.
+
+        Made from the emulator's own data and the exports' parameters (which revisions fell in which
+        window), independently of how a client stores or resolves what it received. A claim nobody
+        exported (a newcomer's history before `_since` on AB2D, a claim a deleting server created and
+        cancelled between two exports) is not in it: no client could know it."""
+        versions: dict[tuple[int, str], Revision] = {}
+        mbis: dict[int, tuple[str, ...]] = {}
+        by_index = {bene.index: bene for bene in self.beneficiaries}
+        for export in sorted(exports, key=lambda e: e.step):
+            until = self.load_times[export.step]
+            for index in sorted(export.members):
+                bene = by_index[index]
+                for revision in self.view(bene, "ExplanationOfBenefit", until, export.since):
+                    if export.drops_cancelled and revision.status == "cancelled" and export.since is None:
+                        continue  # a full export of a deleting server neither holds nor lists it
+                    versions[(index, revision.id)] = revision  # a cancellation: a record, or a deletion
+                    if export.mbis_on_claims:
+                        mbis[index] = self.mbis(bene, export.step)
+                for revision in self.view(bene, "Patient", until, export.since):
+                    mbis[index] = revision.mbis or _first_mbis(bene)
+        families: dict[str, list[tuple[int, Revision]]] = {}
+        for (index, _), revision in versions.items():
+            families.setdefault(revision.group_id, []).append((index, revision))
+        truth = {}
+        for group, members in families.items():
+            known = [revision for _, revision in members]
+            active = [v for v in known if v.status == "active"]
+            current = max(active or known, key=lambda v: (v.last_updated, int(v.clm_id)))
+            index = members[0][0]
+            truth[group] = FamilyTruth(
+                claim_id=current.clm_id,
+                status="active" if active else "cancelled",
+                versions=len(known),
+                claim_type=current.claim_type.upper(),
+                patient=by_index[index].bene_id,
+                mbi=mbis.get(index, _first_mbis(by_index[index]))[0],
+            )
+        return truth
+
+
+@dataclass(frozen=True, slots=True)
+class ExportWindow:
+    """One export as the truth needs it: the data load it read, its `_since`, whose data it held."""
+
+    step: int
+    since: datetime | None
+    members: frozenset[int]  # beneficiary indexes
+    mbis_on_claims: bool = False  # AB2D: the MBIs travel on the EOBs (as of the export)
+    drops_cancelled: bool = False  # a server that deletes cancelled claims (the smart flavour)
+
+
+def _first_mbis(bene: Beneficiary) -> tuple[str, ...]:
+    return (bene.mbi, bene.historic_mbi) if bene.historic_mbi else (bene.mbi,)
+
+
+def _latest(history: list[Revision], resource_type: str) -> dict[str, Revision]:
+    """Each resource's latest revision (by lastUpdated; a later one in the list wins a tie)."""
+    latest: dict[str, Revision] = {}
+    for revision in history:
+        if revision.resource_type == resource_type:
+            held = latest.get(revision.id)
+            if held is None or held.last_updated <= revision.last_updated:
+                latest[revision.id] = revision
+    return latest
 
 
 def replace_loaded(revision: Revision, loaded: datetime, status: str | None = None) -> Revision:

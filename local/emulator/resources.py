@@ -79,12 +79,13 @@ def patient(bene: Beneficiary, revision: Revision, r4: bool) -> Json:
         bene_id["type"] = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MB"}]}
     else:
         identifiers.append({"system": f"{BB}/identifier/mbi-hash", "value": f"{rng.getrandbits(256):064x}"})
-    current = _mbi_identifier(bene.mbi, "current", r4)
+    # an MBI change is a Patient revision of its own; the first ones are the beneficiary's
+    mbis = revision.mbis or ((bene.mbi, bene.historic_mbi) if bene.historic_mbi else (bene.mbi,))
+    current = _mbi_identifier(mbis[0], "current", r4)
     if r4:
         current["period"] = {"start": "2020-01-01"}
     identifiers.append(current)
-    if bene.historic_mbi:
-        identifiers.append(_mbi_identifier(bene.historic_mbi, "historic", r4))
+    identifiers += [_mbi_identifier(historic, "historic", r4) for historic in mbis[1:]]
     year = 1930 + rng.randrange(60)
     return {
         "resourceType": "Patient",

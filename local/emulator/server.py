@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from local.emulator.admin import admin_response
 from local.emulator.clock import Clock
 from local.emulator.config import EmulatorConfig
+from local.emulator.examples import ExamplePopulation
 from local.emulator.exports import Exporter
 from local.emulator.files import EMPTY_GZIP_MEMBER
 from local.emulator.flavors import ab2d_kickoff
@@ -58,7 +59,11 @@ class Emulator:
     def start(self) -> Emulator:
         config = self.config
         self._tmp = Path(tempfile.mkdtemp(prefix="cms-emulator-"))
-        population = Population(config.seed, config.patients, config.data_load_time)
+        population = (
+            ExamplePopulation(config.seed, config.cms_example)
+            if config.scenario == "cms-examples"
+            else Population(config.seed, config.patients, config.data_load_time)
+        )
         self.clock.catch_up(population.load_time)
         client_id, secret = _credentials(config)
         verifier = AssertionVerifier(client_id, config.smart_key_alg, self._tmp) if config.flavor == "smart" else None
@@ -209,6 +214,12 @@ class Emulator:
         other = SimpleNamespace(origin=self.origin, url=url)
         job = ab2d_kickoff.new_job(self._state, other, version, "patient", None, None)  # type: ignore[arg-type]
         return job.record()
+
+    def load_data_at(self, load_time: datetime) -> None:
+        """A data load at exactly ``load_time`` (the cms-examples scenario's export dates): exports
+        kicked off from now on see what the server holds at that time."""
+        population = self._state.population
+        population.advance(load_time, changes_after=population.load_time)
 
     def advance_data(self, days: float = 30) -> None:
         """ "A month passes": the clock moves `days` forward and BFD loads new data an hour before
