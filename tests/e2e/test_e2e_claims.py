@@ -182,3 +182,84 @@ def test_bcda_claims_current_is_the_truth_over_months_of_loads_newcomers_and_run
     families = _assert_views_tell_the_truth(s)
     facts = _population_facts(s)
     assert families > 500 and all(facts.values()), facts
+
+
+# ---- idempotent and rebuildable -----------------------------------------------------------------------
+
+
+def _curated_rows(s: Any) -> int:
+    with tempfile.TemporaryDirectory() as root:
+        for key in s.aws.list_keys(f"curated/{SOURCE}/"):
+            s.aws.download(key, Path(root) / key)
+        database = ClaimsDatabase(Path(root))
+        return database.summary(SOURCE).records
+
+
+def _eob_lines(s: Any, execution: Any) -> int:
+    return sum(f["lines"] for f in s.run_manifest(execution)["files"] if f["type"] == "ExplanationOfBenefit")
+
+
+def test_a_retried_curation_and_a_resumed_run_never_double_a_row(stack, monkeypatch):
+    from bulkfhir import BulkDataClient, TransientError
+
+    s = stack("bcda", patients=150, concurrency=2, error_files=False)
+    dispatcher = s.aws.dispatcher
+    real = dispatcher._handler("ingest.handlers.curate_file.handler")
+    retried: list[int] = []
+
+    def lost_answer(event: dict[str, Any], context: Any) -> Any:
+        result = real(event, context)
+        if not retried:  # the work is done, but its answer never reaches Step Functions: the task is retried
+            retried.append(event["file"]["index"])
+            raise TransientError("simulated: the invocation's response was lost")
+        return result
+
+    dispatcher._handlers["ingest.handlers.curate_file.handler"] = lost_answer
+    real_open = BulkDataClient.open_file
+
+    def last_file_breaks(self: BulkDataClient, url: str, **kwargs: Any) -> Any:
+        if url.split("?", maxsplit=1)[0] == s.emu.jobs()[-1].files[-1].url:
+            raise TransientError("simulated: the file server keeps failing", bytes_received=None)
+        return real_open(self, url, **kwargs)
+
+    monkeypatch.setattr(BulkDataClient, "open_file", last_file_breaks)
+    failed = s.run()
+    assert failed.status == "FAILED" and retried
+    monkeypatch.undo()
+    rerun = s.run()  # resumes the job: landed (and curated) files are neither fetched nor curated again
+    assert rerun.status == "SUCCEEDED", rerun.cause
+    assert _curated_rows(s) == _eob_lines(s, rerun)  # one row per landed EOB line, none twice
+    assert views(s, "duplicates") == []
+
+
+def test_a_claims_rebuild_derives_the_curated_data_again_from_what_landed(stack):
+    s = stack("bcda", patients=120, concurrency=4, error_files=False)
+    assert s.run().status == "SUCCEEDED"
+    s.emu.advance_data(days=30)
+    assert s.run().status == "SUCCEEDED"
+    before = views(s)
+    keys = s.aws.list_keys(f"curated/{SOURCE}/")
+    # the rules changed: what the old ones wrote is gone (and a stale file of a table the rules no
+    # longer produce for a landed file lies where the rebuild must remove it)
+    for key in keys:
+        s.aws.s3.delete_object(Bucket=s.aws.bucket, Key=key)
+    stale = keys[0].replace("/claim_version_rows/", "/rejects/")
+    s.aws.s3.put_object(Bucket=s.aws.bucket, Key=stale, Body=b"PAR1 not a real file PAR1")
+
+    rebuild = s.run(rebuild_claims=True)
+    assert rebuild.status == "SUCCEEDED", rebuild.cause
+    assert sorted(s.aws.list_keys(f"curated/{SOURCE}/")) == sorted(keys)
+    assert views(s) == before
+    assert rebuild.output["final"]["files"] == len({key.rsplit("/", 1)[1] for key in keys})  # each landed file
+    assert s.watermark("Group/all") is not None and s.lease("claims-rebuild") is None
+    assert len(s.emu.jobs()) == 2  # a rebuild asks the server nothing
+    again = s.run(rebuild_claims=True)  # and again: the same files, nothing doubled
+    assert again.status == "SUCCEEDED"
+    assert views(s) == before and views(s, "duplicates") == []
+
+
+def test_a_rebuild_takes_no_export_parameters(stack):
+    s = stack("bcda", patients=20)
+    refused = s.run(rebuild_claims=True, since="none")
+    assert refused.status == "FAILED" and refused.error == "ConfigurationError"
+    assert "rebuild_claims" in refused.cause

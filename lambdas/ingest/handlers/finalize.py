@@ -13,8 +13,12 @@ from ingest.wiring import container
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     summary = finalize(container(), event)
     metrics.add_dimension(name="Source", value=str(event.get("run", {}).get("source", "unknown")))
-    metrics.add_metric(name="FilesLanded", unit=MetricUnit.Count, value=summary["files"])
-    metrics.add_metric(name="RecordsLanded", unit=MetricUnit.Count, value=summary["records"])
-    metrics.add_metric(name="BytesLanded", unit=MetricUnit.Bytes, value=summary["bytes"])
-    logger.info("run landed", extra=summary)
+    if "records" in summary:  # an export (a claims rebuild lands nothing)
+        metrics.add_metric(name="FilesLanded", unit=MetricUnit.Count, value=summary["files"])
+        metrics.add_metric(name="RecordsLanded", unit=MetricUnit.Count, value=summary["records"])
+        metrics.add_metric(name="BytesLanded", unit=MetricUnit.Bytes, value=summary["bytes"])
+    metrics.add_metric(
+        name="ClaimVersionsCurated", unit=MetricUnit.Count, value=summary["claims"].get("claim_version_rows", 0)
+    )
+    logger.info("run finished", extra=summary)
     return summary
