@@ -27,10 +27,15 @@ sys.path[:0] = [str(ROOT), str(ROOT / "lambdas")]
 from benchmarks.measure import peak_rss_mib, reset_peak_rss
 
 
-def start_emulator(files: int, file_mb: float) -> tuple[subprocess.Popen[str], dict[str, str]]:
+def start_emulator(
+    files: int, file_mb: float, patients: int | None = None
+) -> tuple[subprocess.Popen[str], dict[str, str]]:
+    """large-files (EOB files of file_mb MB, built instantly), or a normal population of ``patients``."""
+    data = ["--patients", str(patients)] if patients else [
+        "--scenario", "large-files", "--file-mb", str(file_mb), "--large-file-count", str(files), "--patients", "20"
+    ]  # fmt: skip
     process = subprocess.Popen(
-        [sys.executable, "-m", "local.cli", "emulator", "--flavor", "bcda", "--scenario", "large-files",
-         "--file-mb", str(file_mb), "--large-file-count", str(files), "--patients", "20"],
+        [sys.executable, "-m", "local.cli", "emulator", "--flavor", "bcda", *data],
         stdout=subprocess.PIPE, text=True, cwd=ROOT,
     )  # fmt: skip
     assert process.stdout is not None
