@@ -13,6 +13,7 @@ import requests
 
 from bulkfhir import BulkDataClient, TransientError
 from local.runner.world import _reset_handler_caches
+from tests.e2e.conftest import checkpoint_every_invocation
 from tests.e2e.test_e2e_faults import assert_complete_and_identical
 
 SCOPE = {"bcda": "Group/all", "ab2d": "Patient", "smart": "Patient"}
@@ -334,21 +335,10 @@ def test_a_file_server_asking_to_wait_is_waited_out_before_the_file_is_asked_for
 # ---- 10. malformed responses and lost checkpoints ---------------------------------------------------
 
 
-def _checkpoint_every_invocation(s: Any, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Every Download file invocation starts short of time and hands on after 5 MiB of its own."""
-    from ingest.services import file_transfer
-
-    monkeypatch.setattr(file_transfer, "MIN_CHECKPOINT_BYTES", 5 * 1024 * 1024)
-    download = next(name for name, spec in s.aws.dispatcher.functions.items() if "download_file" in spec.handler)
-    spec = s.aws.dispatcher.functions[download]
-    s.aws.dispatcher.functions[download] = type(spec)(spec.handler, 59.0, spec.memory_mb)
-    return download
-
-
 def test_a_server_that_advertises_ranges_but_ignores_them_fails_clearly_instead_of_looping(stack, monkeypatch):
     s = stack("smart", scenario="large-files", file_mb=20, large_file_count=1, patients=20, concurrency=1,
               range_reply="ignore")  # fmt: skip
-    download = _checkpoint_every_invocation(s, monkeypatch)
+    download = checkpoint_every_invocation(s, monkeypatch)
     failed = s.wait(s.start(), timeout=300)
     assert failed.status == "FAILED"
     assert failed.error == "UnexpectedResponseError"
@@ -359,7 +349,7 @@ def test_a_server_that_advertises_ranges_but_ignores_them_fails_clearly_instead_
 
 def test_a_checkpoint_removed_between_invocations_restarts_the_file(stack, monkeypatch):
     s = stack("bcda", scenario="large-files", file_mb=20, large_file_count=1, patients=20, concurrency=1)
-    _checkpoint_every_invocation(s, monkeypatch)
+    checkpoint_every_invocation(s, monkeypatch)
     dispatcher = s.aws.dispatcher
     real = dispatcher._handler("ingest.handlers.download_file.handler")
     removed: list[str] = []

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from bulkfhir import BulkDataClient, TransientError
+from tests.e2e.conftest import checkpoint_every_invocation
 
 
 def _start_and_hold_it_in_a_wait(s: Any) -> str:
@@ -201,15 +202,10 @@ def test_a_kick_off_refused_with_429_for_hours_fails_with_a_clear_error(stack):
 
 
 def test_a_file_too_big_for_one_invocation_is_handed_on_with_checkpoints(stack, monkeypatch):
-    from ingest.services import file_transfer
-
     # every Download file invocation starts with less than the checkpoint margin left, and hands on
     # after 5 MiB of its own: a 14 MB (gzip) file takes three invocations through "File landed?"
     s = stack("bcda", scenario="large-files", file_mb=20, large_file_count=1, patients=20, concurrency=1)
-    monkeypatch.setattr(file_transfer, "MIN_CHECKPOINT_BYTES", 5 * 1024 * 1024)
-    download = next(name for name, spec in s.aws.dispatcher.functions.items() if "download_file" in spec.handler)
-    spec = s.aws.dispatcher.functions[download]
-    s.aws.dispatcher.functions[download] = type(spec)(spec.handler, 59.0, spec.memory_mb)
+    download = checkpoint_every_invocation(s, monkeypatch)
 
     execution = s.run()
     assert execution.status == "SUCCEEDED", execution.cause
