@@ -20,5 +20,5 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     metrics.add_metric(
         name="ClaimVersionsCurated", unit=MetricUnit.Count, value=summary["claims"].get("claim_version_rows", 0)
     )
-    logger.info("run finished", extra=summary)
+    logger.info("run landed" if "records" in summary else "claims rebuilt", extra=summary)
     return summary
