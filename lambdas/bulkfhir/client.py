@@ -19,6 +19,7 @@ from bulkfhir._http import (
     describe_body,
     is_loopback,
     is_operation_outcome,
+    is_transient_outcome,
     json_body,
     origin,
     outcome_text,
@@ -268,7 +269,10 @@ class BulkDataClient:
                 status=status,
                 url=strip_query(url),
             )
-        raise self._unexpected_or_transient(response, where)
+        # The SMART reference server answers a kick-off whose files cannot be generated with 500 and an
+        # OperationOutcome coded `processing` ("File generation failed"): retrying asks for the same.
+        failure = self._export_failure(response, url, f"{where}: the server could not start the export")
+        raise failure if failure is not None else self._unexpected_or_transient(response, where)
 
     def check_status(self, status_url: str) -> ExportInProgress | ExportComplete:
         response = self._authorized("GET", status_url, {"Accept": "application/json"})
@@ -292,14 +296,9 @@ class BulkDataClient:
                 status=status,
                 url=strip_query(status_url),
             )
-        if status == 500 and is_operation_outcome(response):
-            diagnostics = outcome_text(response)
-            raise ExportFailedError(
-                f"{where}: the server reports the export failed: {diagnostics or 'no diagnostics'}",
-                status=status,
-                url=strip_query(status_url),
-                diagnostics=diagnostics,
-            )
+        failure = self._export_failure(response, status_url, f"{where}: the server reports the export failed")
+        if failure is not None:
+            raise failure
         if status == 400:
             raise BadRequestError(
                 f"{where} was refused (400): {describe_body(response)}",
@@ -509,6 +508,22 @@ class BulkDataClient:
             except UnexpectedResponseError as error:
                 logger.warning("ignoring a running job the server named", extra={"why": str(error)})
         return tuple(jobs)
+
+    def _export_failure(self, response: requests.Response, url: str, message: str) -> ExportFailedError | None:
+        """A 500 with an OperationOutcome reports the export's failure, unless its issue codes say to try
+        again (the SMART reference server's status polls answer 500 `transient` for a while, then 200):
+        those, like any other 5xx, are a TransientError."""
+        if response.status_code != 500 or not is_operation_outcome(response):
+            return None
+        if is_transient_outcome(response, self.profile.failure_issue_codes):
+            return None
+        diagnostics = outcome_text(response)
+        return ExportFailedError(
+            f"{message}: {diagnostics or 'no diagnostics'}",
+            status=500,
+            url=strip_query(url),
+            diagnostics=diagnostics,
+        )
 
     def _unexpected_or_transient(self, response: requests.Response, where: str, detail: str | None = None) -> Exception:
         """429/5xx: retry later; anything else: the server broke the protocol. ``detail`` is the body's

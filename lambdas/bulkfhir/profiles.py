@@ -41,6 +41,9 @@ class SourceProfile:
     has_attribution_status: bool = False
     #: per API version, the `_since` that asks for all history where omitting it would not
     full_history_since: dict[str, datetime] = field(default_factory=dict)
+    #: OperationOutcome issue codes of FHIR's transient branch that this server uses for a failure no
+    #: retry mends (a 500 with only transient codes is otherwise retried)
+    failure_issue_codes: frozenset[str] = frozenset()
 
 
 BCDA = SourceProfile(
@@ -58,6 +61,10 @@ BCDA = SourceProfile(
     backoff_max_seconds=60,
     has_job_history=True,
     has_attribution_status=True,
+    # BCDA answers a job that failed for good with 500 `exception` ("Service encountered numerous
+    # errors. Job failed to complete.", bcda-app requests.go JobStatus), and its kick-off's internal
+    # errors likewise (responseutils Exception): not the spec's "try again".
+    failure_issue_codes=frozenset({"exception"}),
 )
 
 AB2D = SourceProfile(

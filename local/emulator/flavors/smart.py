@@ -203,7 +203,9 @@ class Smart:
         if job.state == CANCELLED:
             return outcome(404, "The export was cancelled", "not-found")
         if job.state == FAILED:
-            return outcome(500, "The export failed", "exception")
+            # Not `exception`: the Bulk Data spec keeps the codes of FHIR's transient branch for a poll
+            # that failed while the export did not, which the client is to retry.
+            return outcome(500, "The export failed", "processing")
         assert job.completed_at is not None
         expires = job.completed_at + timedelta(hours=FILES_TTL_HOURS)
         if self.state.scenario("job-expired") or self.state.now() > expires:
