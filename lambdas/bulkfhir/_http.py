@@ -110,6 +110,25 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     return max(0.0, (when - now).total_seconds())
 
 
+def retry_after_of(response: requests.Response, our_now: datetime) -> float | None:
+    """The response's Retry-After in seconds. A moment (an HTTP-date, an epoch) is measured from the
+    server's own clock, its Date header, when it sent one: the two clocks may disagree by more than
+    the wait itself. Date drops sub-seconds, so the wait comes out a fraction long, never short."""
+    server_now = parse_http_date(response.headers.get("Date")) or our_now
+    return parse_retry_after(response.headers.get("Retry-After"), server_now)
+
+
+def parse_http_date(value: str | None) -> datetime | None:
+    """An HTTP-date as an aware datetime; None for anything else (BCDA's Expires is Go's time.String())."""
+    if not value:
+        return None
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def _delay_or_epoch(digits: str, now: datetime) -> float | None:
     if len(digits) > 15:
         return None

@@ -7,7 +7,6 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, unquote, urlencode, urljoin, urlsplit
 
@@ -23,8 +22,9 @@ from bulkfhir._http import (
     json_body,
     origin,
     outcome_text,
-    parse_retry_after,
+    parse_http_date,
     require_secure_url,
+    retry_after_of,
     strip_query,
 )
 from bulkfhir.credentials import ClientCredentials
@@ -255,7 +255,7 @@ class BulkDataClient:
         if status == 429:
             # BCDA: empty body, Retry-After possibly 0. AB2D: Retry-After 5 plus the status URLs of the
             # jobs already running, joined by ", " (ab2d ApiCommon.checkIfCurrentClientCanAddJob).
-            retry_after = parse_retry_after(response.headers.get("Retry-After"), self._clock())
+            retry_after = retry_after_of(response, self._clock())
             running = self._running_jobs_listed(url, response.headers.get("Content-Location", ""))
             matching: tuple[str, ...] = ()
             if not running and self.profile.has_job_history:
@@ -284,12 +284,12 @@ class BulkDataClient:
             return ExportInProgress(
                 progress=progress,
                 percent=parse_progress(progress),
-                retry_after=parse_retry_after(response.headers.get("Retry-After"), now),
+                retry_after=retry_after_of(response, now),
             )
         if status == 200:
             manifest = parse_manifest(json_body(response, where), status_url, allow_loopback=self._allow_loopback)
             expires_raw = response.headers.get("Expires")
-            return ExportComplete(manifest=manifest, expires=_parse_expires(expires_raw), expires_raw=expires_raw)
+            return ExportComplete(manifest=manifest, expires=parse_http_date(expires_raw), expires_raw=expires_raw)
         if status in (404, 410):
             raise ExportGoneError(
                 f"{where}: the export job is gone ({status}: {describe_body(response)}); start a new export",
@@ -536,7 +536,7 @@ class BulkDataClient:
                 f"{where} answered {status}: {detail}",
                 status=status,
                 url=url,
-                retry_after=parse_retry_after(response.headers.get("Retry-After"), self._clock()),
+                retry_after=retry_after_of(response, self._clock()),
             )
         return UnexpectedResponseError(f"{where} answered an unexpected {status}: {detail}", status=status, url=url)
 
@@ -598,16 +598,5 @@ def _content_range_start(value: str | None) -> int | None:
 def _server_time(date_header: str | None) -> datetime | None:
     """The server's clock from a Date header, one second earlier: the header drops sub-seconds, and
     a watermark a little early re-fetches a few records where one a little late would miss some."""
-    parsed = _parse_expires(date_header)
+    parsed = parse_http_date(date_header)
     return parsed - timedelta(seconds=1) if parsed else None
-
-
-def _parse_expires(value: str | None) -> datetime | None:
-    """Expires as a datetime when it is an HTTP-date; BCDA sends Go's time.String() format, kept raw only."""
-    if not value:
-        return None
-    try:
-        parsed = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -29,8 +29,6 @@ class SourceProfile:
     token_path: str | None
     #: where the next run's `_since` comes from: the manifest's transactionTime or our kick-off time
     watermark_from: str
-    #: lower bound for any wait between polls (AB2D answers 429 to polls < 5 s apart)
-    min_poll_seconds: float
     #: waits when the server sends no Retry-After (BCDA never does): grows per poll, capped
     backoff_start_seconds: float
     backoff_max_seconds: float
@@ -56,7 +54,6 @@ BCDA = SourceProfile(
     token_path="/auth/token",
     # BCDA's transactionTime is the BFD data-load time and RFC 3339: the documented next _since.
     watermark_from="transaction_time",
-    min_poll_seconds=5,
     backoff_start_seconds=15,
     backoff_max_seconds=60,
     has_job_history=True,
@@ -78,7 +75,6 @@ AB2D = SourceProfile(
     # AB2D's transactionTime is a locale-formatted string with no zone ("Nov 9, 2023, 3:52:51 PM"):
     # our own recorded kick-off time is the watermark.
     watermark_from="kickoff_time",
-    min_poll_seconds=5,
     backoff_start_seconds=10,
     backoff_max_seconds=120,
     scope="clientCreds",
@@ -97,7 +93,6 @@ SMART = SourceProfile(
     targets=("Patient", "Group/<id>", "system"),
     token_path=None,  # discovered from .well-known/smart-configuration unless configured
     watermark_from="transaction_time",
-    min_poll_seconds=1,
     backoff_start_seconds=5,
     backoff_max_seconds=120,
     scope="system/*.read",

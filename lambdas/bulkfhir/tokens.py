@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 import requests
 
-from bulkfhir._http import body_truncated, buffer_body, parse_retry_after, strip_query
+from bulkfhir._http import body_truncated, buffer_body, retry_after_of, strip_query
 from bulkfhir.credentials import ClientCredentials, Secret
 from bulkfhir.errors import AuthenticationError, TransientError, UnexpectedResponseError
 from bulkfhir.profiles import SourceProfile
@@ -134,7 +134,7 @@ class TokenProvider:
                 url=where,
             )
         if status == 429 or status >= 500:
-            retry_after = parse_retry_after(response.headers.get("Retry-After"), self._clock())
+            retry_after = retry_after_of(response, self._clock())
             raise TransientError(
                 f"token endpoint {where} answered {status}: {detail}",
                 status=status,
