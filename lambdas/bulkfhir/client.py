@@ -39,7 +39,14 @@ from bulkfhir.errors import (
     UnexpectedResponseError,
 )
 from bulkfhir.manifest import Manifest, parse_instant, parse_manifest
-from bulkfhir.profiles import SourceProfile, api_root_url, default_token_url, export_path, get_profile
+from bulkfhir.profiles import (
+    SourceProfile,
+    api_root_url,
+    default_token_url,
+    export_path,
+    file_lifetime_text,
+    profile_for,
+)
 from bulkfhir.progress import parse_progress
 from bulkfhir.tokens import TokenProvider
 
@@ -149,7 +156,7 @@ class BulkDataClient:
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         self.config = config
-        self.profile: SourceProfile = get_profile(config.api)
+        self.profile: SourceProfile = profile_for(config.api, config.base_url)
         self.api_root = api_root_url(self.profile, config.base_url, config.api_version)
         self._api_origin = origin(self.api_root)
         # URLs a server hands us may point at loopback only when the configured server is there itself
@@ -368,8 +375,8 @@ class BulkDataClient:
             )
         if status in (404, 410):
             raise ExportGoneError(
-                f"{where}: the file is gone ({status}: {text}); files live 24 h (BCDA) or 72 h (AB2D) — "
-                "start a new export",
+                f"{where}: the file is gone ({status}: {text}); files are kept only for "
+                f"{file_lifetime_text(self.profile)} — start a new export",
                 status=status,
                 url=strip_query(url),
             )

@@ -144,8 +144,7 @@ class TokenProvider:
         if status in (400, 401, 403):
             raise AuthenticationError(
                 f"token endpoint {where} refused the credentials of client {self._credentials.client_id!r} "
-                f"({status}: {detail}); check the client id and secret/key in the source's secret "
-                "(BCDA and AB2D credentials expire and must be rotated)",
+                f"({status}: {detail}); {self._profile.credentials_hint}",
                 status=status,
                 url=where,
             )
