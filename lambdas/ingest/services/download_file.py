@@ -58,6 +58,7 @@ def _record(deps: Deps, run: RunContext, item: FileItem, landed: Landed, downloa
         sha256=landed.sha256,
         landed_at=utc_iso(deps.clock()),
         downloads=downloads,
+        mismatch=landed.mismatch,
     )
     deps.store.put_landed_file(run.run_id, record)
     deps.store.clear_file_failure(run.run_id, item.index)
