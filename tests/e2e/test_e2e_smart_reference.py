@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 import requests
 
-from bulkfhir import BulkDataClient, TransientError
+from bulkfhir import BulkDataClient
 from tests.e2e.test_e2e_faults import assert_complete_and_identical
+from tests.e2e.test_e2e_nothing_lost import _break_one_file
 
 SCOPE = {"bcda": "Group/all", "ab2d": "Patient", "smart": "Patient"}
 
@@ -92,16 +93,7 @@ def _other_servers_named(flavor: str, text: str) -> list[str]:
 @pytest.mark.parametrize("flavor", ["bcda", "ab2d", "smart"])
 def test_a_failed_download_says_a_rerun_resumes_within_the_sources_own_file_lifetime(stack, monkeypatch, flavor):
     s = stack(flavor, patients=60)
-    real_open = BulkDataClient.open_file
-    broken: list[str] = []
-
-    def open_file(self: BulkDataClient, url: str, **kwargs: Any) -> Any:
-        if not broken or url == broken[0]:
-            broken[:1] = [url]
-            raise TransientError("simulated: the file server keeps failing", bytes_received=None)
-        return real_open(self, url, **kwargs)
-
-    monkeypatch.setattr(BulkDataClient, "open_file", open_file)
+    _break_one_file(monkeypatch, s, lambda job: job.files[0].url)
     failed = s.run()
     assert failed.status == "FAILED"
     assert f"a re-run within {LIFETIME[flavor]} resumes this export" in failed.cause

@@ -72,13 +72,7 @@ def test_an_export_and_its_files_are_gone_an_hour_after_kick_off(reference):
 
 @pytest.mark.parametrize(("assertion_lifetime", "token_lifetime"), [(300, 300), (120, 120)])
 def test_a_token_lives_at_most_as_long_as_the_client_assertion(reference, assertion_lifetime, token_lifetime):
-    form = {
-        "grant_type": "client_credentials",
-        "scope": "system/*.read",
-        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-        "client_assertion": reference.assertion(exp=int(time.time()) + assertion_lifetime),
-    }
-    granted = requests.post(reference.emu.token_url, data=form, timeout=10).json()
+    granted = reference.fetch_token(exp=int(time.time()) + assertion_lifetime).json()
 
     # the server's own lifetime is 15 minutes: the assertion's (at most 5) is shorter
     assert token_lifetime - 5 <= granted["expires_in"] <= token_lifetime
