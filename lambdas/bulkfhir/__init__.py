@@ -39,7 +39,7 @@ from bulkfhir.errors import (
 )
 from bulkfhir.gzipstream import GzipMembersDecoder, NdjsonCounter
 from bulkfhir.manifest import Manifest, ManifestFile, parse_instant
-from bulkfhir.profiles import PROFILES, SourceProfile, get_profile
+from bulkfhir.profiles import PROFILES, SourceProfile, file_lifetime_text, get_profile, profile_for
 from bulkfhir.progress import next_poll_wait, parse_progress
 from bulkfhir.tokens import AccessToken, TokenProvider
 
@@ -69,12 +69,14 @@ __all__ = [
     "TokenProvider",
     "TransientError",
     "UnexpectedResponseError",
+    "file_lifetime_text",
     "format_instant",
     "get_profile",
     "new_session",
     "next_poll_wait",
     "parse_instant",
     "parse_progress",
+    "profile_for",
 ]
 
 #: The error classes raised across a Lambda boundary: the state machine's Retry/Catch names.

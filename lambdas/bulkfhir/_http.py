@@ -110,6 +110,25 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     return max(0.0, (when - now).total_seconds())
 
 
+def retry_after_of(response: requests.Response, our_now: datetime) -> float | None:
+    """The response's Retry-After in seconds. A moment (an HTTP-date, an epoch) is measured from the
+    server's own clock, its Date header, when it sent one: the two clocks may disagree by more than
+    the wait itself. Date drops sub-seconds, so the wait comes out a fraction long, never short."""
+    server_now = parse_http_date(response.headers.get("Date")) or our_now
+    return parse_retry_after(response.headers.get("Retry-After"), server_now)
+
+
+def parse_http_date(value: str | None) -> datetime | None:
+    """An HTTP-date as an aware datetime; None for anything else (BCDA's Expires is Go's time.String())."""
+    if not value:
+        return None
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def _delay_or_epoch(digits: str, now: datetime) -> float | None:
     if len(digits) > 15:
         return None
@@ -161,13 +180,44 @@ def first_json_value(text: str) -> Any:
     return json.JSONDecoder().raw_decode(text.lstrip())[0]
 
 
-def outcome_text(response: requests.Response) -> str:
-    """Diagnostics of an OperationOutcome body (issue diagnostics or details.text), else ''."""
+#: FHIR's IssueType `transient` branch (R4 http://hl7.org/fhir/issue-type): "the error may be resolved
+#: by repeating the request". The Bulk Data spec asks a server whose status poll fails without the
+#: export failing to answer with a code of this branch, so that the client retries; any other code of
+#: an OperationOutcome on a 500 is the export's failure. A server may use one of these codes for a
+#: failure that no retry mends (BCDA: ``exception``): its profile lists it in ``failure_issue_codes``.
+TRANSIENT_ISSUE_CODES = frozenset({"transient", "lock-error", "no-store", "exception", "timeout", "incomplete",
+                                   "throttled"})  # fmt: skip
+_ERROR_SEVERITIES = ("fatal", "error")
+
+
+def _outcome(response: requests.Response) -> dict[str, Any] | None:
     try:
         body = first_json_value(response.text)
     except (ValueError, UnicodeDecodeError):
-        return ""
-    if not isinstance(body, dict) or body.get("resourceType") != "OperationOutcome":
+        return None
+    return body if isinstance(body, dict) and body.get("resourceType") == "OperationOutcome" else None
+
+
+def outcome_codes(response: requests.Response) -> tuple[str, ...]:
+    """The issue codes of an OperationOutcome body's errors (severity fatal or error; every issue's when
+    none is one), or () when the body is not an OperationOutcome."""
+    body = _outcome(response)
+    issues = [issue for issue in (body or {}).get("issue") or [] if isinstance(issue, dict)]
+    errors = [issue for issue in issues if issue.get("severity") in _ERROR_SEVERITIES] or issues
+    return tuple(str(issue.get("code") or "") for issue in errors)
+
+
+def is_transient_outcome(response: requests.Response, failure_codes: frozenset[str] = frozenset()) -> bool:
+    """Whether an OperationOutcome says "try again": every error issue has a code of the transient
+    branch (less the server's ``failure_codes``). False when the body is not an OperationOutcome."""
+    codes = outcome_codes(response)
+    return bool(codes) and all(code in TRANSIENT_ISSUE_CODES - failure_codes for code in codes)
+
+
+def outcome_text(response: requests.Response) -> str:
+    """Diagnostics of an OperationOutcome body (issue diagnostics or details.text), else ''."""
+    body = _outcome(response)
+    if body is None:
         return ""
     texts: list[str] = []
     for issue in body.get("issue") or []:
@@ -181,11 +231,7 @@ def outcome_text(response: requests.Response) -> str:
 
 
 def is_operation_outcome(response: requests.Response) -> bool:
-    try:
-        body = first_json_value(response.text)
-    except (ValueError, UnicodeDecodeError):
-        return False
-    return isinstance(body, dict) and body.get("resourceType") == "OperationOutcome"
+    return _outcome(response) is not None
 
 
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)

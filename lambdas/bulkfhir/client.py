@@ -7,7 +7,6 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, unquote, urlencode, urljoin, urlsplit
 
@@ -19,11 +18,13 @@ from bulkfhir._http import (
     describe_body,
     is_loopback,
     is_operation_outcome,
+    is_transient_outcome,
     json_body,
     origin,
     outcome_text,
-    parse_retry_after,
+    parse_http_date,
     require_secure_url,
+    retry_after_of,
     strip_query,
 )
 from bulkfhir.credentials import ClientCredentials
@@ -38,7 +39,14 @@ from bulkfhir.errors import (
     UnexpectedResponseError,
 )
 from bulkfhir.manifest import Manifest, parse_instant, parse_manifest
-from bulkfhir.profiles import SourceProfile, api_root_url, default_token_url, export_path, get_profile
+from bulkfhir.profiles import (
+    SourceProfile,
+    api_root_url,
+    default_token_url,
+    export_path,
+    file_lifetime_text,
+    profile_for,
+)
 from bulkfhir.progress import parse_progress
 from bulkfhir.tokens import TokenProvider
 
@@ -148,7 +156,7 @@ class BulkDataClient:
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         self.config = config
-        self.profile: SourceProfile = get_profile(config.api)
+        self.profile: SourceProfile = profile_for(config.api, config.base_url)
         self.api_root = api_root_url(self.profile, config.base_url, config.api_version)
         self._api_origin = origin(self.api_root)
         # URLs a server hands us may point at loopback only when the configured server is there itself
@@ -254,7 +262,7 @@ class BulkDataClient:
         if status == 429:
             # BCDA: empty body, Retry-After possibly 0. AB2D: Retry-After 5 plus the status URLs of the
             # jobs already running, joined by ", " (ab2d ApiCommon.checkIfCurrentClientCanAddJob).
-            retry_after = parse_retry_after(response.headers.get("Retry-After"), self._clock())
+            retry_after = retry_after_of(response, self._clock())
             running = self._running_jobs_listed(url, response.headers.get("Content-Location", ""))
             matching: tuple[str, ...] = ()
             if not running and self.profile.has_job_history:
@@ -268,7 +276,10 @@ class BulkDataClient:
                 status=status,
                 url=strip_query(url),
             )
-        raise self._unexpected_or_transient(response, where)
+        # The SMART reference server answers a kick-off whose files cannot be generated with 500 and an
+        # OperationOutcome coded `processing` ("File generation failed"): retrying asks for the same.
+        failure = self._export_failure(response, url, f"{where}: the server could not start the export")
+        raise failure if failure is not None else self._unexpected_or_transient(response, where)
 
     def check_status(self, status_url: str) -> ExportInProgress | ExportComplete:
         response = self._authorized("GET", status_url, {"Accept": "application/json"})
@@ -280,26 +291,21 @@ class BulkDataClient:
             return ExportInProgress(
                 progress=progress,
                 percent=parse_progress(progress),
-                retry_after=parse_retry_after(response.headers.get("Retry-After"), now),
+                retry_after=retry_after_of(response, now),
             )
         if status == 200:
             manifest = parse_manifest(json_body(response, where), status_url, allow_loopback=self._allow_loopback)
             expires_raw = response.headers.get("Expires")
-            return ExportComplete(manifest=manifest, expires=_parse_expires(expires_raw), expires_raw=expires_raw)
+            return ExportComplete(manifest=manifest, expires=parse_http_date(expires_raw), expires_raw=expires_raw)
         if status in (404, 410):
             raise ExportGoneError(
                 f"{where}: the export job is gone ({status}: {describe_body(response)}); start a new export",
                 status=status,
                 url=strip_query(status_url),
             )
-        if status == 500 and is_operation_outcome(response):
-            diagnostics = outcome_text(response)
-            raise ExportFailedError(
-                f"{where}: the server reports the export failed: {diagnostics or 'no diagnostics'}",
-                status=status,
-                url=strip_query(status_url),
-                diagnostics=diagnostics,
-            )
+        failure = self._export_failure(response, status_url, f"{where}: the server reports the export failed")
+        if failure is not None:
+            raise failure
         if status == 400:
             raise BadRequestError(
                 f"{where} was refused (400): {describe_body(response)}",
@@ -369,8 +375,8 @@ class BulkDataClient:
             )
         if status in (404, 410):
             raise ExportGoneError(
-                f"{where}: the file is gone ({status}: {text}); files live 24 h (BCDA) or 72 h (AB2D) — "
-                "start a new export",
+                f"{where}: the file is gone ({status}: {text}); files are kept only for "
+                f"{file_lifetime_text(self.profile)} — start a new export",
                 status=status,
                 url=strip_query(url),
             )
@@ -510,6 +516,22 @@ class BulkDataClient:
                 logger.warning("ignoring a running job the server named", extra={"why": str(error)})
         return tuple(jobs)
 
+    def _export_failure(self, response: requests.Response, url: str, message: str) -> ExportFailedError | None:
+        """A 500 with an OperationOutcome reports the export's failure, unless its issue codes say to try
+        again (the SMART reference server's status polls answer 500 `transient` for a while, then 200):
+        those, like any other 5xx, are a TransientError."""
+        if response.status_code != 500 or not is_operation_outcome(response):
+            return None
+        if is_transient_outcome(response, self.profile.failure_issue_codes):
+            return None
+        diagnostics = outcome_text(response)
+        return ExportFailedError(
+            f"{message}: {diagnostics or 'no diagnostics'}",
+            status=500,
+            url=strip_query(url),
+            diagnostics=diagnostics,
+        )
+
     def _unexpected_or_transient(self, response: requests.Response, where: str, detail: str | None = None) -> Exception:
         """429/5xx: retry later; anything else: the server broke the protocol. ``detail`` is the body's
         description when it was read before the response was closed."""
@@ -521,7 +543,7 @@ class BulkDataClient:
                 f"{where} answered {status}: {detail}",
                 status=status,
                 url=url,
-                retry_after=parse_retry_after(response.headers.get("Retry-After"), self._clock()),
+                retry_after=retry_after_of(response, self._clock()),
             )
         return UnexpectedResponseError(f"{where} answered an unexpected {status}: {detail}", status=status, url=url)
 
@@ -583,16 +605,5 @@ def _content_range_start(value: str | None) -> int | None:
 def _server_time(date_header: str | None) -> datetime | None:
     """The server's clock from a Date header, one second earlier: the header drops sub-seconds, and
     a watermark a little early re-fetches a few records where one a little late would miss some."""
-    parsed = _parse_expires(date_header)
+    parsed = parse_http_date(date_header)
     return parsed - timedelta(seconds=1) if parsed else None
-
-
-def _parse_expires(value: str | None) -> datetime | None:
-    """Expires as a datetime when it is an HTTP-date; BCDA sends Go's time.String() format, kept raw only."""
-    if not value:
-        return None
-    try:
-        parsed = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -10,6 +10,11 @@ _PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*%")
 
 #: never wait longer than this between polls, whatever the server says
 MAX_POLL_SECONDS = 3600.0
+#: nor shorter, whatever the server: AB2D answers a poll sooner than 5 s after the last with 429; the
+#: SMART reference server answers Retry-After: 1 and blocks a client for five minutes once it sends
+#: more than 60 requests a minute to one route (bulk-data-server lib.ts rateLimiter). At most 12 polls
+#: a minute stay clear of both, and each poll is state transitions and history events in AWS.
+MIN_POLL_SECONDS = 5.0
 #: Once an export has been waited on for a while, polls thin out to this fraction of the time waited
 #: so far, up to STRETCHED_POLL_MAX_SECONDS apart. AB2D answers every poll with Retry-After: 5 and its
 #: jobs may run 30 hours: polled every 5 s, that is 21,600 polls, and a state machine execution dies
@@ -38,14 +43,14 @@ def next_poll_wait(
 ) -> float:
     """Seconds to wait before the next status poll.
 
-    The server's Retry-After wins, clamped to [profile minimum, one hour]. BCDA sends none, so
-    then the wait grows by half each poll from the profile's start value up to its cap. Either way,
+    The server's Retry-After wins, clamped to [MIN_POLL_SECONDS, MAX_POLL_SECONDS]. BCDA sends none,
+    so then the wait grows by half each poll from the profile's start value up to its cap. Either way,
     a long wait stretches the interval past what the server asks (see STRETCH_FRACTION).
     """
     if retry_after is not None:
-        wait = min(MAX_POLL_SECONDS, max(profile.min_poll_seconds, retry_after))
+        wait = min(MAX_POLL_SECONDS, max(MIN_POLL_SECONDS, retry_after))
     else:
         backoff = profile.backoff_start_seconds * (1.5 ** max(0, polls_so_far))
-        wait = max(profile.min_poll_seconds, min(profile.backoff_max_seconds, backoff))
+        wait = max(MIN_POLL_SECONDS, min(profile.backoff_max_seconds, backoff))
     stretched = min(STRETCHED_POLL_MAX_SECONDS, STRETCH_FRACTION * max(0.0, waited_seconds))
     return max(wait, stretched)

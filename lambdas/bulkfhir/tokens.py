@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 import requests
 
-from bulkfhir._http import body_truncated, buffer_body, parse_retry_after, strip_query
+from bulkfhir._http import body_truncated, buffer_body, retry_after_of, strip_query
 from bulkfhir.credentials import ClientCredentials, Secret
 from bulkfhir.errors import AuthenticationError, TransientError, UnexpectedResponseError
 from bulkfhir.profiles import SourceProfile
@@ -134,7 +134,7 @@ class TokenProvider:
                 url=where,
             )
         if status == 429 or status >= 500:
-            retry_after = parse_retry_after(response.headers.get("Retry-After"), self._clock())
+            retry_after = retry_after_of(response, self._clock())
             raise TransientError(
                 f"token endpoint {where} answered {status}: {detail}",
                 status=status,
@@ -144,8 +144,7 @@ class TokenProvider:
         if status in (400, 401, 403):
             raise AuthenticationError(
                 f"token endpoint {where} refused the credentials of client {self._credentials.client_id!r} "
-                f"({status}: {detail}); check the client id and secret/key in the source's secret "
-                "(BCDA and AB2D credentials expire and must be rotated)",
+                f"({status}: {detail}); {self._profile.credentials_hint}",
                 status=status,
                 url=where,
             )

@@ -303,6 +303,9 @@ class LandedFile:
     curated_sha256: str = ""
     #: curated rows per table (claim_version_rows, patients, partial_claims, rejects)
     curated_rows: dict[str, int] = field(default_factory=dict)
+    #: what the manifest claimed that the file does not bear out, when that does not fail it (a count on
+    #: an error file); None when the file is as listed
+    mismatch: str | None = None
 
     def to_state(self) -> dict[str, Any]:
         return asdict(self)

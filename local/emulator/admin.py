@@ -42,7 +42,9 @@ def _advance_data(emulator: Emulator, request: Request) -> Response:
 
 
 def _requests(emulator: Emulator, _request: Request) -> Response:
-    records: list[dict[str, Any]] = [asdict(record) for record in emulator.requests()]
+    records: list[dict[str, Any]] = [
+        {**asdict(record), "at": record.at.isoformat() if record.at else None} for record in emulator.requests()
+    ]
     return json_response(200, records)
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import signal
+import sys
 import threading
 from types import FrameType
 
-from local.emulator.config import FLAVORS, SCENARIOS, EmulatorConfig
+from local.emulator.config import FLAVORS, SCENARIOS, SMART_SERVERS, EmulatorConfig
 from local.emulator.server import Emulator
 
 
@@ -17,6 +18,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=0, help="port to listen on (0: any free port)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (loopback by default)")
     parser.add_argument("--scenario", choices=SCENARIOS, default="none", help="fault to inject")
+    parser.add_argument(
+        "--smart-server",
+        choices=SMART_SERVERS,
+        default="dpc",
+        help="smart flavour: a DPC-like server, or the SMART reference server (its scenarios imply it)",
+    )
     parser.add_argument("--seed", type=int, default=1, help="seed of the synthetic data")
     parser.add_argument("--patients", type=int, default=100, help="size of the attributed population")
     parser.add_argument("--file-mb", type=float, default=50.0, help="large-files: size of each EOB file in MB")
@@ -24,16 +31,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    config = EmulatorConfig(
-        flavor=args.flavor,
-        scenario=args.scenario,
-        seed=args.seed,
-        patients=args.patients,
-        file_mb=args.file_mb,
-        large_file_count=args.large_file_count,
-        host=args.host,
-        port=args.port,
-    )
+    try:
+        config = EmulatorConfig(
+            flavor=args.flavor,
+            scenario=args.scenario,
+            seed=args.seed,
+            patients=args.patients,
+            file_mb=args.file_mb,
+            large_file_count=args.large_file_count,
+            host=args.host,
+            port=args.port,
+            smart_server=args.smart_server,
+        )
+    except ValueError as error:
+        print(f"bulk-ingest emulator: {error}", file=sys.stderr)
+        return 2
     stop = threading.Event()
 
     def on_signal(_signum: int, _frame: FrameType | None) -> None:

@@ -30,7 +30,16 @@ SCENARIOS = (
     "truncated-gzip",
     "unexpected-status",
     "cms-examples",
+    "reference-server",
+    "transient-status",
+    "error-counts",
+    "kickoff-failed",
+    "rate-limit",
 )
+#: Scenarios of the SMART reference server (smart-on-fhir/bulk-data-server): smart flavour only; each
+#: implies smart_server="reference".
+REFERENCE_SCENARIOS = ("reference-server", "transient-status", "error-counts", "kickoff-failed", "rate-limit")
+SMART_SERVERS = ("dpc", "reference")
 
 # The BFD data-load time of the first data set: fixed so that two emulators with one seed serve
 # byte-identical files. advance_data() moves it forward.
@@ -75,6 +84,9 @@ class EmulatorConfig:
     # ---- SMART
     smart_key_alg: str = "RS384"  # or ES384
     smart_file_resources: int = 10_000  # resources per output file
+    smart_server: str = "dpc"  # "reference": the SMART reference server's wire (see flavors/smart_reference.py)
+    rate_limit_requests: int = 60  # reference: requests a minute one route takes before it blocks the client
+    rate_limit_block_seconds: float = 300.0  # ... for this long
     # ---- scenarios
     kickoff_429_count: int = 2  # kickoff-429 / kickoff-429-adopt: kick-offs refused
     kickoff_retry_after: int = 1
@@ -83,6 +95,9 @@ class EmulatorConfig:
     foreign_host_requires_token: bool = False
     file_mb: float = 50.0  # large-files: size of each EOB file
     large_file_count: int = 2
+    transient_status_polls: int = 3  # transient-status: polls of each job answered 500 `transient`
+    error_counts_file_resources: int = 100  # error-counts: resources per file; every second file fails
+    rate_limit_export_seconds: float = 180.0  # rate-limit: the export's length (Retry-After: 1 throughout)
     # ---- a server that mishandles what it is asked (off by default; tests and local runs turn them on)
     manifest_order: str = "as-built"  # "rotating": each 200 status lists the files in another order (no ORDER BY)
     export_hours: float | None = None  # slow-export: the job completes this many hours (emulator clock) after kick-off
@@ -102,11 +117,14 @@ class EmulatorConfig:
             raise ValueError(f"unknown scenario {self.scenario!r}; expected one of {SCENARIOS}")
         if self.smart_key_alg not in ("RS384", "ES384"):
             raise ValueError("smart_key_alg must be RS384 or ES384")
+        if self.scenario in REFERENCE_SCENARIOS and self.flavor != "smart":
+            raise ValueError(f"scenario {self.scenario!r} imitates the SMART reference server: use flavor smart")
         for name, value, allowed in (
             ("manifest_order", self.manifest_order, ("as-built", "rotating")),
             ("range_reply", self.range_reply, ("honour", "other-encoding", "ignore")),
             ("drop_point", self.drop_point, ("middle", "trailing-member")),
             ("auth_reply", self.auth_reply, ("json", "form")),
+            ("smart_server", self.smart_server, SMART_SERVERS),
         ):
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
@@ -124,18 +142,31 @@ class EmulatorConfig:
         return self.extra_empty_gzip_member
 
     @property
+    def reference(self) -> bool:
+        """Whether the smart flavour imitates the SMART reference server (the knob, or its scenarios)."""
+        return self.flavor == "smart" and (self.smart_server == "reference" or self.scenario in REFERENCE_SCENARIOS)
+
+    @property
+    def smart_resources_per_file(self) -> int:
+        if self.scenario == "error-counts":
+            return min(self.smart_file_resources, self.error_counts_file_resources)
+        return self.smart_file_resources
+
+    @property
     def _hours_long(self) -> bool:
         return self.scenario == "slow-export" and self.export_hours is not None
 
     @property
     def polls_to_complete(self) -> int:
-        if self._hours_long:
+        if self._hours_long or self.scenario == "rate-limit":
             return 0  # the clock decides, however often it is polled
         return self.slow_export_polls if self.scenario == "slow-export" else self.job_polls
 
     @property
     def job_min_seconds(self) -> float:
         """How long a job runs at least (emulator clock) before a poll may find it complete."""
+        if self.scenario == "rate-limit":
+            return self.rate_limit_export_seconds
         return float(self.export_hours or 0) * 3600 if self._hours_long else self.job_seconds
 
     @property

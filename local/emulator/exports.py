@@ -193,7 +193,7 @@ class Exporter:
                 for revision in self.population.view(bene, kind, until, job.since)
                 if revision.status != "cancelled"
             ]
-            step = self.config.smart_file_resources
+            step = self.config.smart_resources_per_file
             for seq, start in enumerate(range(0, len(lines), step)):
                 name = f"{job.id}-{seq}.{kind.lower()}.ndjson"
                 outputs.append(Planned("output", kind, _eager(name, lines[start : start + step])))

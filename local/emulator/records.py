@@ -22,6 +22,7 @@ class RequestRecord:
     authorization: str | None
     status: int
     bytes_sent: int
+    at: datetime | None = None  # when it arrived, by the emulator's clock
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,9 @@ class ServedFile:
     type: str
     url: str
     stored: StoredFile = field(repr=False, compare=False)
+    #: the manifest's count when it is not the file's lines (the SMART reference server's error entries
+    #: carry the count of the output file they replace)
+    count: int | None = None
 
     @property
     def name(self) -> str:
@@ -40,6 +44,11 @@ class ServedFile:
     @property
     def lines(self) -> int:
         return self.stored.lines
+
+    @property
+    def listed_count(self) -> int:
+        """The count a manifest lists for this file."""
+        return self.lines if self.count is None else self.count
 
     @property
     def gz_sha256(self) -> str:

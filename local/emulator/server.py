@@ -124,6 +124,7 @@ class Emulator:
             authorization=request.header("Authorization"),
             status=status,
             bytes_sent=sent,
+            at=request.received_at,
         )
         with self._records_lock:
             self._records.append(record)

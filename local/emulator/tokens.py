@@ -109,8 +109,9 @@ class AssertionVerifier:
         self._seen: set[str] = set()
         self._lock = threading.Lock()
 
-    def verify(self, assertion: str, audience: str) -> None:
-        """Raise AssertionRejectedError unless iss=sub=client_id, aud=token URL, exp ≤ 5 min, jti new.
+    def verify(self, assertion: str, audience: str) -> float:
+        """Raise AssertionRejectedError unless iss=sub=client_id, aud=token URL, exp ≤ 5 min, jti new;
+        return the seconds the assertion has left.
 
         Lifetimes are checked against real time: the client signs with its own clock, which knows
         nothing of the emulator's offset.
@@ -137,3 +138,4 @@ class AssertionVerifier:
             if claims["jti"] in self._seen:
                 raise AssertionRejectedError("jti has already been used")
             self._seen.add(claims["jti"])
+        return float(claims["exp"]) - time.time()

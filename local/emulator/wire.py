@@ -32,6 +32,7 @@ class Request:
     body: bytes
     listener: str  # "api" | "file-host"
     params: dict[str, list[str]] = field(default_factory=dict)
+    received_at: datetime | None = None  # by the emulator's clock
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name)
@@ -119,6 +120,7 @@ class _Handler(BaseHTTPRequestHandler):
             body=body,
             listener=self.server.name,
             params=parse_qs(split.query, keep_blank_values=True),
+            received_at=self.server.clock(),
         )
         try:
             response = self.server.app(request)

@@ -51,10 +51,10 @@ def server():
         yield scripted
 
 
-def item(server, **expected):
+def item(server, kind="output", **expected):
     return FileItem(
         index=1,
-        kind="output",
+        kind=kind,
         type="ExplanationOfBenefit",
         url=f"{server.url}/data/1/f.ndjson",
         key="fhir/src/ExplanationOfBenefit/run_date=2026-01-01/r/ExplanationOfBenefit-0001.ndjson.gz",
@@ -131,13 +131,27 @@ def test_a_checksum_mismatch_lands_nothing(aws, server):
 def test_matching_checksum_length_and_count_pass(aws, server):
     range_server(server, STORED)
     file_item = item(server, sha256=hashlib.sha256(STORED).hexdigest(), length=len(STORED), count=20000)
-    assert transfer(aws, server, file_item).run(None, {}).lines == 20000
+    landed = transfer(aws, server, file_item).run(None, {})
+    assert (landed.lines, landed.mismatch) == (20000, None)
 
 
 def test_a_count_mismatch_is_a_verification_error(aws, server):
     range_server(server, STORED)
     with pytest.raises(VerificationError, match="20000 lines, the manifest says 19999"):
         transfer(aws, server, item(server, count=19999)).run(None, {})
+
+
+@pytest.mark.parametrize("kind", ["error", "deleted"])
+def test_a_count_on_a_file_that_is_not_output_is_recorded_not_enforced(aws, server, kind):
+    # The SMART reference server lists a file it failed to generate under error[] with the count of the
+    # output it replaces; the error file holds one OperationOutcome, with no newline after it.
+    outcome = b'{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"processing"}]}'
+    range_server(server, gzip.compress(outcome))
+    file_item = item(server, kind=kind, count=10000)
+    result = transfer(aws, server, file_item).run(None, {})
+    assert gzip.decompress(landed_bytes(aws, file_item)) == outcome
+    assert result.lines == 1
+    assert result.mismatch == f"{kind} file: 1 lines, the manifest says 10000 resources"
 
 
 def test_a_truncated_gzip_stream_lands_nothing(aws, server):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from bulkfhir import TransientError
@@ -29,7 +30,7 @@ def authenticate(deps: Deps, state: dict[str, Any]) -> dict[str, Any]:
             raise
         # BCDA's token endpoint (SSAS) answers a burst with 429 and Retry-After: 300: the task retry's
         # 5-40 s back-off would spend itself inside that window. Wait as asked, in the state machine.
-        wait = int(min(MAX_WAIT_SECONDS, max(5.0, error.retry_after)))
+        wait = math.ceil(min(MAX_WAIT_SECONDS, max(5.0, error.retry_after)))
         logger.warning("the token endpoint asked to wait", extra={"wait": wait, "status": error.status})
         return {"status": "wait", "wait_seconds": wait, "waits": waits + 1}
     # Only the expiry leaves this function: the token stays inside the container's client.

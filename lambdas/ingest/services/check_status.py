@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from bulkfhir import BulkDataClient, ExportComplete, Manifest, TransientError, UnexpectedResponseError, next_poll_wait
@@ -159,7 +160,8 @@ def check_status(deps: Deps, state: dict[str, Any]) -> PollState:
 
 def _next_wait(client: BulkDataClient, retry_after: float | None, polls: int, waited: int, budget: int) -> int:
     """The next wait, never past the budget: the last poll happens when the budget is spent."""
-    wait = round(next_poll_wait(client.profile, retry_after, polls, waited))
+    # rounded up: a wait the server named is never cut short (its rate limit holds to the millisecond)
+    wait = math.ceil(next_poll_wait(client.profile, retry_after, polls, waited))
     return max(1, min(wait, budget - waited)) if waited < budget else wait
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -58,6 +59,7 @@ def _record(deps: Deps, run: RunContext, item: FileItem, landed: Landed, downloa
         sha256=landed.sha256,
         landed_at=utc_iso(deps.clock()),
         downloads=downloads,
+        mismatch=landed.mismatch,
     )
     deps.store.put_landed_file(run.run_id, record)
     deps.store.clear_file_failure(run.run_id, item.index)
@@ -139,7 +141,7 @@ def download_file(deps: Deps, event: dict[str, Any], seconds_left: Callable[[], 
         if isinstance(error, TransientError) and error.retry_after is not None and waits < MAX_SERVER_WAITS:
             # The server said how long to wait (503 + Retry-After; BCDA's token endpoint asks for 300 s):
             # wait in the state machine, not with the task retry's 5-40 s back-off.
-            wait = int(min(MAX_WAIT_SECONDS, max(MIN_WAIT_SECONDS, error.retry_after)))
+            wait = math.ceil(min(MAX_WAIT_SECONDS, max(MIN_WAIT_SECONDS, error.retry_after)))
             logger.warning("the server asked to wait before downloading again", extra={"wait": wait})
             result: dict[str, Any] = {"status": "wait", "index": item.index, "wait_seconds": wait, "waits": waits + 1}
             if checkpoint is not None:

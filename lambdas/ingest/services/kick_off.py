@@ -9,6 +9,7 @@ other sources of this stack), so a job it names is adopted only once its own man
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from bulkfhir import (
@@ -152,7 +153,7 @@ def throttled_wait(retry_after: float | None, attempts: int) -> int:
     """The server's Retry-After when it is meaningful; BCDA's default is 0, which would hammer it,
     so below 30 s the wait grows from 30 s by half each attempt, up to 15 minutes."""
     if retry_after is not None and retry_after >= 30:
-        return int(min(retry_after, MAX_SERVER_WAIT_SECONDS))
+        return math.ceil(min(retry_after, MAX_SERVER_WAIT_SECONDS))  # never short of what the server named
     return int(min(900, 30 * 1.5 ** (attempts - 1)))
 
 

@@ -7,7 +7,7 @@ import logging
 import re
 from typing import Any
 
-from bulkfhir import BulkDataError
+from bulkfhir import BulkDataError, file_lifetime_text, profile_for
 from ingest.payloads import JobState, PollState, RunContext
 from ingest.timeutil import utc_iso
 from ingest.wiring import Deps
@@ -106,9 +106,11 @@ def record_failure(deps: Deps, state: dict[str, Any]) -> dict[str, str]:
             deps.store.clear_open_job(run.source, run.scope, run.run_id)
         else:
             landed = len(deps.store.list_landed_files(run.run_id))
+            source = deps.settings.source(run.source)
+            lifetime = file_lifetime_text(profile_for(source.api, source.base_url))
             note = (
-                f" {landed} of {poll.file_count if poll else '?'} files landed; a re-run within the server's file "
-                "lifetime (BCDA 24 h, AB2D 72 h) resumes this export and fetches only the rest."
+                f" {landed} of {poll.file_count if poll else '?'} files landed; a re-run within {lifetime} "
+                "resumes this export and fetches only the rest."
             )
     if note and not cause.endswith((".", "…")):
         cause += "."

@@ -3,6 +3,7 @@
 FHIR base `/fhir`; token endpoint `/auth/token` (advertised in .well-known/smart-configuration);
 status `X-Progress: RUNNING: 42.50%` + Retry-After; manifest entries with `count` and DPC-style
 checksum/file_length extensions; downloads with HEAD, ETag, Range (206/416) and gzip.
+With ``smart_server="reference"`` it is the SMART reference server instead (smart_reference.py).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from urllib.parse import parse_qs
 
 from local.emulator import scenarios
 from local.emulator.downloads import DownloadPolicy, serve, wants_gzip
+from local.emulator.flavors import smart_reference as reference
 from local.emulator.flavors.bcda_kickoff import parse_rfc3339
 from local.emulator.flavors.common import Route, accepts, bearer, checksum_extensions, dispatch, http_date, rfc3339
 from local.emulator.jobs import CANCELLED, COMPLETED, FAILED, PENDING, Job
@@ -45,6 +47,7 @@ class Smart:
 
     def __init__(self, state: State) -> None:
         self.state = state
+        self.limiter = reference.RateLimiter(state)
         self.group_ids = ("all", str(uuid.UUID(int=seeded("roster", state.config.seed).getrandbits(128), version=4)))
         files = re.compile(r"^/fhir/bulkfiles/([^/]+)/([^/]+)$")
         self.routes: list[Route] = [
@@ -104,10 +107,11 @@ class Smart:
             return oauth_error(400, "invalid_scope", "scope must be system-level, e.g. system/*.read")
         assert self.state.verifier is not None
         try:
-            self.state.verifier.verify(form["client_assertion"], request.origin + self.auth_path)
+            assertion_left = self.state.verifier.verify(form["client_assertion"], request.origin + self.auth_path)
         except AssertionRejectedError as rejected:
             return oauth_error(401, "invalid_client", str(rejected))
-        ttl = self.state.config.token_ttl
+        config = self.state.config
+        ttl = reference.token_ttl(self.state, assertion_left) if config.reference else config.token_ttl
         token = self.state.issuer.issue(self.state.client_id, self.state.now(), ttl, scope=scope)
         body = {"access_token": token, "token_type": "bearer", "expires_in": ttl, "scope": scope}
         return json_response(200, body).with_header("Cache-Control", "no-store")
@@ -147,11 +151,15 @@ class Smart:
         return types, since
 
     def _export(self, request: Request, group: str) -> Response:
-        checked = self._authorize(request) or self._validate(request, group)
+        route = "system-export" if request.path.endswith("/fhir/$export") else "export"
+        limited = self.limiter.refuse(route) if self.state.config.reference else None  # before anything else
+        checked = limited or self._authorize(request) or self._validate(request, group)
         if isinstance(checked, Response):
             return checked
         types, since = checked
-        fault = scenarios.kickoff_fault(self.state)
+        fault = scenarios.kickoff_fault(self.state) or (
+            reference.kickoff_fault(self.state) if self.state.config.reference else None
+        )
         if fault:
             return fault
         if scenarios.kickoff_throttled(self.state):
@@ -163,7 +171,8 @@ class Smart:
             response = outcome(429, "An export is already running", "throttled").with_header("Retry-After", "5")
             return response.with_header("Content-Location", ", ".join(job.status_url for job in active))
         job = self._new_job(request, group, types, since)
-        return scenarios.accepted(self.state, job.status_url)
+        response = scenarios.accepted(self.state, job.status_url)
+        return reference.accepted(response, job.status_url) if self.state.config.reference else response
 
     def _new_job(self, request: Request, group: str, types: tuple[str, ...], since: datetime | None) -> Job:
         number = self.state.bump("smart-job")
@@ -188,47 +197,67 @@ class Smart:
         return job if job is not None else outcome(404, f"No export job {job_id}", "not-found")
 
     def _status(self, request: Request, job_id: str) -> Response:  # noqa: PLR0911 - one per job state
-        job = self._job(request, job_id)
+        config = self.state.config
+        limited = self.limiter.refuse("status") if config.reference else None  # before the token is looked at
+        job = limited or self._job(request, job_id)
         if isinstance(job, Response):
             return job
-        fault = scenarios.status_fault(self.state, job.id)
+        if config.reference and reference.expired(self.state, job):
+            return reference.outcome(404, "The export was not found")  # deleted with its files
+        fault = scenarios.status_fault(self.state, job.id) or (
+            reference.status_fault(self.state, job) if config.reference else None
+        )
         if fault:
             return fault
-        config = self.state.config
         self.state.jobs.poll(job, self.state.now(), config.polls_to_complete, config.job_min_seconds, self._finish)
         if job.active:
-            label = "QUEUED" if job.state == PENDING else "RUNNING"
-            percent = 0.0 if job.state == PENDING else scenarios.progress_percent(self.state, job)
-            return Response(202, [("X-Progress", f"{label}: {percent:.2f}%"), ("Retry-After", RETRY_AFTER)])
+            return self._in_progress(job)
         if job.state == CANCELLED:
             return outcome(404, "The export was cancelled", "not-found")
         if job.state == FAILED:
-            return outcome(500, "The export failed", "exception")
+            # Not `exception`: the Bulk Data spec keeps the codes of FHIR's transient branch for a poll
+            # that failed while the export did not, which the client is to retry.
+            return outcome(500, "The export failed", "processing")
         assert job.completed_at is not None
         expires = job.completed_at + timedelta(hours=FILES_TTL_HOURS)
+        if config.reference:
+            expires = job.created_at + reference.FILES_TTL
         if self.state.scenario("job-expired") or self.state.now() > expires:
             return outcome(410, "The export has expired; start a new one", "expired")
-        body = {
+        response = json_response(200, self._manifest(job)).with_header("Expires", http_date(expires))
+        if self.state.scenario("malformed-manifest"):
+            response.body = scenarios.break_manifest(response.body)
+        return response
+
+    def _in_progress(self, job: Job) -> Response:
+        percent = 0.0 if job.state == PENDING else scenarios.progress_percent(self.state, job)
+        if self.state.config.reference:
+            return Response(202, [("X-Progress", reference.progress(percent)), ("Retry-After", reference.RETRY_AFTER)])
+        label = "QUEUED" if job.state == PENDING else "RUNNING"
+        return Response(202, [("X-Progress", f"{label}: {percent:.2f}%"), ("Retry-After", RETRY_AFTER)])
+
+    def _manifest(self, job: Job) -> dict[str, object]:
+        assert job.completed_at is not None
+        listed = {kind: scenarios.listed(self.state, job, kind) for kind in ("output", "error", "deleted")}
+        if self.state.config.reference:
+            entries = {kind: [reference.entry(f) for f in files] for kind, files in listed.items()}
+            return {"transactionTime": reference.transaction_time(job.created_at), "request": job.request_url,
+                    "requiresAccessToken": True, **entries}  # fmt: skip
+        return {
             "transactionTime": rfc3339(job.transaction_time or job.created_at),
             "request": job.request_url,
             "requiresAccessToken": True,
-            "output": [self._entry(f) for f in scenarios.listed(self.state, job, "output")],
-            "error": [self._entry(f) for f in scenarios.listed(self.state, job, "error")],
-            "deleted": [self._entry(f) for f in scenarios.listed(self.state, job, "deleted")],
+            **{kind: [self._entry(f) for f in files] for kind, files in listed.items()},
             "extension": {
                 "https://dpc.cms.gov/submit_time": rfc3339(job.created_at),
                 "https://dpc.cms.gov/complete_time": rfc3339(job.completed_at),
             },
         }
-        response = json_response(200, body).with_header("Expires", http_date(expires))
-        if self.state.scenario("malformed-manifest"):
-            response.body = scenarios.break_manifest(response.body)
-        return response
 
     @staticmethod
     def _entry(served: ServedFile) -> dict[str, object]:
         extension = checksum_extensions(served, "dpc.cms.gov")
-        return {"type": served.type, "url": served.url, "count": served.lines, "extension": extension}
+        return {"type": served.type, "url": served.url, "count": served.listed_count, "extension": extension}
 
     def _finish(self, job: Job) -> None:
         origin = self.state.file_origin(job.origin)
@@ -243,8 +272,9 @@ class Smart:
                 p.type,
                 scenarios.file_url(self.state, f"{origin}/fhir/bulkfiles/{job.id}/{p.stored.name}"),
                 p.stored,
+                count,
             )
-            for p in planned
+            for p, count in reference.with_failed_files(self.state, job, planned)
         ]
         self.state.jobs.complete(job, self.state.now(), files, failed)
 
@@ -256,6 +286,8 @@ class Smart:
             if job.state == CANCELLED:
                 return outcome(404, f"No export job {job_id}", "not-found")
             job.state, job.updated_at, job.files = CANCELLED, self.state.now(), []
+        if self.state.config.reference:
+            return reference.outcome(202, "The procedure was canceled", severity="information")
         return Response(202)
 
     # ---- files
@@ -268,6 +300,12 @@ class Smart:
         served = job.file(name) if job is not None and job.state == COMPLETED else None
         if job is None or served is None or job.completed_at is None:
             return outcome(404, f"No file {name}", "not-found")
+        if self.state.config.reference:
+            return self._reference_download(request, job, served)
+        return self._dpc_download(request, job, served)
+
+    def _dpc_download(self, request: Request, job: Job, served: ServedFile) -> Response:
+        assert job.completed_at is not None
         if self.state.now() > job.completed_at + timedelta(hours=FILES_TTL_HOURS):
             return outcome(410, "The file has expired", "expired")
         stored = served.stored
@@ -277,11 +315,21 @@ class Smart:
         headers = [("ETag", etag), ("Last-Modified", http_date(job.completed_at)), ("Vary", "Accept-Encoding")]
         if request.header("If-None-Match") in (etag, "*"):
             return Response(304, headers)
+        return self._serve(request, job, served, policy, headers)
+
+    def _reference_download(self, request: Request, job: Job, served: ServedFile) -> Response:
+        if reference.expired(self.state, job):
+            return reference.outcome(404, "The exported resources have been deleted")  # outcomes.exportDeleted
+        return self._serve(request, job, served, reference.DOWNLOADS, [("Content-Disposition", "attachment")])
+
+    def _serve(
+        self, request: Request, job: Job, served: ServedFile, policy: DownloadPolicy, headers: list[tuple[str, str]]
+    ) -> Response:
         refused = scenarios.signature_refused(self.state, request)
         if refused:
             return refused
-        fault = scenarios.download_fault(self.state, f"{job.id}/{name}") if request.method == "GET" else None
+        fault = scenarios.download_fault(self.state, f"{job.id}/{served.name}") if request.method == "GET" else None
         config = self.state.config
         return serve(
-            request, stored, policy, headers, fault, range_reply=config.range_reply, drop_point=config.drop_point
+            request, served.stored, policy, headers, fault, range_reply=config.range_reply, drop_point=config.drop_point
         )

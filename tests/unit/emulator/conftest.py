@@ -25,7 +25,8 @@ class Client:
         self.flavor = emu.config.flavor
         self.token = ""
 
-    def fetch_token(self) -> requests.Response:
+    def fetch_token(self, **assertion: Any) -> requests.Response:
+        """A token request; SMART: ``assertion`` overrides claims of the client assertion."""
         emu = self.emu
         if self.flavor == "bcda":
             return requests.post(emu.token_url, auth=(emu.client_id, emu.client_secret or ""), data="")
@@ -36,7 +37,7 @@ class Client:
             "grant_type": "client_credentials",
             "scope": "system/*.read",
             "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-            "client_assertion": self.assertion(),
+            "client_assertion": self.assertion(**assertion),
         }
         return requests.post(emu.token_url, data=form)
 

@@ -15,9 +15,10 @@ FLAVORS = ("bcda", "ab2d", "smart")
 
 def test_every_scenario_starts(start: Any) -> None:
     from local.emulator import SCENARIOS
+    from local.emulator.config import REFERENCE_SCENARIOS
 
     for scenario in SCENARIOS:
-        assert start(flavor="bcda", scenario=scenario).base_url
+        assert start(flavor="smart" if scenario in REFERENCE_SCENARIOS else "bcda", scenario=scenario).base_url
 
 
 @pytest.mark.parametrize("flavor", FLAVORS)
