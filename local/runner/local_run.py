@@ -30,6 +30,10 @@ from local.runner.synth import synthesize_in_child
 from local.runner.template_cache import CODE_ROOT, cached_template
 from local.runner.world import LocalAws
 
+#: At most one progress update a second while the run moves; none while it waits.
+FOLLOW_SECONDS = 1.0
+#: While nothing happens (a Wait state), look at the execution only this often.
+IDLE_SECONDS = 60.0
 #: The built-in emulator listens on a new port each run: the template is synthesized (and cached)
 #: with this origin in its place, then given the emulator's.
 EMULATOR_PLACEHOLDER = "http://127.0.0.1:1"
@@ -158,6 +162,19 @@ def _execution_input(source: str, options: LocalRunOptions) -> dict[str, Any]:
     return document
 
 
+def _follow(aws: LocalAws, arn: str, progress: Progress) -> dict[str, Any]:
+    """Print the run's progress until it ends; its final description."""
+    while True:
+        ticked = time.monotonic()
+        description = aws.describe(arn)
+        progress.tick()
+        if description["status"] != "RUNNING":
+            return description
+        # Sleeps through Wait states; reading the (emulated) stack costs time: once a second at most.
+        aws.activity.wait(IDLE_SECONDS)
+        time.sleep(max(0.0, ticked + FOLLOW_SECONDS - time.monotonic()))
+
+
 def _log_file(out_dir: Path) -> IO[str]:
     (out_dir / "logs").mkdir(parents=True, exist_ok=True)
     stream = (out_dir / "logs" / "lambda.jsonl").open("a", encoding="utf-8")
@@ -193,11 +210,7 @@ def run_local(options: LocalRunOptions, out: IO[str] | None = None) -> LocalRunR
             say(f"started execution {arn.rsplit(':', 1)[-1]} of the synthesized state machine")
             progress = Progress(aws.stepfunctions, aws.table, arn, out)
             try:
-                while (description := aws.describe(arn))["status"] == "RUNNING":
-                    # Reading the history costs the (emulated) stack time: once a second is enough.
-                    progress.tick()
-                    time.sleep(1.0)
-                progress.tick()
+                description = _follow(aws, arn, progress)
             except KeyboardInterrupt:
                 aws.stepfunctions.stop_execution(executionArn=arn, error="Interrupted", cause="stopped by the user")
                 raise

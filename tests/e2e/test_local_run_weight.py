@@ -47,3 +47,37 @@ def test_the_second_run_takes_the_template_from_the_cache_and_no_run_loads_the_c
     assert third["exit"] == 0 and "synthesized the CDK app in" in third_err
     assert len(list((tmp_path / "cache" / "bulk-fhir-ingest" / "templates").glob("*.json"))) == 2
     assert not list((tmp_path / "out").rglob("*template*"))
+
+
+def test_moto_pages_the_execution_history_as_aws_does(stack):
+    s = stack("bcda", patients=10)
+    execution = s.run()
+    assert execution.status == "SUCCEEDED"
+    ids = [event["id"] for event in execution.history]
+    assert ids == list(range(1, len(ids) + 1)) and len(ids) > 30
+
+    def pages(**kwargs: object) -> list[list[int]]:
+        found, token = [], None
+        while True:
+            page = s.aws.stepfunctions.get_execution_history(
+                executionArn=execution.arn, maxResults=7, **kwargs, **({"nextToken": token} if token else {})
+            )
+            found.append([event["id"] for event in page["events"]])
+            if not (token := page.get("nextToken")):
+                return found
+
+    forward, backward = pages(), pages(reverseOrder=True)
+    assert [i for page in forward for i in page] == ids and {len(p) for p in forward[:-1]} == {7}
+    assert [i for page in backward for i in page] == ids[::-1] and {len(p) for p in backward[:-1]} == {7}
+
+
+def test_a_run_sitting_in_a_wait_state_wakes_no_one(stack):
+    s = stack("bcda", patients=10)
+    s.aws.clockwork.hold()  # Wait states now last until released
+    arn = s.start()
+    assert s.aws.clockwork.holding.wait(120), "the execution never reached a Wait state"
+    s.aws.activity.wait(0)  # what happened on the way there
+    assert not s.aws.activity.wait(0)  # nothing since: a follower sleeps
+    s.aws.clockwork.release()
+    assert s.aws.activity.wait(120)  # the execution moves on: the follower wakes
+    assert s.wait(arn).status == "SUCCEEDED"
