@@ -1,5 +1,11 @@
 """Following an execution (local or deployed): the states it passes through, the export's
-progress, and how many files have landed."""
+progress, and how many files have landed.
+
+Each ``tick()`` reads only the events added since the last one: the history newest first, down to
+the last event seen (one page of :data:`PAGE` events while little happens). A long wait's history
+grows by a few events per status poll; reading all of it at every tick made following a run cost
+more the longer it ran.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,9 @@ import time
 from typing import IO, Any
 
 from boto3.dynamodb.conditions import Key
+
+#: events per GetExecutionHistory page while following: a tick seldom finds more new ones
+PAGE = 25
 
 
 def execution_history(stepfunctions: Any, execution_arn: str) -> list[dict[str, Any]]:
@@ -31,7 +40,7 @@ class Progress:
         self._table = table
         self._arn = execution_arn
         self._out = out
-        self._seen_events = 0
+        self._last_event_id = 0
         self._run_id: str | None = None
         self._file_count: int | None = None
         self._landed = -1
@@ -45,13 +54,30 @@ class Progress:
             self._last_line = line
 
     def tick(self) -> None:
-        events = execution_history(self._stepfunctions, self._arn)
-        for event in events[self._seen_events :]:
+        for event in self._new_events():
             if event["type"] == "TaskStateEntered" and event["stateEnteredEventDetails"]["name"] == "Finalize run":
                 self._downloads()  # the final count before the states that follow the map
             self._event(event)
-        self._seen_events = len(events)
         self._downloads()
+
+    def _new_events(self) -> list[dict[str, Any]]:
+        """The events after the last one seen, oldest first."""
+        fresh: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"executionArn": self._arn, "reverseOrder": True, "maxResults": PAGE}
+        while True:
+            page = self._stepfunctions.get_execution_history(**kwargs)
+            for event in page["events"]:
+                if event["id"] <= self._last_event_id:
+                    return self._seen(fresh)
+                fresh.append(event)
+            if not page.get("nextToken"):
+                return self._seen(fresh)
+            kwargs["nextToken"] = page["nextToken"]
+
+    def _seen(self, newest_first: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if newest_first:
+            self._last_event_id = newest_first[0]["id"]
+        return newest_first[::-1]
 
     def _downloads(self) -> None:
         if not (self._run_id and self._file_count):

@@ -4,14 +4,21 @@ behaviour is restored here (each patch says which rule it enforces).
 - A Distributed Map run fails with ``States.ExceedToleratedFailureThreshold`` when more items
   fail than ToleratedFailureCount / ToleratedFailurePercentage allow — both default to 0, so one
   failed file fails the map in AWS. moto 5.2 counts failed items but lets the map succeed.
+- GetExecutionHistory returns pages: ``maxResults`` events (default 100, at most 1000), oldest
+  first or with ``reverseOrder`` newest first, and a ``nextToken`` while more remain. moto 5.2
+  ignores all three and deep-copies the whole history on every call, so a follower that reads
+  only what is new (newest first, down to the last event it saw) would read everything each time.
 """
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Sequence
 from contextlib import ExitStack
 from typing import Any
 from unittest import mock
 
+from moto.core.responses import ActionResult
 from moto.stepfunctions.parser.api import ExecutionFailedEventDetails, HistoryEventType
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
     FailureEvent,
@@ -23,14 +30,51 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.dist
     DistributedIterationComponent,
 )
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+from moto.stepfunctions.responses import StepFunctionResponse
 
 _THRESHOLD = StatesErrorNameType.StatesExceedToleratedFailureThreshold
+HISTORY_PAGE_DEFAULT, HISTORY_PAGE_MAX = 100, 1000
 
 
 def exceeds_tolerance(failed: int, total: int, tolerated_count: int, tolerated_percentage: float) -> bool:
     if failed == 0:
         return False
     return failed > tolerated_count or (total > 0 and failed * 100.0 / total > tolerated_percentage)
+
+
+def history_page(
+    events: Sequence[Any], max_results: int | None, reverse: bool, token: str | None
+) -> tuple[list[Any], str | None]:
+    """One page of ``events`` (oldest first) as GetExecutionHistory gives it, and the next token.
+
+    The token is the position where the next page starts (forward) or ends (reverse); a history
+    only grows at its end, so positions stay valid while the execution runs.
+    """
+    size = min(max_results or HISTORY_PAGE_DEFAULT, HISTORY_PAGE_MAX)
+    if reverse:
+        end = int(token) if token else len(events)
+        start = max(0, end - size)
+        return list(reversed(events[start:end])), str(start) if start > 0 else None
+    start = int(token) if token else 0
+    end = min(len(events), start + size)
+    return list(events[start:end]), str(end) if end < len(events) else None
+
+
+def _get_execution_history(self: StepFunctionResponse) -> ActionResult:
+    execution = self.stepfunction_backend.describe_execution(self._get_param("executionArn"))
+    env = execution.exec_worker.env if execution.exec_worker is not None else None
+    if env is None:  # not started yet
+        return ActionResult({"events": []})
+    manager = env.event_manager
+    with manager._mutex:
+        page, token = history_page(
+            manager._history_event_list,
+            self._get_param("maxResults"),
+            bool(self._get_param("reverseOrder")),
+            self._get_param("nextToken"),
+        )
+        page = copy.deepcopy(page)
+    return ActionResult({"events": page, "nextToken": token} if token else {"events": page})
 
 
 def aws_semantics() -> ExitStack:
@@ -62,4 +106,5 @@ def aws_semantics() -> ExitStack:
             )
 
     stack.enter_context(mock.patch.object(DistributedIterationComponent, "_map_run", map_run))
+    stack.enter_context(mock.patch.object(StepFunctionResponse, "get_execution_history", _get_execution_history))
     return stack

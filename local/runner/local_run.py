@@ -1,8 +1,10 @@
 """`bulk-ingest local-run`: the whole stack on this machine, against the built-in emulator or a real server.
 
-The CDK app is synthesized, its state machine runs in moto's Step Functions engine with every
-Lambda handler called in-process, the landed objects are mirrored into ``--out`` with a run.json,
-and a summary is printed. ``--state-dir`` keeps watermarks, ledger and landed objects between runs.
+The CDK app is synthesized (in a child process, and only when the code or the configuration changed
+since the template was cached: :mod:`local.runner.template_cache`), its state machine runs in moto's
+Step Functions engine with every Lambda handler called in-process, the landed objects are mirrored
+into ``--out`` with a run.json, and a summary is printed. ``--state-dir`` keeps watermarks, ledger
+and landed objects between runs.
 """
 
 from __future__ import annotations
@@ -10,9 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,8 +27,17 @@ from local.runner.credentials import credentials_from_options
 from local.runner.errors import LocalRunError
 from local.runner.report import mirror, print_summary, run_record
 from local.runner.snapshot import restore, save
-from local.runner.synth import synthesize
+from local.runner.synth import synthesize_in_child
+from local.runner.template_cache import CODE_ROOT, cached_template
 from local.runner.world import LocalAws
+
+#: At most one progress update a second while the run moves; none while it waits.
+FOLLOW_SECONDS = 1.0
+#: While nothing happens (a Wait state), look at the execution only this often.
+IDLE_SECONDS = 60.0
+#: The built-in emulator listens on a new port each run: the template is synthesized (and cached)
+#: with this origin in its place, then given the emulator's.
+EMULATOR_PLACEHOLDER = "http://127.0.0.1:1"
 
 
 @dataclass
@@ -71,26 +80,6 @@ class LocalRunResult:
     execution_seconds: float
     waits: list[float]
     history_events: int
-
-
-@contextlib.contextmanager
-def _quiet_stderr() -> Iterator[None]:
-    """jsii's node process prints an end-of-life banner for Node 20 at start-up: keep it out of the
-    user's terminal (and show it if synthesis fails)."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            yield
-        except BaseException:
-            os.dup2(saved, 2)
-            captured.seek(0)
-            sys.stderr.write(captured.read().decode(errors="replace")[-4000:])
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
 
 
 @contextlib.contextmanager
@@ -147,6 +136,24 @@ def _source_config(source: dict[str, Any], options: LocalRunOptions) -> dict[str
     return config
 
 
+def _template(config: dict[str, Any], emulator_origin: str | None, say: Any) -> dict[str, Any]:
+    """The synthesized template for ``config``, from the cache when nothing changed since."""
+    started = time.monotonic()
+    text = json.dumps(config)
+    if emulator_origin:
+        text = text.replace(emulator_origin, EMULATOR_PLACEHOLDER)
+    cached = cached_template(json.loads(text), lambda c: synthesize_in_child(c, CODE_ROOT))
+    seconds = time.monotonic() - started
+    if cached.synthesized:
+        say(f"synthesized the CDK app in {seconds:.1f} s (cached for the next runs)")
+    else:
+        say(f"template from cache in {seconds:.1f} s (the app has not changed since it was synthesized)")
+    text = json.dumps(cached.template)
+    if emulator_origin:
+        text = text.replace(EMULATOR_PLACEHOLDER, emulator_origin)
+    return dict(json.loads(text))
+
+
 def _execution_input(source: str, options: LocalRunOptions) -> dict[str, Any]:
     document: dict[str, Any] = {"source": source, "since": options.since}
     if options.types:
@@ -154,6 +161,19 @@ def _execution_input(source: str, options: LocalRunOptions) -> dict[str, Any]:
     if options.export:
         document["export"] = options.export
     return document
+
+
+def _follow(aws: LocalAws, arn: str, progress: Progress) -> dict[str, Any]:
+    """Print the run's progress until it ends; its final description."""
+    while True:
+        ticked = time.monotonic()
+        description = aws.describe(arn)
+        progress.tick()
+        if description["status"] != "RUNNING":
+            return description
+        # Sleeps through Wait states; reading the (emulated) stack costs time: once a second at most.
+        aws.activity.wait(IDLE_SECONDS)
+        time.sleep(max(0.0, ticked + FOLLOW_SECONDS - time.monotonic()))
 
 
 def _log_file(out_dir: Path) -> IO[str]:
@@ -179,10 +199,7 @@ def run_local(options: LocalRunOptions, out: IO[str] | None = None) -> LocalRunR
 
     with _target(options, say) as (source, secret, emu):
         config = {"sources": [_source_config(source, options)]}
-        synth_started = time.monotonic()
-        with _quiet_stderr():
-            template = synthesize(config)
-        say(f"synthesized the CDK app in {time.monotonic() - synth_started:.1f} s")
+        template = _template(config, emu.origin if emu else None, say)
         scale = options.wait_scale if options.wait_scale is not None else (0.0 if emu else 1.0)
         clockwork = Clockwork(scale=scale, on_wait=emu.clock.advance if emu else None)
         options.out_dir.mkdir(parents=True, exist_ok=True)
@@ -194,11 +211,7 @@ def run_local(options: LocalRunOptions, out: IO[str] | None = None) -> LocalRunR
             say(f"started execution {arn.rsplit(':', 1)[-1]} of the synthesized state machine")
             progress = Progress(aws.stepfunctions, aws.table, arn, out)
             try:
-                while (description := aws.describe(arn))["status"] == "RUNNING":
-                    # Reading the history costs the (emulated) stack time: once a second is enough.
-                    progress.tick()
-                    time.sleep(1.0)
-                progress.tick()
+                description = _follow(aws, arn, progress)
             except KeyboardInterrupt:
                 aws.stepfunctions.stop_execution(executionArn=arn, error="Interrupted", cause="stopped by the user")
                 raise

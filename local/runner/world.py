@@ -26,6 +26,7 @@ from ingest.observability import logger
 from ingest.settings import load_settings
 from ingest.wiring import container
 from local.follow import execution_history
+from local.runner.activity import Activity
 from local.runner.clockwork import Clockwork
 from local.runner.fidelity import aws_semantics
 from local.runner.lambdas import FunctionSpec, LambdaDispatcher
@@ -83,6 +84,8 @@ class LocalAws:
         self.template = template
         self.clockwork = clockwork or Clockwork()
         self.dispatcher = LambdaDispatcher()
+        #: set when an execution's history grows or an execution ends
+        self.activity = Activity()
         self._log_stream = log_stream
         self._stack = ExitStack()
         self._saved_env: dict[str, str | None] = {}
@@ -99,6 +102,7 @@ class LocalAws:
         )
         self._stack.enter_context(self.dispatcher.patch())
         self._stack.enter_context(self.clockwork.patch())
+        self._stack.enter_context(self.activity.patch())
         self._stack.enter_context(aws_semantics())
         self.s3 = boto3.client("s3", region_name=REGION)
         self.dynamodb = boto3.resource("dynamodb", region_name=REGION)

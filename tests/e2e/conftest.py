@@ -42,6 +42,14 @@ def template_for(
     return dict(json.loads(text))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _own_template_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """`local-run` caches its synthesized template: the tests' cache is their own, never the user's."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+        yield
+
+
 @dataclass
 class Execution:
     arn: str

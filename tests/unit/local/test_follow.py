@@ -1,0 +1,97 @@
+"""Following an execution reads only what is new: a tick costs the same after hours of polling as
+after a minute, and prints the same progress as before."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+from local.follow import PAGE, Progress
+from local.runner.fidelity import history_page
+
+
+class History:
+    """A Step Functions client's GetExecutionHistory over a growing history, as AWS pages it."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.calls = 0
+        self.read = 0  # events returned, all calls
+
+    def add(self, kind: str, name: str, **details: Any) -> None:
+        key = "stateEnteredEventDetails" if kind.endswith("Entered") else "stateExitedEventDetails"
+        self.events.append({"id": len(self.events) + 1, "type": kind, key: {"name": name, **details}})
+
+    def get_execution_history(self, executionArn: str, **kwargs: Any) -> dict[str, Any]:
+        page, token = history_page(self.events, kwargs.get("maxResults"), kwargs.get("reverseOrder", False),
+                                   kwargs.get("nextToken"))  # fmt: skip
+        self.calls += 1
+        self.read += len(page)
+        return {"events": page, "nextToken": token} if token else {"events": page}
+
+
+class NoTable:
+    def query(self, **_: Any) -> dict[str, int]:
+        raise AssertionError("no file count is known: the table is not read")
+
+
+def _poll(history: History, percent: float, wait: int) -> None:
+    """The events of one status poll that finds the export still running, then its wait."""
+    history.add("TaskStateEntered", "Check export status")
+    output = {"poll": {"state": "in_progress", "progress": f"RUNNING: {percent:.2f}%", "wait_seconds": wait}}
+    history.add("TaskStateExited", "Check export status", output=json.dumps(output))
+    history.add("ChoiceStateEntered", "Export complete?")
+    history.add("ChoiceStateExited", "Export complete?")
+    history.add("WaitStateEntered", "Wait for the export", input=json.dumps(output))
+    history.add("WaitStateExited", "Wait for the export")
+
+
+def test_a_tick_reads_one_page_however_long_the_history_has_grown():
+    history, out = History(), io.StringIO()
+    progress = Progress(history, NoTable(), "arn:execution", out)
+    history.add("TaskStateEntered", "Start run")
+    progress.tick()
+    per_tick = []
+    for poll in range(1000):  # a 30-hour AB2D export polled every 2 minutes: 6,000 events
+        _poll(history, poll / 10, 120)
+        calls, read = history.calls, history.read
+        progress.tick()
+        per_tick.append((history.calls - calls, history.read - read))
+    assert len(history.events) == 6001
+    assert {calls for calls, _ in per_tick} == {1}
+    assert {read for _, read in per_tick[10:]} == {PAGE}  # the last tick costs what the tenth did
+    # (reading the whole history at every tick, as before, read 3 million events)
+    assert history.read <= len(history.events) + 1001 * PAGE
+    lines = out.getvalue().splitlines()
+    assert "Start run" in lines[0] and "Check export status" in lines[-2]
+    assert "export in progress: RUNNING: 99.90%" in lines[-1] and len(lines) == 1 + 2 * 1000
+
+
+def test_a_burst_larger_than_a_page_is_read_whole_and_in_order():
+    history, out = History(), io.StringIO()
+    progress = Progress(history, NoTable(), "arn:execution", out)
+    history.add("TaskStateEntered", "Start run")
+    progress.tick()
+    for poll in range(3 * PAGE):  # more new events than three pages hold
+        _poll(history, poll, 5)
+    calls, read = history.calls, history.read
+    progress.tick()
+    new = 6 * 3 * PAGE
+    assert history.read - read <= new + PAGE and history.calls - calls == new // PAGE + 1
+    shown = [line.split("] ", 1)[1] for line in out.getvalue().splitlines() if "export in progress" in line]
+    assert shown == [f"export in progress: RUNNING: {poll:.2f}%" for poll in range(3 * PAGE)]
+
+    calls = history.calls
+    progress.tick()  # nothing new
+    assert history.calls - calls == 1 and len(out.getvalue().splitlines()) == 1 + 2 * 3 * PAGE
+
+
+def test_history_pages_are_those_of_aws():
+    events = list(range(1, 11))
+    assert history_page(events, 4, False, None) == ([1, 2, 3, 4], "4")
+    assert history_page(events, 4, False, "8") == ([9, 10], None)
+    assert history_page(events, 4, True, None) == ([10, 9, 8, 7], "6")
+    assert history_page(events, 4, True, "2") == ([2, 1], None)
+    assert history_page(events, None, False, None) == (events, None)  # 100 by default
+    assert history_page([], 4, True, None) == ([], None)
