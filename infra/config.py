@@ -57,6 +57,12 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _CRON = re.compile(r"^cron\((.*)\)$")
 _RATE = re.compile(r"^rate\(([1-9][0-9]*) (minute|minutes|hour|hours|day|days)\)$")
 _CRON_FIELD = re.compile(r"^[0-9A-Za-z*?/,\-LW#]+$")
+# Glue accepts more, but Athena needs quoting for a name that starts with a digit or an underscore or
+# holds anything but lower-case letters, digits and underscores (and lower-cases what it creates).
+_GLUE_DATABASE = re.compile(r"^[a-z][a-z0-9_]{0,254}$")
+_ATHENA_WORKGROUP = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+#: Athena refuses a per-query cutoff below 10 MB; 1 GB is this config's floor, 1 PB its ceiling.
+MAX_BYTES_SCANNED_CUTOFF_GB = 1_000_000
 
 
 class ConfigError(ValueError):
@@ -96,6 +102,19 @@ class LifecycleConfig:
 
 
 @dataclass(frozen=True)
+class CatalogConfig:
+    """The Glue database and Athena workgroup that make landed and curated data queryable.
+
+    Both names are unique per account and region: a second deployment there needs other names.
+    """
+
+    database: str = "bulk_fhir_ingest"
+    workgroup: str = "bulk-fhir-ingest"
+    bytes_scanned_cutoff_gb: int = 10  # per query, in GB of 10^9 bytes
+    results_expiry_days: int = 30  # query results under athena-results/ in the landing bucket
+
+
+@dataclass(frozen=True)
 class IngestConfig:
     sources: tuple[SourceConfig, ...]
     architecture: str = "arm64"
@@ -105,6 +124,7 @@ class IngestConfig:
     state_machine_timeout_hours: int = 36
     wait_budget_hours: int = 30
     log_retention_days: int = 365
+    catalog: CatalogConfig = field(default_factory=CatalogConfig)
 
 
 DEFAULT_CONTEXT: dict[str, Any] = {
@@ -131,6 +151,12 @@ DEFAULT_CONTEXT: dict[str, Any] = {
     "state_machine_timeout_hours": 36,
     "wait_budget_hours": 30,
     "log_retention_days": 365,
+    "catalog": {
+        "database": "bulk_fhir_ingest",
+        "workgroup": "bulk-fhir-ingest",
+        "bytes_scanned_cutoff_gb": 10,
+        "results_expiry_days": 30,
+    },
 }
 
 
@@ -153,6 +179,7 @@ def load_config(context: Mapping[str, Any] | str | None) -> IngestConfig:
         state_machine_timeout_hours=reader.integer("state_machine_timeout_hours", 36, 1, 365 * 24),
         wait_budget_hours=reader.integer("wait_budget_hours", 30, 1, 365 * 24),
         log_retention_days=reader.integer("log_retention_days", 365, 1, 3653),
+        catalog=_catalog(reader.get("catalog", dict, {})),
     )
     reader.no_extra_keys()
     _check_whole(config)
@@ -384,6 +411,28 @@ def _lifecycle(raw: Mapping[str, Any]) -> LifecycleConfig:
             f"before Glacier, so at least {ia + 30}, got {glacier}"
         )
     return lifecycle
+
+
+def _catalog(raw: Mapping[str, Any]) -> CatalogConfig:
+    where = f"{CONTEXT_KEY}.catalog"
+    reader = _Reader(raw, where)
+    database = reader.get("database", str, "bulk_fhir_ingest")
+    if not _GLUE_DATABASE.match(database):
+        raise ConfigError(
+            f"{where}.database: {database!r} must be 1-255 of a-z, 0-9 and _, starting with a letter "
+            "(the Glue database name Athena queries use unquoted)"
+        )
+    workgroup = reader.get("workgroup", str, "bulk-fhir-ingest")
+    if not _ATHENA_WORKGROUP.match(workgroup):
+        raise ConfigError(f"{where}.workgroup: {workgroup!r} must be 1-128 of A-Z, a-z, 0-9, '.', '_' and '-'")
+    catalog = CatalogConfig(
+        database=database,
+        workgroup=workgroup,
+        bytes_scanned_cutoff_gb=reader.integer("bytes_scanned_cutoff_gb", 10, 1, MAX_BYTES_SCANNED_CUTOFF_GB),
+        results_expiry_days=reader.integer("results_expiry_days", 30, 1, 3653),
+    )
+    reader.no_extra_keys()
+    return catalog
 
 
 def _check_whole(config: IngestConfig) -> None:

@@ -18,6 +18,11 @@ SOURCES = "Sources"
 #: What to do before the first scheduled run; ``cdk deploy`` prints output values, not descriptions.
 NEXT_STEP = "NextStep"
 EGRESS_IP = "EgressIp"
+#: The Glue database and the Athena workgroup ``bulk-ingest claims --stack`` queries through.
+GLUE_DATABASE = "GlueDatabase"
+ATHENA_WORKGROUP = "AthenaWorkGroup"
+#: A managed policy with what a querying user needs (the stack attaches it to no one).
+QUERY_POLICY_ARN = "QueryPolicyArn"
 
 
 def secret_arn_key(source_name: str) -> str:

@@ -8,6 +8,7 @@ from constructs import Construct
 from infra import outputs
 from infra.bundling import lambda_code
 from infra.config import IngestConfig
+from infra.constructs.catalog import Catalog
 from infra.constructs.functions import Functions
 from infra.constructs.monitoring import Monitoring
 from infra.constructs.network import Network
@@ -16,6 +17,7 @@ from infra.constructs.schedules import Schedules
 from infra.constructs.secrets import Secrets
 from infra.constructs.storage import Storage
 from infra.constructs.workflow import Workflow
+from infra.constructs.workgroup import QueryWorkgroup
 
 STACK_ID = "BulkFhirIngest"
 
@@ -63,7 +65,17 @@ class IngestStack(Stack):
         self.monitoring = Monitoring(
             self, "Monitoring", config=config, state_machine=self.workflow.state_machine, key=self.storage.key
         )
+        self.catalog = Catalog(self, "Catalog", config=config, bucket=self.storage.bucket)
+        self.query = QueryWorkgroup(
+            self,
+            "Query",
+            config=config,
+            bucket=self.storage.bucket,
+            key=self.storage.key,
+            database_name=self.catalog.database_name,
+        )
         self._build_outputs()
+        self._build_query_outputs()
 
     def _build_outputs(self) -> None:
         CfnOutput(self, outputs.BUCKET_NAME, value=self.storage.bucket.bucket_name, description="Landing bucket")
@@ -109,3 +121,23 @@ class IngestStack(Stack):
                 value=self.network.elastic_ip.attr_public_ip,
                 description="Register this IP with the BCDA / AB2D allow-lists",
             )
+
+    def _build_query_outputs(self) -> None:
+        CfnOutput(
+            self,
+            outputs.GLUE_DATABASE,
+            value=self.catalog.database.ref,
+            description="Query it in Athena (bulk-ingest claims --stack)",
+        )
+        CfnOutput(
+            self,
+            outputs.ATHENA_WORKGROUP,
+            value=self.query.workgroup.ref,
+            description="Query through this workgroup: results KMS-encrypted in the bucket, bytes scanned limited",
+        )
+        CfnOutput(
+            self,
+            outputs.QUERY_POLICY_ARN,
+            value=self.query.policy.managed_policy_arn,
+            description="Attach to the roles or groups that query the claims in Athena",
+        )

@@ -22,6 +22,8 @@ STAGING_PREFIX = "staging/"
 #: the claims layer's Parquet files (lambdas/claims): curated/<source>/<table>/run_date=.../
 CURATED_PREFIX = "curated/"
 MAP_RESULTS_PREFIX = "runs/map-results/"
+#: Athena query results of the stack's workgroup (expire after ``catalog.results_expiry_days``).
+ATHENA_RESULTS_PREFIX = "athena-results/"
 TTL_ATTRIBUTE = "expires_at_epoch"
 #: What both buckets share: private, owner-enforced, TLS 1.2+ only, versioned, kept on stack deletion.
 _PRIVATE_VERSIONED_TLS_ONLY: dict[str, Any] = {
@@ -136,6 +138,13 @@ class Storage(Construct):
                     id="ExpireStaging",
                     prefix=STAGING_PREFIX,
                     expiration=Duration.days(7),
+                    noncurrent_version_expiration=Duration.days(1),
+                ),
+                # Query results are copies of claims data, kept only as long as someone may fetch them.
+                s3.LifecycleRule(
+                    id="ExpireAthenaResults",
+                    prefix=ATHENA_RESULTS_PREFIX,
+                    expiration=Duration.days(config.catalog.results_expiry_days),
                     noncurrent_version_expiration=Duration.days(1),
                 ),
                 s3.LifecycleRule(

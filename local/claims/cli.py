@@ -3,6 +3,8 @@
 It reads ``<DIR>/curated/<source>/<table>/run_date=YYYY-MM-DD/*.parquet`` (the bucket's layout):
 ``--state-dir DIR`` is the folder ``local-run --state-dir`` keeps (every run; its bucket mirror is
 ``DIR/objects``), else ``--out DIR`` (default ./out) is one run's mirror.
+``--stack [NAME]`` asks Athena instead, in the deployed stack's account (your AWS credentials,
+``--region``, ``--profile``), through the stack's workgroup: same views, same output.
 """
 
 from __future__ import annotations
@@ -14,13 +16,25 @@ from typing import IO
 
 from local.claims import formats
 from local.claims.views import VIEWS
+from local.stack_access import STACK
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--state-dir", type=Path, help="the folder local-run --state-dir keeps (all runs)")
     where.add_argument("--out", type=Path, default=Path("out"), help="a local-run output folder (default ./out)")
-    parser.add_argument("--source", help="only this source (local-run's --source-name)")
+    where.add_argument(
+        "--stack",
+        nargs="?",
+        const=STACK,
+        metavar="NAME",
+        help=f"ask Athena, through the deployed stack's workgroup (NAME default {STACK})",
+    )
+    parser.add_argument("--region", help="with --stack: AWS region (default: the profile's or AWS_REGION)")
+    parser.add_argument("--profile", help="with --stack: AWS profile (default: AWS_PROFILE or the default credentials)")
+    parser.add_argument(
+        "--source", help="only this source (local-run's --source-name; with --stack, as named in cdk.json)"
+    )
     parser.add_argument("--view", choices=tuple(VIEWS), default="current", help="what to list (default current)")
     parser.add_argument("--group", metavar="ID", help="only this claim family (claim group id)")
     parser.add_argument("--format", choices=formats.FORMATS, default="table", help="output format (default table)")
@@ -35,9 +49,16 @@ def data_root(args: argparse.Namespace) -> Path:
 
 
 def run(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] | None = None) -> int:
+    out, err = out or sys.stdout, err or sys.stderr
+    if args.stack is not None:
+        from local.claims import athena  # noqa: PLC0415 - the AWS path only
+
+        return athena.run(args, out, err)
+    if args.region or args.profile:
+        err.write("bulk-ingest claims: --region and --profile go with --stack\n")
+        return 2
     from local.claims.query import ClaimsDatabase, NoCuratedDataError  # noqa: PLC0415 - duckdb only for this command
 
-    out, err = out or sys.stdout, err or sys.stderr
     try:
         database = ClaimsDatabase(data_root(args))
     except NoCuratedDataError as error:

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import csv
 import json
-from typing import IO, TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from local.claims.query import QueryResult
+from dataclasses import dataclass
+from typing import IO, Any
 
 FORMATS = ("table", "csv", "ndjson")
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """A view's rows as either engine answers them: str, int, bool, lists of str, None."""
+
+    columns: tuple[str, ...]
+    rows: list[tuple[Any, ...]]
 
 
 def _cell(value: Any, list_separator: str) -> str:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import sqlglot
 
 from claims.catalog import Catalog, Table, load_catalog
-from local.claims.views import DISPLAY_COLUMNS, VIEWS
+from local.claims.formats import QueryResult
+from local.claims.views import DISPLAY_COLUMNS, ORDER_BY, VIEWS, sql_literal
 
 _DUCKDB_TYPES = {"string": "VARCHAR", "bigint": "BIGINT", "timestamp": "TIMESTAMP", "array<string>": "VARCHAR[]"}
 
@@ -25,16 +25,6 @@ def render_for_duckdb(trino_sql: str) -> str:
     the functions the views use (row_number, count/sum windows, array_agg ... ORDER BY, ||, CAST);
     tests/unit/local/test_claims_query.py runs every view through it."""
     return sqlglot.transpile(trino_sql, read="trino", write="duckdb")[0]
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-@dataclass(frozen=True)
-class QueryResult:
-    columns: tuple[str, ...]
-    rows: list[tuple[Any, ...]]
 
 
 @dataclass(frozen=True)
@@ -82,7 +72,7 @@ class ClaimsDatabase:
         pattern = curated / "*" / table.name / "run_date=*" / "*.parquet"
         if any(curated.glob(f"*/{table.name}/run_date=*/*.parquet")):
             return (
-                f"CREATE VIEW {table.name} AS SELECT * FROM read_parquet({_literal(str(pattern))}, "
+                f"CREATE VIEW {table.name} AS SELECT * FROM read_parquet({sql_literal(str(pattern))}, "
                 "hive_partitioning = true, hive_types = {'run_date': VARCHAR}, union_by_name = true)"
             )
         # an AB2D source lands no Patient: the table is there, empty, so the views still bind
@@ -97,10 +87,7 @@ class ClaimsDatabase:
         """``view``: current | versions | duplicates; rows ordered by source, family, claim id."""
         columns = DISPLAY_COLUMNS[view]
         where, parameters = self._filters(source, group)
-        sql = (
-            f"SELECT {', '.join(columns)} FROM {VIEWS[view]}{where} "
-            "ORDER BY source, claim_group_id, claim_id, last_updated"
-        )
+        sql = f"SELECT {', '.join(columns)} FROM {VIEWS[view]}{where} ORDER BY {', '.join(ORDER_BY)}"
         return QueryResult(columns, self.connection.execute(sql, parameters).fetchall())
 
     @staticmethod

@@ -16,3 +16,10 @@ DISPLAY_COLUMNS: dict[str, tuple[str, ...]] = {
     ),
     "duplicates": ("source", "claim_group_id", "claim_id", "last_updated", "copies", "dropped", "seen_at"),
 }  # fmt: skip
+# both engines print rows in this order
+ORDER_BY = ("source", "claim_group_id", "claim_id", "last_updated")
+
+
+def sql_literal(text: str) -> str:
+    """A string literal in SQL (DuckDB and Trino alike): quotes doubled, nothing else escaped."""
+    return "'" + text.replace("'", "''") + "'"

@@ -85,6 +85,14 @@ AB2D_SOURCE = {
     "secret_name": "cms/ab2d-prod",
 }
 
+#: The variant's catalog: other names (a second deployment in the account), other limits.
+VARIANT_CATALOG = {
+    "database": "claims_prod",
+    "workgroup": "claims.prod-2",
+    "bytes_scanned_cutoff_gb": 250,
+    "results_expiry_days": 7,
+}
+
 
 def policy_documents(synth: Synth) -> dict[str, dict[str, Any]]:
     """Every identity policy document of the template, by a readable name."""

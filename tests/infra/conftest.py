@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from cdk_helpers import AB2D_SOURCE, Synth, config_context, synthesize
+from cdk_helpers import AB2D_SOURCE, VARIANT_CATALOG, Synth, config_context, synthesize
 
 from infra.config import DEFAULT_CONTEXT
 
@@ -21,7 +21,8 @@ def vpc(tmp_path_factory: pytest.TempPathFactory) -> Synth:
 
 @pytest.fixture(scope="session")
 def variant(tmp_path_factory: pytest.TempPathFactory) -> Synth:
-    """Two sources (one with an imported secret and a disabled schedule), x86_64, e-mail, no transitions."""
+    """Two sources (one with an imported secret and a disabled schedule), x86_64, e-mail, no transitions,
+    a catalog of other names and limits."""
     return synthesize(
         config_context(
             sources=[DEFAULT_CONTEXT["sources"][0], AB2D_SOURCE],
@@ -31,6 +32,7 @@ def variant(tmp_path_factory: pytest.TempPathFactory) -> Synth:
             state_machine_timeout_hours=48,
             wait_budget_hours=40,
             log_retention_days=731,
+            catalog=VARIANT_CATALOG,
         ),
         tmp_path_factory.mktemp("variant"),
     )

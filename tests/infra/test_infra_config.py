@@ -176,3 +176,36 @@ def test_bulk_sources_must_stay_well_under_the_4_kb_environment_limit() -> None:
     # the estimate is pessimistic: every secret ARN at its longest
     config = load_config(with_top(sources=many[:5]))
     assert len(sources_env_estimate(config.sources)) <= SOURCES_ENV_BUDGET_BYTES
+
+
+@pytest.mark.parametrize(
+    ("catalog", "message"),
+    [
+        ({"database": "Claims"}, "catalog.database: 'Claims' must be 1-255 of a-z, 0-9 and _, starting with a letter"),
+        ({"database": "bulk-fhir"}, "catalog.database: 'bulk-fhir' must be"),
+        ({"database": "_claims"}, "catalog.database: '_claims' must be"),
+        ({"database": "1claims"}, "catalog.database: '1claims' must be"),
+        ({"database": "c" * 256}, "catalog.database: "),
+        ({"workgroup": "bulk fhir"}, "catalog.workgroup: 'bulk fhir' must be 1-128 of"),
+        ({"workgroup": "w" * 129}, "catalog.workgroup: "),
+        ({"bytes_scanned_cutoff_gb": 0}, "catalog.bytes_scanned_cutoff_gb: 0 is outside 1..1000000"),
+        ({"bytes_scanned_cutoff_gb": 1.5}, "catalog.bytes_scanned_cutoff_gb: expected int"),
+        ({"results_expiry_days": 0}, "catalog.results_expiry_days: 0 is outside 1..3653"),
+        ({"crawler": True}, "catalog: unknown key(s) crawler"),
+    ],
+)
+def test_bad_catalog_settings_fail_with_a_message_naming_the_key(catalog: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_config(with_top(catalog=catalog))
+    assert message in str(error.value)
+
+
+def test_catalog_defaults_and_names_glue_and_athena_accept() -> None:
+    assert load_config(with_top(catalog={})).catalog == load_config(None).catalog
+    catalog = load_config(None).catalog
+    assert (catalog.database, catalog.workgroup, catalog.bytes_scanned_cutoff_gb, catalog.results_expiry_days) == (
+        "bulk_fhir_ingest", "bulk-fhir-ingest", 10, 30,
+    )  # fmt: skip
+    other = load_config(with_top(catalog={"database": "claims_2", "workgroup": "Claims.Prod-2_b"})).catalog
+    assert (other.database, other.workgroup) == ("claims_2", "Claims.Prod-2_b")
+    assert load_config(with_top(catalog={"database": "d" * 255})).catalog.database == "d" * 255

@@ -5,6 +5,8 @@ Wildcards the stack does contain, all in *resources* or in resource policies:
   ``staging/*``, ``runs/map-results/*``);
 - ``*`` for X-Ray, Step Functions log delivery and (VPC mode) Lambda's network interfaces, whose
   actions take no resource;
+- the query policy (attached to no one by the stack): the prefixes the Glue tables read (``curated/*``
+  too), the workgroup's ``athena-results/*`` and the tables of the stack's Glue database;
 - the Distributed Map's permissions on this state machine's own executions (``execution:<name>:*``
   and ``<name>/*:*``), exactly as CDK generates them for a DISTRIBUTED map;
 - resource policies: the buckets' TLS-only ``Deny s3:*``, the key policy's ``kms:*`` for the account

@@ -33,6 +33,7 @@ EXPECTED_ACKNOWLEDGEMENTS = {
         "Workflow/LeaseCheckPolicy",
         "Workflow/FinalizeExecutionPolicy",
         "Workflow/FailureExecutionPolicy",
+        "Query/QueryPolicy",
     },
 }
 FUNCTIONS = "StartRun|Authenticate|KickOff|CheckStatus|DownloadFile|CurateFile|PlanRebuild|Finalize|RecordFailure"
@@ -79,10 +80,14 @@ def test_wildcard_resources_are_acknowledged_one_by_one(vpc: Synth) -> None:
     resources = {rule.removeprefix("AwsSolutions-IAM5[Resource::").removesuffix("]") for rule in iam5}
     landing = next(lid for lid in vpc.json["Resources"] if lid.startswith("StorageLanding"))
     objects = {r.removeprefix(f"<{landing}.Arn>/") for r in resources if r.startswith(f"<{landing}.Arn>/")}
-    assert objects == {"fhir/*", "errors/*", "deleted/*", "staging/*", "runs/*", "runs/map-results/*", "curated/*"}
+    assert objects == {"fhir/*", "errors/*", "deleted/*", "staging/*", "runs/*", "runs/map-results/*"} | {
+        "curated/*",  # written by curation, read by the query policy
+        "athena-results/*",
+    }
     executions = {r for r in resources if ":execution:" in r}
     assert len(executions) == 2 and all(r.endswith((":*", "/*:*")) for r in executions)
-    assert resources == objects_with(landing, objects) | executions | {"*"}
+    tables = {"arn:<AWS::Partition>:glue:<AWS::Region>:<AWS::AccountId>:table/bulk_fhir_ingest/*"}
+    assert resources == objects_with(landing, objects) | executions | tables | {"*"}
 
 
 def objects_with(landing: str, prefixes: set[str]) -> set[str]:

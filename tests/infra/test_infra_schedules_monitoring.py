@@ -143,6 +143,9 @@ def test_outputs(default: Synth, variant: Synth) -> None:
         "SecretArnBcdaSandbox",
         "Sources",
         "NextStep",
+        "GlueDatabase",
+        "AthenaWorkGroup",
+        "QueryPolicyArn",
     }
     assert {"SecretArnBcdaSandbox", "SecretArnAb2dProd"} <= set(variant.json["Outputs"])
 

@@ -9,7 +9,9 @@ from pathlib import Path
 
 from claims import CurationReport, DirectoryOutputs, LandedFile, curate_lines
 from local.emulator.claims import eob
-from local.emulator.population import Beneficiary, Revision
+from local.emulator.config import DEFAULT_DATA_LOAD_TIME
+from local.emulator.population import Beneficiary, Population, Revision
+from local.emulator.render import render
 from local.emulator.resources import dumps
 
 BENE = Beneficiary(1, "-10000000000066", "1S00E00AA66", None, datetime(2019, 1, 1, tzinfo=UTC), False, 0)
@@ -38,3 +40,16 @@ def land(
     key = f"fhir/{source}/ExplanationOfBenefit/run_date={run_date}/{run_id}/{name}"
     landed = LandedFile(source, run_id, run_date, key, file_index)
     return curate_lines(lines, landed, DirectoryOutputs(root, landed))
+
+
+def land_bcda_and_ab2d(root: Path, bcda: str = "local-bcda", ab2d: str = "local-ab2d") -> Path:
+    """A BCDA-like source (R4 EOBs, MBIs on Patient, one historic) and an AB2D-like one, curated
+    into ``root`` by one run."""
+    run = "20260601T041233.705Z-abcdef"
+    population = Population(5, 25, DEFAULT_DATA_LOAD_TIME)
+    benes = population.group("all", 0)
+    for index, kind in enumerate(("ExplanationOfBenefit", "Patient"), start=1):
+        lines = [render(b, r, True) for b in benes for r in population.view(b, kind, DEFAULT_DATA_LOAD_TIME)]
+        land(root, bcda, run, "2026-06-01", lines, index)
+    land(root, ab2d, run, "2026-06-01", [ab2d_eob("99995", "12987987", "active", day("01/01/2020"))])
+    return root

@@ -1,5 +1,6 @@
-"""A stack "deployed" in moto in eu-west-2 only (outputs, table, state machine, two empty secrets), and
-AWS configuration files with two profiles; the machine's own AWS settings are cleared.
+"""A stack "deployed" in moto in eu-west-2 only (outputs, table, state machine, two empty secrets, the
+Athena workgroup), and AWS configuration files with two profiles; the machine's own AWS settings are
+cleared.
 
 Shared by the tests of the deployed-stack commands (``tests/integration/test_deployed_cli_*.py``).
 """
@@ -24,6 +25,9 @@ REGION = "eu-west-2"
 ACCOUNT = "123456789012"
 TABLE = "BulkFhirIngest-StorageState-1A2B3C"
 MACHINE = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:WorkflowStateMachine-abc"
+DATABASE = "bulk_fhir_ingest"
+WORKGROUP = "bulk-fhir-ingest"
+CUTOFF_BYTES = 10 * 10**9
 CREDENTIALS = {"client_id": "aco-client-7", "client_secret": "s3cr3t-v4lue-never-printed"}
 
 
@@ -56,12 +60,18 @@ def _deploy() -> Deployed:
     secrets = {name: secrets_client.create_secret(Name=f"Secrets{name}-X1")["ARN"] for name in ("bcda-prod", "ehr")}
     sources = {"bcda-prod": {"api": "bcda", "secret_arn": secrets["bcda-prod"]},
                "ehr": {"api": "smart", "secret_arn": secrets["ehr"]}}  # fmt: skip
+    boto3.client("athena", region_name=REGION).create_work_group(
+        Name=WORKGROUP,
+        Configuration={"EnforceWorkGroupConfiguration": True, "BytesScannedCutoffPerQuery": CUTOFF_BYTES},
+    )
     template = {
         "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
         "Outputs": {
             "StateMachineArn": {"Value": MACHINE},
             "TableName": {"Value": TABLE},
             "Sources": {"Value": json.dumps(sources)},
+            "GlueDatabase": {"Value": DATABASE},
+            "AthenaWorkGroup": {"Value": WORKGROUP},
         },
     }
     boto3.client("cloudformation", region_name=REGION).create_stack(

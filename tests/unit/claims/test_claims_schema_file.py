@@ -7,12 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
-import sqlglot
-from sqlglot import exp
 
 from claims import KEY_TEMPLATE, ROW_TYPES, SCHEMA_FILE, columns, load_catalog
+from claims.catalog import View
 from local.claims.query import ClaimsDatabase
 from tests.support.claims import ab2d_eob, day, land
+from tests.support.trino import assert_trino_view
 
 CATALOG = load_catalog()
 DUCKDB_TYPES = {
@@ -43,18 +43,15 @@ def test_the_key_template_is_the_one_the_curation_writes() -> None:
 
 
 @pytest.mark.parametrize("view", CATALOG.views, ids=lambda view: view.name)
-def test_each_view_is_one_trino_select_over_known_names(view: object) -> None:
-    sql = view.sql  # type: ignore[attr-defined]
-    (statement,) = sqlglot.parse(sql, read="trino")
-    assert isinstance(statement, exp.Select)
-    known = {table.name for table in CATALOG.tables} | {v.name for v in CATALOG.views}
-    referenced = {table.name for table in statement.find_all(exp.Table)}
-    assert referenced <= known
-    earlier = {v.name for v in CATALOG.views[: CATALOG.views.index(view)]}  # type: ignore[arg-type]
-    assert referenced & {v.name for v in CATALOG.views} <= earlier, "views must come in dependency order"
-    # the output columns recorded for Glue are the SELECT's, in order
-    assert [select.alias_or_name for select in statement.selects] == [c.name for c in view.columns]  # type: ignore[attr-defined]
-    assert all(HIVE_OF_PRESTO[c.presto_type] == c.hive_type for c in view.columns)  # type: ignore[attr-defined]
+def test_each_view_is_one_trino_select_over_known_names(view: View) -> None:
+    assert_trino_view(
+        view.sql,
+        [c.name for c in view.columns],  # the output columns recorded for Glue
+        tables=[table.name for table in CATALOG.tables],
+        views=[v.name for v in CATALOG.views],
+        earlier=[v.name for v in CATALOG.views[: CATALOG.views.index(view)]],
+    )
+    assert all(HIVE_OF_PRESTO[c.presto_type] == c.hive_type for c in view.columns)
 
 
 def test_duckdb_runs_every_view_with_the_recorded_column_types(tmp_path: Path) -> None:

@@ -10,29 +10,18 @@ from pathlib import Path
 import pytest
 
 from local.cli import main
-from local.emulator.config import DEFAULT_DATA_LOAD_TIME
-from local.emulator.population import Population
-from local.emulator.render import render
-from tests.support.claims import ab2d_eob, day, land
+from tests.support.claims import land_bcda_and_ab2d
 
 CURRENT_KEYS = [
     "source", "claim_group_id", "claim_id", "status", "last_updated", "versions", "mbi", "historic_mbis",
     "patient", "claim_type",
 ]  # fmt: skip
-RUN = "20260601T041233.705Z-abcdef"
 
 
 @pytest.fixture(scope="module")
 def bcda_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A BCDA-like source (R4 EOBs, MBIs on Patient, one historic) and an AB2D-like one."""
-    root = tmp_path_factory.mktemp("out")
-    population = Population(5, 25, DEFAULT_DATA_LOAD_TIME)
-    benes = population.group("all", 0)
-    for index, kind in enumerate(("ExplanationOfBenefit", "Patient"), start=1):
-        lines = [render(b, r, True) for b in benes for r in population.view(b, kind, DEFAULT_DATA_LOAD_TIME)]
-        land(root, "local-bcda", RUN, "2026-06-01", lines, index)
-    land(root, "local-ab2d", RUN, "2026-06-01", [ab2d_eob("99995", "12987987", "active", day("01/01/2020"))])
-    return root
+    return land_bcda_and_ab2d(tmp_path_factory.mktemp("out"))
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
