@@ -11,18 +11,23 @@ functions: the truth that the views must match, usable on rows in memory.
   share one lastUpdated, as in CMS's cancelled-family example) go to the version received last
   (its earliest last_updated), then to the larger claim id: the answer never depends on the order
   rows arrive in. The views in sql/ do exactly the same.
+- A deletion is a cancellation: a SMART server deletes a cancelled claim (its ``deleted`` files list
+  it) where BFD re-sends it cancelled. A version whose resource was deleted by a run at or after the
+  last run that delivered a record of it is cancelled; a record delivered after the deletion brings
+  it back (run ids sort by start time).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 
 ACTIVE = "active"
 CANCELLED = "cancelled"
+EOB = "ExplanationOfBenefit"
 
 
 class VersionRecord(Protocol):
@@ -39,11 +44,26 @@ class VersionRecord(Protocol):
     @property
     def last_updated_utc(self) -> datetime: ...
     @property
+    def resource_id(self) -> str | None: ...
+    @property
     def run_id(self) -> str: ...
     @property
     def object_key(self) -> str: ...
     @property
     def line(self) -> int: ...
+
+
+class DeletionRecord(Protocol):
+    """What the rules read of a deletion (``claims.rows.DeletedResource``)."""
+
+    @property
+    def source(self) -> str: ...
+    @property
+    def resource_type(self) -> str: ...
+    @property
+    def resource_id(self) -> str: ...
+    @property
+    def run_id(self) -> str: ...
 
 
 R = TypeVar("R", bound=VersionRecord)
@@ -81,18 +101,25 @@ def duplicates(records: Iterable[R]) -> list[Duplicate[R]]:
 
 @dataclass(frozen=True, slots=True)
 class VersionState(Generic[R]):
-    """One claim version: its state (latest record), when it first arrived, how many records."""
+    """One claim version: its state (latest record), when it first arrived, how many records, and
+    whether the server deleted it after its last record."""
 
     state: R
     received_utc: datetime
     records: int
+    deleted: bool = False
+
+    @property
+    def status(self) -> str:
+        """The state's status, or cancelled when deleted."""
+        return CANCELLED if self.deleted else self.state.status
 
 
 @dataclass(frozen=True, slots=True)
 class Family(Generic[R]):
     """A claim family resolved: its current version, status, number of versions, anomaly flag."""
 
-    current: R
+    current: R  # the current version's state record (its status as in the data; a deletion is not in it)
     status: str  # active | cancelled
     versions: int
     anomaly: bool
@@ -100,7 +127,7 @@ class Family(Generic[R]):
 
 def resolve_family(versions: Sequence[VersionState[R]]) -> Family[R]:
     """A family's versions -> the family's current version and status."""
-    active = [version for version in versions if version.state.status == ACTIVE]
+    active = [version for version in versions if version.status == ACTIVE]
     candidates = active or list(versions)
     current = max(
         candidates, key=lambda version: (version.state.last_updated_utc, version.received_utc, version.state.claim_id)
@@ -108,20 +135,42 @@ def resolve_family(versions: Sequence[VersionState[R]]) -> Family[R]:
     return Family(current.state, ACTIVE if active else CANCELLED, len(versions), len(active) > 1)
 
 
-def version_states(records: Iterable[R]) -> dict[tuple[str, str, str], VersionState[R]]:
+def deletion_runs(deletions: Iterable[DeletionRecord]) -> dict[tuple[str, str], str]:
+    """(source, ExplanationOfBenefit id) -> the latest run that listed it as deleted."""
+    latest: dict[tuple[str, str], str] = {}
+    for deletion in deletions:
+        if deletion.resource_type == EOB:
+            key = (deletion.source, deletion.resource_id)
+            latest[key] = max(latest.get(key, deletion.run_id), deletion.run_id)
+    return latest
+
+
+def _deleted(records: Sequence[VersionRecord], deleted_in: Mapping[tuple[str, str], str]) -> bool:
+    """A deletion at or after the last run that delivered a record of the version."""
+    keys = {(r.source, r.resource_id) for r in records if r.resource_id is not None}
+    deleted_at = max((deleted_in[key] for key in keys if key in deleted_in), default=None)
+    return deleted_at is not None and deleted_at >= max(r.run_id for r in records)
+
+
+def version_states(
+    records: Iterable[R], deletions: Iterable[DeletionRecord] = ()
+) -> dict[tuple[str, str, str], VersionState[R]]:
     """(source, claim_group_id, claim_id) -> that version's state."""
     by_version: dict[tuple[str, str, str], list[R]] = defaultdict(list)
     for record in records:
         by_version[(record.source, record.claim_group_id, record.claim_id)].append(record)
+    deleted_in = deletion_runs(deletions)
     return {
-        key: VersionState(latest_state(group), min(r.last_updated_utc for r in group), len(group))
+        key: VersionState(
+            latest_state(group), min(r.last_updated_utc for r in group), len(group), _deleted(group, deleted_in)
+        )
         for key, group in by_version.items()
     }
 
 
-def resolve(records: Iterable[R]) -> dict[tuple[str, str], Family[R]]:
-    """Every record ever landed -> (source, claim_group_id) -> the family resolved."""
+def resolve(records: Iterable[R], deletions: Iterable[DeletionRecord] = ()) -> dict[tuple[str, str], Family[R]]:
+    """Every record (and deletion) ever landed -> (source, claim_group_id) -> the family resolved."""
     by_family: dict[tuple[str, str], list[VersionState[R]]] = defaultdict(list)
-    for (source, group, _), version in version_states(records).items():
+    for (source, group, _), version in version_states(records, deletions).items():
         by_family[(source, group)].append(version)
     return {key: resolve_family(versions) for key, versions in by_family.items()}

@@ -2,8 +2,9 @@
 -- the family's current version is its active version; with none active the family is cancelled
 -- and its current version is the one updated last; two or more active versions are an anomaly:
 -- the one updated last is kept and the family flagged. "Updated last" ties (a cancellation and
--- its successor share one lastUpdated) go to the version received last, then the larger claim id. The MBI is the EOB's own (AB2D) or else
--- the patient's current MBI (BCDA, through eob.patient).
+-- its successor share one lastUpdated) go to the version received last, then the larger claim id.
+-- A version's status is claim_versions': a deleted version is cancelled there. The MBI is the
+-- EOB's own (AB2D) or else the patient's current MBI (BCDA, through eob.patient).
 SELECT
     v.source,
     v.claim_group_id,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
 
-from claims import LandedFile
+from claims import CurationReport, DirectoryOutputs, LandedFile, curate_lines
 from local.emulator.population import Beneficiary, Revision
 
 LANDED = LandedFile(
@@ -32,3 +34,13 @@ def revision(claim_type: str = "carrier", status: str = "active", kind: str = "E
 @pytest.fixture
 def landed() -> LandedFile:
     return LANDED
+
+
+def land_deleted(
+    root: Path, source: str, run_id: str, run_date: str, lines: Iterable[bytes], file_index: int = 9
+) -> CurationReport:
+    """Curate one landed `deleted` file (Bundles of DELETE entries) of a run into ``root/curated/...``;
+    its index is the run's manifest index, apart from the run's output files'."""
+    key = f"deleted/{source}/Bundle/run_date={run_date}/{run_id}/Bundle-{file_index:04d}.ndjson.gz"
+    landed = LandedFile(source, run_id, run_date, key, file_index)
+    return curate_lines(lines, landed, DirectoryOutputs(root, landed))
