@@ -15,6 +15,9 @@ functions: the truth that the views must match, usable on rows in memory.
   it) where BFD re-sends it cancelled. A version whose resource was deleted by a run at or after the
   last run that delivered a record of it is cancelled; a record delivered after the deletion brings
   it back (run ids sort by start time).
+- A family's MBI is its patient's current MBI by the freshest information (``patient_mbis``), the
+  same for every family of the patient: an MBI can change, and a family last exported before the
+  change still carries the old one.
 """
 
 from __future__ import annotations
@@ -25,12 +28,27 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 
+from claims.mbi import Mbis
+
 ACTIVE = "active"
 CANCELLED = "cancelled"
 EOB = "ExplanationOfBenefit"
 
 
-class VersionRecord(Protocol):
+class Landed(Protocol):
+    """When a curated row was updated, and where it landed."""
+
+    @property
+    def last_updated_utc(self) -> datetime: ...
+    @property
+    def run_id(self) -> str: ...
+    @property
+    def object_key(self) -> str: ...
+    @property
+    def line(self) -> int: ...
+
+
+class VersionRecord(Landed, Protocol):
     """What the rules read of a claim-version row (``claims.rows.ClaimVersion`` has it all)."""
 
     @property
@@ -42,15 +60,26 @@ class VersionRecord(Protocol):
     @property
     def status(self) -> str: ...
     @property
-    def last_updated_utc(self) -> datetime: ...
-    @property
     def resource_id(self) -> str | None: ...
     @property
-    def run_id(self) -> str: ...
+    def patient(self) -> str | None: ...
     @property
-    def object_key(self) -> str: ...
+    def mbi(self) -> str | None: ...
     @property
-    def line(self) -> int: ...
+    def historic_mbis(self) -> tuple[str, ...]: ...
+
+
+class PatientRecord(Landed, Protocol):
+    """What the rules read of a Patient row (``claims.rows.PatientMbi``)."""
+
+    @property
+    def source(self) -> str: ...
+    @property
+    def patient_id(self) -> str: ...
+    @property
+    def mbi(self) -> str | None: ...
+    @property
+    def historic_mbis(self) -> tuple[str, ...]: ...
 
 
 class DeletionRecord(Protocol):
@@ -67,15 +96,17 @@ class DeletionRecord(Protocol):
 
 
 R = TypeVar("R", bound=VersionRecord)
+L = TypeVar("L", bound=Landed)
 
 
-def landing_order(record: VersionRecord) -> tuple[str, str, int]:
+def landing_order(record: Landed) -> tuple[str, str, int]:
     """Where a record landed, in landing order (run ids sort by start time)."""
     return (record.run_id, record.object_key, record.line)
 
 
-def latest_state(records: Sequence[R]) -> R:
-    """One claim id's records -> its state: the latest last_updated, first landed on a tie."""
+def latest_state(records: Sequence[L]) -> L:
+    """One claim id's (or patient's) records -> its state: the latest last_updated, first landed on
+    a tie."""
     latest = max(record.last_updated_utc for record in records)
     return min((r for r in records if r.last_updated_utc == latest), key=landing_order)
 
@@ -119,20 +150,59 @@ class VersionState(Generic[R]):
 class Family(Generic[R]):
     """A claim family resolved: its current version, status, number of versions, anomaly flag."""
 
-    current: R  # the current version's state record (its status as in the data; a deletion is not in it)
+    current: R  # the current version's state record (its status and MBI as in the data)
     status: str  # active | cancelled
     versions: int
     anomaly: bool
+    mbi: str | None  # the patient's current MBI (patient_mbis), else the current version's own
+    historic_mbis: tuple[str, ...]
 
 
-def resolve_family(versions: Sequence[VersionState[R]]) -> Family[R]:
-    """A family's versions -> the family's current version and status."""
+def resolve_family(
+    versions: Sequence[VersionState[R]], known_mbis: Mapping[tuple[str, str], Mbis] | None = None
+) -> Family[R]:
+    """A family's versions -> the family's current version, status and MBIs. ``known_mbis``: each
+    patient's MBIs (``patient_mbis``), for the family's patient."""
     active = [version for version in versions if version.status == ACTIVE]
     candidates = active or list(versions)
     current = max(
         candidates, key=lambda version: (version.state.last_updated_utc, version.received_utc, version.state.claim_id)
     )
-    return Family(current.state, ACTIVE if active else CANCELLED, len(versions), len(active) > 1)
+    state = current.state
+    known = (known_mbis or {}).get((state.source, state.patient)) if state.patient is not None else None
+    mbis = known or Mbis(state.mbi, state.historic_mbis)
+    return Family(state, ACTIVE if active else CANCELLED, len(versions), len(active) > 1, mbis.current, mbis.historic)
+
+
+def _received_order(record: VersionRecord) -> tuple[str, datetime, str, int]:
+    return (record.run_id, record.last_updated_utc, record.object_key, record.line)
+
+
+def patient_mbis(
+    records: Iterable[VersionRecord], patients: Iterable[PatientRecord] = ()
+) -> dict[tuple[str, str], Mbis]:
+    """(source, patient id) -> the patient's current and historic MBIs by the freshest information:
+    its latest Patient record (as patients_current picks it) when that names an MBI (BCDA); else
+    the claim record naming an MBI that was received last: the latest run, then the latest
+    last_updated, then the last object key and line (AB2D puts the patient's current MBI on every
+    EOB it exports, while a family last exported before a change keeps the old one)."""
+    freshest: dict[tuple[str, str], VersionRecord] = {}
+    for record in records:
+        if record.patient is None or record.mbi is None:
+            continue
+        key = (record.source, record.patient)
+        held = freshest.get(key)
+        if held is None or _received_order(record) > _received_order(held):
+            freshest[key] = record
+    found = {key: Mbis(record.mbi, record.historic_mbis) for key, record in freshest.items()}
+    by_patient: dict[tuple[str, str], list[PatientRecord]] = defaultdict(list)
+    for patient in patients:
+        by_patient[(patient.source, patient.patient_id)].append(patient)
+    for key, group in by_patient.items():
+        latest = latest_state(group)
+        if latest.mbi is not None:
+            found[key] = Mbis(latest.mbi, latest.historic_mbis)
+    return found
 
 
 def deletion_runs(deletions: Iterable[DeletionRecord]) -> dict[tuple[str, str], str]:
@@ -168,9 +238,14 @@ def version_states(
     }
 
 
-def resolve(records: Iterable[R], deletions: Iterable[DeletionRecord] = ()) -> dict[tuple[str, str], Family[R]]:
-    """Every record (and deletion) ever landed -> (source, claim_group_id) -> the family resolved."""
+def resolve(
+    records: Iterable[R], deletions: Iterable[DeletionRecord] = (), patients: Iterable[PatientRecord] = ()
+) -> dict[tuple[str, str], Family[R]]:
+    """Every claim record, deletion and Patient record ever landed -> (source, claim_group_id) ->
+    the family resolved."""
+    records = list(records)
+    known_mbis = patient_mbis(records, patients)
     by_family: dict[tuple[str, str], list[VersionState[R]]] = defaultdict(list)
     for (source, group, _), version in version_states(records, deletions).items():
         by_family[(source, group)].append(version)
-    return {key: resolve_family(versions) for key, versions in by_family.items()}
+    return {key: resolve_family(versions, known_mbis) for key, versions in by_family.items()}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -9,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from claims import CurationReport, DirectoryOutputs, LandedFile, curate_lines
+from local.emulator.claims import eob
 from local.emulator.population import Beneficiary, Revision
+from local.emulator.resources import dumps
 
 LANDED = LandedFile(
     source="src",
@@ -44,3 +47,15 @@ def land_deleted(
     key = f"deleted/{source}/Bundle/run_date={run_date}/{run_id}/Bundle-{file_index:04d}.ndjson.gz"
     landed = LandedFile(source, run_id, run_date, key, file_index)
     return curate_lines(lines, landed, DirectoryOutputs(root, landed))
+
+
+def ab2d_line(bene: Beneficiary, revision: Revision) -> bytes:
+    """An R4 EOB as AB2D serves it: the patient's current MBI and its historic one as extensions
+    (the emulator's builder writes the current one only)."""
+    resource = eob(bene, revision, r4=True, mbi_extension=True)
+    if bene.historic_mbi:
+        historic = json.loads(json.dumps(resource["extension"][0]))
+        historic["valueIdentifier"]["value"] = bene.historic_mbi
+        historic["valueIdentifier"]["extension"][0]["valueCoding"]["code"] = "historic"
+        resource["extension"].append(historic)
+    return dumps(resource)
