@@ -12,9 +12,9 @@ functions: the truth that the views must match, usable on rows in memory.
   (its earliest last_updated), then to the larger claim id: the answer never depends on the order
   rows arrive in. The views in sql/ do exactly the same.
 - A deletion is a cancellation: a SMART server deletes a cancelled claim (its ``deleted`` files list
-  it) where BFD re-sends it cancelled. A version whose resource was deleted by a run at or after the
-  last run that delivered a record of it is cancelled; a record delivered after the deletion brings
-  it back (run ids sort by start time).
+  it) where BFD re-sends it cancelled. A version whose resource (its state's resource id) was
+  deleted by a run at or after the last run that delivered a record of it is cancelled; a record
+  delivered after the deletion brings it back (run ids sort by start time).
 - A family's MBI is its patient's current MBI by the freshest information (``patient_mbis``), the
   same for every family of the patient: an MBI can change, and a family last exported before the
   change still carries the old one.
@@ -215,11 +215,11 @@ def deletion_runs(deletions: Iterable[DeletionRecord]) -> dict[tuple[str, str], 
     return latest
 
 
-def _deleted(records: Sequence[VersionRecord], deleted_in: Mapping[tuple[str, str], str]) -> bool:
-    """A deletion at or after the last run that delivered a record of the version."""
-    keys = {(r.source, r.resource_id) for r in records if r.resource_id is not None}
-    deleted_at = max((deleted_in[key] for key in keys if key in deleted_in), default=None)
-    return deleted_at is not None and deleted_at >= max(r.run_id for r in records)
+def _deleted(state: VersionRecord, records: Sequence[VersionRecord], deleted_in: Mapping[tuple[str, str], str]) -> bool:
+    """The version's resource (its state's id) deleted at or after the last run that delivered a
+    record of it."""
+    deleted_at = deleted_in.get((state.source, state.resource_id)) if state.resource_id is not None else None
+    return deleted_at is not None and deleted_at >= max(record.run_id for record in records)
 
 
 def version_states(
@@ -230,12 +230,12 @@ def version_states(
     for record in records:
         by_version[(record.source, record.claim_group_id, record.claim_id)].append(record)
     deleted_in = deletion_runs(deletions)
-    return {
-        key: VersionState(
-            latest_state(group), min(r.last_updated_utc for r in group), len(group), _deleted(group, deleted_in)
-        )
-        for key, group in by_version.items()
-    }
+    states = {}
+    for key, group in by_version.items():
+        state = latest_state(group)
+        received = min(record.last_updated_utc for record in group)
+        states[key] = VersionState(state, received, len(group), _deleted(state, group, deleted_in))
+    return states
 
 
 def resolve(

