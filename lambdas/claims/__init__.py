@@ -1,27 +1,38 @@
-"""Claims you can query: landed ExplanationOfBenefit / Patient / Claim NDJSON -> curated Parquet
-rows, and CMS's claim-version rules. Pure Python (no boto3, no Powertools, nothing of ``ingest``).
+"""Claims you can query: landed ExplanationOfBenefit / Patient / Claim NDJSON (and the Bundles of
+``deleted`` files) -> curated Parquet rows, and CMS's claim-version rules. Pure Python (no boto3,
+no Powertools, nothing of ``ingest``).
 
-    from claims import LandedFile, curate_lines, DirectoryOutputs
+    from claims import LandedFile, curatable, curate_lines, DirectoryOutputs
 
-    landed = LandedFile(source, run_id, run_date, object_key, file_index)
-    with gzip.open(path) as lines:
-        report = curate_lines(lines, landed, DirectoryOutputs(root, landed))
+    if curatable(kind, resource_type):  # the manifest's file kind and type
+        landed = LandedFile(source, run_id, run_date, object_key, file_index)
+        with gzip.open(path) as lines:
+            report = curate_lines(lines, landed, DirectoryOutputs(root, landed))
 
 The table and view definitions are data: ``claims/sql/schema.json`` and ``claims/sql/*.sql``.
 """
 
 from claims.catalog import SCHEMA_FILE, SQL_DIR, Catalog, load_catalog
 from claims.curate import CurationReport, curate_lines
-from claims.extract import CURATED_TYPES, Rejected
+from claims.extract import CURATED_TYPES, Rejected, curatable
 from claims.layout import KEY_TEMPLATE, LandedFile
 from claims.outputs import DirectoryOutputs, FileSink, OpenSink, TableSink
 from claims.parquet.writer import Column, ParquetWriter
-from claims.rows import ClaimVersion, PartialClaim, PatientMbi, Reject
-from claims.tables import CLAIM_VERSION_ROWS, PARTIAL_CLAIMS, PATIENTS, REJECTS, ROW_TYPES, columns
+from claims.rows import ClaimVersion, DeletedResource, PartialClaim, PatientMbi, Reject
+from claims.tables import (
+    CLAIM_VERSION_ROWS,
+    DELETED_RESOURCES,
+    PARTIAL_CLAIMS,
+    PATIENTS,
+    REJECTS,
+    ROW_TYPES,
+    columns,
+)
 
 __all__ = [
     "CLAIM_VERSION_ROWS",
     "CURATED_TYPES",
+    "DELETED_RESOURCES",
     "KEY_TEMPLATE",
     "PARTIAL_CLAIMS",
     "PATIENTS",
@@ -33,6 +44,7 @@ __all__ = [
     "ClaimVersion",
     "Column",
     "CurationReport",
+    "DeletedResource",
     "DirectoryOutputs",
     "FileSink",
     "LandedFile",
@@ -44,6 +56,7 @@ __all__ = [
     "Rejected",
     "TableSink",
     "columns",
+    "curatable",
     "curate_lines",
     "load_catalog",
 ]

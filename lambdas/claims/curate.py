@@ -31,7 +31,8 @@ class CurationReport:
 
     lines: int = 0  # lines read, blank ones included
     blank_lines: int = 0  # empty lines (a trailing newline's): not records, not rejects
-    rows: dict[str, int] = field(default_factory=dict)  # table -> rows written (rejects included)
+    # table -> rows written (rejects included); a deletion Bundle's line may give several
+    rows: dict[str, int] = field(default_factory=dict)
     keys: dict[str, str] = field(default_factory=dict)  # table -> output key
 
     @property
@@ -87,12 +88,12 @@ def curate_lines(
     try:
         for number, raw in enumerate(lines, start=1):
             report.lines = number
-            table, row = _curate_line(raw, landed, number, parse)
-            if row is None:
+            rows = _curate_line(raw, landed, number, parse)
+            if not rows:
                 report.blank_lines += 1
-                continue
-            outputs.write(table, row)
-            report.rows[table] = report.rows.get(table, 0) + 1
+            for table, row in rows:
+                outputs.write(table, row)
+                report.rows[table] = report.rows.get(table, 0) + 1
         outputs.commit()
     except BaseException:
         outputs.abort()
@@ -101,10 +102,11 @@ def curate_lines(
     return report
 
 
-def _curate_line(raw: bytes, landed: LandedFile, number: int, parse: Parser) -> tuple[str, NamedTuple | None]:
-    """(table, row); (REJECTS, None) for a blank line, which is neither a record nor a reject."""
+def _curate_line(raw: bytes, landed: LandedFile, number: int, parse: Parser) -> list[tuple[str, NamedTuple]]:
+    """The line's (table, row)s: its rows and rejects; none for a blank line, which is neither a
+    record nor a reject."""
     if not raw.strip():
-        return REJECTS, None
+        return []
     kind: str | None = None
     try:
         resource = parse(raw)
@@ -114,11 +116,15 @@ def _curate_line(raw: bytes, landed: LandedFile, number: int, parse: Parser) -> 
         if kind not in EXTRACTORS:
             raise Rejected(f"resourceType {kind} is not curated" if kind else "no resourceType")
         table, extract = EXTRACTORS[kind]
-        return table, extract(resource, landed, number)
+        # all of the line before any of it is written: a shape error halfway leaves one reject
+        return [
+            (REJECTS, _reject(landed, number, kind, found.reason)) if isinstance(found, Rejected) else (table, found)
+            for found in list(extract(resource, landed, number))
+        ]
     except Rejected as rejected:
         reason = rejected.reason
     except ValueError as error:  # json.JSONDecodeError, orjson.JSONDecodeError, UnicodeDecodeError
         reason = f"not JSON: {error}" if kind is None else f"unexpected shape: {error}"
     except _SHAPE_ERRORS as error:
         reason = f"unexpected shape: {type(error).__name__}: {error}"
-    return REJECTS, _reject(landed, number, kind, reason)
+    return [(REJECTS, _reject(landed, number, kind, reason))]

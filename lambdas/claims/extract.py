@@ -1,22 +1,24 @@
-"""One parsed NDJSON resource -> one curated row, or a ``Rejected`` with the reason.
+"""One parsed NDJSON resource -> its curated rows, or a ``Rejected`` with the reason.
 
 The claim facts follow CMS's AB2D "Claims data details" page, applied to every source: claim
 group from the claim-group identifier, claim id from clm_id (Part D: pde_id), status from
-``eob.status``, last updated from ``eob.meta.lastUpdated``.
+``eob.status``, last updated from ``eob.meta.lastUpdated``. A resource gives one row, except a
+Bundle of a ``deleted`` file (Bulk Data IG): one row per DELETE entry.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import NamedTuple
 
 from claims import fhir
-from claims.fhir import Json, items, path, text
+from claims.fhir import Json, items, mapping, path, text
 from claims.layout import LandedFile
 from claims.mbi import eob_mbis, patient_mbis
-from claims.rows import ClaimVersion, PartialClaim, PatientMbi
-from claims.tables import CLAIM_VERSION_ROWS, PARTIAL_CLAIMS, PATIENTS
+from claims.rows import ClaimVersion, DeletedResource, PartialClaim, PatientMbi
+from claims.tables import CLAIM_VERSION_ROWS, DELETED_RESOURCES, PARTIAL_CLAIMS, PATIENTS
 from claims.timestamps import parse_instant
 
 
@@ -134,13 +136,69 @@ def partial_claim(resource: Json, landed: LandedFile, line: int) -> PartialClaim
     )  # fmt: skip
 
 
-Extractor = Callable[[Json, LandedFile, int], NamedTuple]
+# A relative reference (ExplanationOfBenefit/<id>) or an absolute URL ending so: FHIR's type and id rules.
+_DELETED_URL = re.compile(r"(?:^|/)([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})$")
+
+
+def _deleted(entry: object, landed: LandedFile, line: int) -> DeletedResource:
+    found_entry = mapping(entry)
+    if found_entry is None:
+        raise Rejected(f"not an object but {type(entry).__name__}")
+    request = mapping(found_entry.get("request"))
+    if request is None:
+        raise Rejected("no request")
+    method = text(request.get("method"))
+    if method != "DELETE":
+        raise Rejected(f"request.method {method or '(none)'} is not DELETE")
+    url = text(request.get("url")) or ""
+    found = _DELETED_URL.search(url) if "?" not in url else None  # a conditional delete names no resource
+    if found is None:
+        raise Rejected(f"request.url {url[:80]!r} is not <resourceType>/<id>")
+    return DeletedResource(landed.source, found.group(1), found.group(2), landed.run_id, landed.object_key, line)
+
+
+def deleted_resources(bundle: Json, landed: LandedFile, line: int) -> Iterator[DeletedResource | Rejected]:
+    """A line of a ``deleted`` file: a transaction Bundle whose entries are DELETE requests (Bulk
+    Data IG, "deleted" in the manifest) -> one row per entry; an entry that is not a DELETE of one
+    resource is a ``Rejected`` of its own, so the Bundle's other entries still count."""
+    if bundle.get("type") != "transaction":  # the IG: "a FHIR Bundle with a type of transaction"
+        raise Rejected(f"Bundle type {text(bundle.get('type')) or '(none)'} is not transaction")
+    entries = bundle.get("entry")
+    if not isinstance(entries, list) or not entries:
+        raise Rejected("Bundle has no entry")
+    for number, entry in enumerate(entries, start=1):
+        try:
+            yield _deleted(entry, landed, line)
+        except Rejected as rejected:
+            yield Rejected(f"Bundle entry {number}: {rejected.reason}")
+
+
+# What one resource gives: rows of its table, and Rejected verdicts on parts of it (a deletion
+# Bundle's odd entries) that become reject rows of the same line.
+Extractor = Callable[[Json, LandedFile, int], "Iterable[NamedTuple | Rejected]"]
+
+
+def _one(extract: Callable[[Json, LandedFile, int], NamedTuple]) -> Extractor:
+    return lambda resource, landed, line: (extract(resource, landed, line),)
+
 
 # resourceType -> (table, extractor)
 EXTRACTORS: dict[str, tuple[str, Extractor]] = {
-    "ExplanationOfBenefit": (CLAIM_VERSION_ROWS, claim_version),
-    "Patient": (PATIENTS, patient_mbi),
-    "Claim": (PARTIAL_CLAIMS, partial_claim),
-    "ClaimResponse": (PARTIAL_CLAIMS, partial_claim),
+    "ExplanationOfBenefit": (CLAIM_VERSION_ROWS, _one(claim_version)),
+    "Patient": (PATIENTS, _one(patient_mbi)),
+    "Claim": (PARTIAL_CLAIMS, _one(partial_claim)),
+    "ClaimResponse": (PARTIAL_CLAIMS, _one(partial_claim)),
+    "Bundle": (DELETED_RESOURCES, deleted_resources),
 }
-CURATED_TYPES = frozenset(EXTRACTORS)
+# the resource types of the output files curated (a deleted file's type is Bundle)
+CURATED_TYPES = frozenset(("ExplanationOfBenefit", "Patient", "Claim", "ClaimResponse"))
+DELETION_TYPE = "Bundle"
+
+
+def curatable(kind: str, resource_type: str) -> bool:
+    """Whether the claims layer reads a landed file of this manifest ``kind`` (output | error |
+    deleted) and ``type``: output files of the curated types, and deleted files (their Bundles of
+    DELETE entries are how a SMART server reports a cancelled claim). Error files never."""
+    if kind == "output":
+        return resource_type in CURATED_TYPES
+    return kind == "deleted" and resource_type == DELETION_TYPE

@@ -63,8 +63,21 @@ class PartialClaim(NamedTuple):
     line: int
 
 
+class DeletedResource(NamedTuple):
+    """One DELETE entry of a Bundle in a ``deleted`` file: the server deleted this resource. A
+    generic SMART Bulk Data server deletes a cancelled claim where BFD re-sends it ``cancelled``."""
+
+    source: str
+    resource_type: str  # as in the entry's request.url (ExplanationOfBenefit/<id>)
+    resource_id: str
+    run_id: str  # the run that landed the deletion: it is later than every record it deletes
+    object_key: str
+    line: int
+
+
 class Reject(NamedTuple):
-    """A line that yielded no row: not JSON, no identifiers, a resource type we do not curate."""
+    """A line (or one entry of a deletion Bundle) that yielded no row: not JSON, no identifiers, a
+    resource type we do not curate, an entry that is not a DELETE."""
 
     source: str
     run_id: str

@@ -12,17 +12,19 @@ from datetime import datetime
 from typing import NamedTuple
 
 from claims.parquet.writer import Column
-from claims.rows import ClaimVersion, PartialClaim, PatientMbi, Reject
+from claims.rows import ClaimVersion, DeletedResource, PartialClaim, PatientMbi, Reject
 
 CLAIM_VERSION_ROWS = "claim_version_rows"
 PATIENTS = "patients"
 PARTIAL_CLAIMS = "partial_claims"
+DELETED_RESOURCES = "deleted_resources"
 REJECTS = "rejects"
 
 ROW_TYPES: dict[str, type[NamedTuple]] = {
     CLAIM_VERSION_ROWS: ClaimVersion,
     PATIENTS: PatientMbi,
     PARTIAL_CLAIMS: PartialClaim,
+    DELETED_RESOURCES: DeletedResource,
     REJECTS: Reject,
 }
 

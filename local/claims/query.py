@@ -22,8 +22,9 @@ class NoCuratedDataError(Exception):
 
 def render_for_duckdb(trino_sql: str) -> str:
     """A view's Trino SQL in DuckDB's dialect. sqlglot's transpilation needs no substitution for
-    the functions the views use (row_number, count/sum windows, array_agg ... ORDER BY, ||, CAST);
-    tests/unit/local/test_claims_query.py runs every view through it."""
+    the functions the views use (row_number, count/sum/max windows, array_agg ... ORDER BY, ||,
+    CAST, max_by over a ROW -> arg_max over a STRUCT, both ordered field by field);
+    tests/unit/claims/test_claims_schema_file.py runs every view through it."""
     return sqlglot.transpile(trino_sql, read="trino", write="duckdb")[0]
 
 

@@ -1,13 +1,15 @@
 """The rules on their own, including what the page's examples do not show: anomalies, ties,
-a version revised in place, the state of a version seen out of order."""
+a version revised in place, the state of a version seen out of order, what a deletion names, the
+freshest MBI's ties."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from claims.rows import ClaimVersion
-from claims.rules import ACTIVE, CANCELLED, duplicates, resolve, version_states
+from claims.mbi import Mbis
+from claims.rows import ClaimVersion, DeletedResource
+from claims.rules import ACTIVE, CANCELLED, duplicates, patient_mbis, resolve, version_states
 from local.claims.query import ClaimsDatabase
 from tests.support.claims import ab2d_eob, land
 
@@ -56,3 +58,31 @@ def test_the_views_flag_an_anomaly_like_the_rules(tmp_path: Path) -> None:
     anomaly = database.connection.execute("SELECT claim_id, status, versions, anomaly FROM claims_current").fetchall()
     assert anomaly == [("22", "active", 2, True)]
     assert database.summary().anomalies == 1
+
+
+def deletion(resource_id: str, run: str, resource_type: str = "ExplanationOfBenefit") -> DeletedResource:
+    return DeletedResource("s", resource_type, resource_id, run, "deleted-key", 1)
+
+
+def test_a_deletion_cancels_the_version_whose_resource_it_names_if_no_record_came_after() -> None:
+    records = [record("1", ACTIVE, 0, run="r1"), record("2", ACTIVE, 1, run="r1"), record("3", ACTIVE, 2, run="r3")]
+    records.append(record("4", ACTIVE, 3, run="r1")._replace(resource_id=None))  # nothing to name it by
+    deletions = [deletion("1", "r2"), deletion("3", "r2"), deletion("4", "r2"), deletion("2", "r2", "Claim")]
+    states = version_states(records, deletions)
+    assert {key[2]: (state.status, state.deleted) for key, state in states.items()} == {
+        "1": (CANCELLED, True),
+        "2": (ACTIVE, False),  # a Claim of that id is another resource
+        "3": (ACTIVE, False),  # delivered again by r3, after the deletion
+        "4": (ACTIVE, False),
+    }
+    assert states[("s", "g", "1")].state.status == ACTIVE  # the record as landed is unchanged
+
+
+def test_the_freshest_mbi_ties_go_to_the_later_object_and_line() -> None:
+    first = record("1", ACTIVE, 0, run="r1", line=1)._replace(mbi="OLD")
+    second = record("2", ACTIVE, 0, run="r1", line=2)._replace(mbi="NEW", historic_mbis=("OLD",))
+    assert patient_mbis([second, first]) == {("s", "p"): Mbis("NEW", ("OLD",))}
+    later_key = first._replace(object_key="key2")
+    assert patient_mbis([second, later_key]) == {("s", "p"): Mbis("OLD", ())}
+    family = resolve([first, second])[("s", "g")]
+    assert (family.current.mbi, family.mbi, family.historic_mbis) == ("NEW", "NEW", ("OLD",))

@@ -9,8 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from claims import DirectoryOutputs, LandedFile, curate_lines
 from local.cli import main
-from tests.support.claims import land_bcda_and_ab2d
+from local.emulator.resources import deletion_bundle
+from tests.support.claims import ab2d_eob, day, land, land_bcda_and_ab2d
+
+RUN = "20260601T041233.705Z-abcdef"
 
 CURRENT_KEYS = [
     "source", "claim_group_id", "claim_id", "status", "last_updated", "versions", "mbi", "historic_mbis",
@@ -82,3 +86,23 @@ def test_bad_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
         main(["claims", "--view", "everything"])
     assert exited.value.code == 2
+
+
+def test_a_smart_servers_deletion_shows_as_a_cancelled_claim(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a SMART source: a claim landed by one run, deleted (the deleted file's Bundle) by the next
+    land(tmp_path, "local-smart", RUN, "2026-06-01", [ab2d_eob("g1", "11", "active", day("01/01/2026"))])
+    later = "20260701T041233.705Z-abcdef"
+    key = f"deleted/local-smart/Bundle/run_date=2026-07-01/{later}/Bundle-0001.ndjson.gz"
+    deleted = LandedFile("local-smart", later, "2026-07-01", key, 2)
+    curate_lines([deletion_bundle("ExplanationOfBenefit", "pde-11")], deleted, DirectoryOutputs(tmp_path, deleted))
+
+    # When the user asks for the current claims
+    code, out, err = _run(capsys, "--out", str(tmp_path), "--format", "ndjson")
+
+    # Then the family is cancelled, its version and date as landed
+    assert code == 0
+    (row,) = [json.loads(line) for line in out.splitlines()]
+    assert (row["claim_group_id"], row["claim_id"], row["status"], row["versions"]) == ("g1", "11", "cancelled", 1)
+    assert "1 families (0 active, 1 cancelled" in err
