@@ -46,6 +46,8 @@ TABLE_ITEMS = {
 
 #: The resource types the claims layer curates (lambdas/claims extract.CURATED_TYPES; a test pins them).
 CURATED_TYPES = ("ExplanationOfBenefit", "Patient", "Claim", "ClaimResponse")
+#: The type of a deleted file (its Bundles of DELETE entries), curated too (claims extract.DELETION_TYPE).
+DELETION_TYPE = "Bundle"
 
 #: Where "Start run" puts the source's download concurrency (read by the Distributed Map).
 DOWNLOAD_CONCURRENCY_PATH = "$.run.download_concurrency"

@@ -44,9 +44,15 @@ def _lambda_task(scope: Construct, name: str, function: lambda_.IFunction, resul
 
 
 def curated_file() -> sfn.Condition:
-    """The files the claims layer reads: output files of the curated resource types."""
+    """The files the claims layer reads (claims.curatable): output files of the curated resource types,
+    and deleted files (a SMART server's Bundles of DELETE entries cancel claims)."""
     types = [sfn.Condition.string_equals("$.file.type", name) for name in contract.CURATED_TYPES]
-    return sfn.Condition.and_(sfn.Condition.string_equals("$.file.kind", "output"), sfn.Condition.or_(*types))
+    output = sfn.Condition.and_(sfn.Condition.string_equals("$.file.kind", "output"), sfn.Condition.or_(*types))
+    deleted = sfn.Condition.and_(
+        sfn.Condition.string_equals("$.file.kind", "deleted"),
+        sfn.Condition.string_equals("$.file.type", contract.DELETION_TYPE),
+    )
+    return sfn.Condition.or_(output, deleted)
 
 
 def _map(scope: Construct, name: str, bucket: s3.IBucket, selector: dict[str, object]) -> sfn.DistributedMap:

@@ -14,7 +14,7 @@ The table and view definitions are data: ``claims/sql/schema.json`` and ``claims
 
 from claims.catalog import SCHEMA_FILE, SQL_DIR, Catalog, load_catalog
 from claims.curate import CurationReport, curate_lines
-from claims.extract import CURATED_TYPES, Rejected, curatable
+from claims.extract import CURATED_TYPES, DELETION_TYPE, Rejected, curatable
 from claims.layout import KEY_TEMPLATE, LandedFile
 from claims.outputs import DirectoryOutputs, FileSink, OpenSink, TableSink
 from claims.parquet.writer import Column, ParquetWriter
@@ -33,6 +33,7 @@ __all__ = [
     "CLAIM_VERSION_ROWS",
     "CURATED_TYPES",
     "DELETED_RESOURCES",
+    "DELETION_TYPE",
     "KEY_TEMPLATE",
     "PARTIAL_CLAIMS",
     "PATIENTS",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import threading
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -20,6 +21,7 @@ COVERAGE_PARTS = ("part-a", "part-b", "part-c", "part-d")
 HISTORY_DAYS = 3 * 365  # lookback of the model (e.g. REACH: 3 years)
 #: The share of beneficiaries with new claims in a data load whose MBI changes in that load (the old one
 #: becomes historic): a Patient revision carries it (BCDA, SMART), and AB2D's EOBs from then on.
+WITHDRAWAL_RATE = 0.04  # per beneficiary and data load: a family cancelled after it was exported
 MBI_CHANGE_RATE = 0.05
 _LETTERS = "ACDEFGHJKMNPQRTUVWXY"  # MBI letters (no S, L, O, I, B, Z)
 
@@ -61,7 +63,7 @@ class FamilyTruth:
     versions: int  # distinct claim ids
     claim_type: str  # upper-case, as in eob.type (CARRIER, PDE, ...)
     patient: str
-    mbi: str  # the beneficiary's current MBI at that load
+    mbi: str | None  # the patient's current MBI as the exports showed it (None: no export showed one)
 
 
 def seeded(*parts: object) -> random.Random:
@@ -304,7 +306,37 @@ class Population:
             out += self._partial_claim(rng, previous, load)
         if out and any(r.status == "active" for r in out if r.resource_type == "ExplanationOfBenefit"):
             out += self._mbi_change(rng, bene, step, previous, load)
-        return out
+        return out + self._withdrawal(bene, step, history, out, previous, load)
+
+    def _withdrawal(
+        self,
+        bene: Beneficiary,
+        step: int,
+        history: list[Revision],
+        changed: list[Revision],
+        previous: datetime,
+        load: datetime,
+    ) -> list[Revision]:
+        """A claim withdrawn after earlier loads showed it: the family's only active version cancelled,
+        with no successor, so the whole family is cancelled (what a deleting server reports under
+        deleted[]). Its own random stream, so the rest of the population stays as it was."""
+        rng = seeded("withdrawal", self.seed, bene.index, step)
+        if rng.random() >= WITHDRAWAL_RATE:
+            return []
+        latest = _latest(history, "ExplanationOfBenefit").values()
+        active_per_group = Counter(r.group_id for r in latest if r.status == "active")
+        touched = {r.group_id for r in changed if r.resource_type == "ExplanationOfBenefit"}
+        candidates = sorted(
+            (
+                r
+                for r in latest
+                if r.status == "active" and active_per_group[r.group_id] == 1 and r.group_id not in touched
+            ),
+            key=lambda r: r.id,
+        )
+        if not candidates:
+            return []
+        return [replace_loaded(rng.choice(candidates), _moment(rng, previous, load), "cancelled")]
 
     def _mbi_change(
         self, rng: random.Random, bene: Beneficiary, step: int, previous: datetime, load: datetime
@@ -336,8 +368,12 @@ class Population:
             for index in sorted(export.members):
                 bene = by_index[index]
                 for revision in self.view(bene, "ExplanationOfBenefit", until, export.since):
-                    if export.drops_cancelled and revision.status == "cancelled" and export.since is None:
-                        continue  # a full export of a deleting server neither holds nor lists it
+                    unseen = export.since is None or (index, revision.id) not in versions
+                    if export.drops_cancelled and revision.status == "cancelled" and unseen:
+                        # a full export of a deleting server neither holds nor lists it; a _since export
+                        # lists only its id under deleted[], which names no claim family unless an
+                        # earlier export showed that version
+                        continue
                     versions[(index, revision.id)] = revision  # a cancellation: a record, or a deletion
                     if export.mbis_on_claims:
                         mbis[index] = self.mbis(bene, export.step)
@@ -358,7 +394,9 @@ class Population:
                 versions=len(known),
                 claim_type=current.claim_type.upper(),
                 patient=by_index[index].bene_id,
-                mbi=mbis.get(index, _first_mbis(by_index[index]))[0],
+                # a server that exports only what changed since _since never sends the Patient of a
+                # member attributed later whose record is older: no client could know their MBI
+                mbi=mbis[index][0] if index in mbis else None,
             )
         return truth
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -9,7 +10,8 @@ from typing import Any
 import pytest
 from cdk_helpers import Synth
 
-from infra import error_names
+import claims
+from infra import contract, error_names
 from infra.asl_extract import handler_logical_ids, resolve
 
 MAIN_TASKS = ("Start run", "Authenticate", "Kick off export", "Check export status", "Finalize run")
@@ -261,13 +263,16 @@ def test_each_file_is_downloaded_until_it_has_landed(states: dict[str, Any]) -> 
         ],
         "Default": "Claims to curate?",
     }
-    # a landed EOB / Patient / Claim / ClaimResponse file has its claims curated, in a step of its own
+    # a landed EOB / Patient / Claim / ClaimResponse file, or a deleted file, has its claims curated in a
+    # step of its own: exactly the files the claims layer says it reads
     curate = child["States"]["Claims to curate?"]
     (rule,) = curate["Choices"]
     assert rule["Next"] == "Curate file" and curate["Default"] == "File done"
-    assert rule["And"][0] == {"Variable": "$.file.kind", "StringEquals": "output"}
-    assert {c["StringEquals"] for c in rule["And"][1]["Or"]} == {"ExplanationOfBenefit", "Patient", "Claim",
-                                                                "ClaimResponse"}  # fmt: skip
+    kinds, types = ("output", "error", "deleted"), (*contract.CURATED_TYPES, "Bundle", "OperationOutcome", "Coverage")
+    for kind, resource_type in itertools.product(kinds, types):
+        chosen = _matches(rule, {"file": {"kind": kind, "type": resource_type}})
+        assert chosen is claims.curatable(kind, resource_type), (kind, resource_type)
+    assert set(contract.CURATED_TYPES) == claims.CURATED_TYPES and contract.DELETION_TYPE == claims.DELETION_TYPE
     assert child["States"]["Curate file"]["Next"] == "File done"
     # the server's Retry-After on a file (or its token endpoint's) is waited out, not retried at once
     assert child["States"]["Wait before downloading again"] == {
@@ -335,3 +340,17 @@ def test_state_machine_logs_go_to_a_vended_logs_group_unique_to_the_stack(defaul
         resolve(name, default.json, pseudo_parameters={"AWS::StackId": stack_id})
         == "/aws/vendedlogs/states/BulkFhirIngest-5e1c0d2a-7f3b-11ef-9d4a-0a1b2c3d4e5f"
     )
+
+
+def _matches(rule: dict[str, Any], state: dict[str, Any]) -> bool:
+    """A Choice rule (And / Or / Not / StringEquals on a $. path) evaluated as Step Functions would."""
+    if "And" in rule:
+        return all(_matches(r, state) for r in rule["And"])
+    if "Or" in rule:
+        return any(_matches(r, state) for r in rule["Or"])
+    if "Not" in rule:
+        return not _matches(rule["Not"], state)
+    value: Any = state
+    for part in rule["Variable"].removeprefix("$.").split("."):
+        value = value[part]
+    return bool(value == rule["StringEquals"])

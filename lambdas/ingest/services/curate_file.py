@@ -1,4 +1,5 @@
-"""Curate file: one landed file's ExplanationOfBenefit / Patient / Claim lines -> curated Parquet.
+"""Curate file: one landed file's ExplanationOfBenefit / Patient / Claim lines (or a deleted file's
+Bundles) -> curated Parquet.
 
 Runs in the download map right after the file lands (a step of its own, so the download path stays
 what it was), and in a claims rebuild for every file that ever landed. Streaming: the landed object
@@ -19,7 +20,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from claims import CURATED_TYPES, ROW_TYPES, LandedFile, curate_lines
+from claims import ROW_TYPES, LandedFile, curate_lines
 from ingest.errors import ConfigurationError, IncompleteRunError
 from ingest.payloads import RunContext
 from ingest.wiring import Deps
@@ -27,11 +28,6 @@ from ingest.wiring import Deps
 logger = logging.getLogger(__name__)
 
 _RUN_DATE = re.compile(r"/run_date=(\d{4}-\d{2}-\d{2})/")
-
-
-def curatable(kind: str, resource_type: str) -> bool:
-    """The landed files the claims layer reads: output files of the curated resource types."""
-    return kind == "output" and resource_type in CURATED_TYPES
 
 
 class _ChunkReader(io.RawIOBase):

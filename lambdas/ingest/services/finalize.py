@@ -14,10 +14,10 @@ import logging
 from collections import Counter, defaultdict
 from typing import Any
 
+from claims import curatable
 from ingest import layout
 from ingest.errors import ConfigurationError, IncompleteRunError
 from ingest.payloads import JobState, LandedFile, PollState, RunContext
-from ingest.services.curate_file import curatable
 from ingest.timeutil import utc_iso
 from ingest.wiring import Deps
 

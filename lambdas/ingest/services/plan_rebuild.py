@@ -10,10 +10,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from claims import curatable
 from ingest import layout
 from ingest.errors import ConfigurationError
 from ingest.payloads import RunContext
-from ingest.services.curate_file import curatable
 from ingest.wiring import Deps
 
 logger = logging.getLogger(__name__)
