@@ -48,6 +48,13 @@ def _used(args: argparse.Namespace, aws: AwsTarget) -> str:
 
 
 def execution_input(args: argparse.Namespace) -> dict[str, Any]:
+    if getattr(args, "rebuild_claims", False):
+        # the state machine refuses export parameters on a rebuild: say so before starting anything
+        given = [name for name, value in (("--types", args.types), ("--export", args.export)) if value]
+        given += ["--since"] if args.since != "auto" else []
+        if given:
+            raise DeployedError(f"--rebuild-claims re-derives what already landed: it takes no {', '.join(given)}")
+        return {"source": args.source, "rebuild_claims": True}
     document: dict[str, Any] = {"source": args.source, "since": args.since}
     if args.types:
         document["types"] = [t.strip() for t in args.types.split(",") if t.strip()]
@@ -73,6 +80,13 @@ def start(args: argparse.Namespace, stepfunctions: Any, table: Any, refs: StackR
     status = description["status"]
     if status == "SUCCEEDED":
         final = json.loads(description.get("output") or "{}").get("final", {})
+        if final.get("mode") == "rebuild_claims":
+            claims = final.get("claims") or {}
+            out.write(
+                f"SUCCEEDED: claims rebuild {final.get('run_id')}: {final.get('files')} landed files curated again, "
+                f"{claims.get('claim_version_rows', 0)} claim version rows; watermark unchanged\n"
+            )
+            return 0
         out.write(
             f"SUCCEEDED: run {final.get('run_id')}: {final.get('files')} files, {final.get('records')} records, "
             f"{final.get('bytes')} bytes; watermark {final.get('watermark_after')}; "
@@ -113,6 +127,11 @@ def add_arguments(sub: Any) -> None:
     start_parser.add_argument("--since", default="auto", help="auto (the watermark), none (full history) or ISO")
     start_parser.add_argument("--types", help="comma-separated resource types (default: the source's)")
     start_parser.add_argument("--export", help="Patient, Group/all, Group/runout, Group/<id> or system")
+    start_parser.add_argument(
+        "--rebuild-claims",
+        action="store_true",
+        help="re-derive the source's curated claims from everything that landed (asks the server nothing)",
+    )
     start_parser.add_argument("--name", help="execution name (default: generated)")
     start_parser.add_argument("--no-follow", dest="follow", action="store_false", help="start and return")
     start_parser.add_argument("--poll-seconds", type=float, default=10.0, help="how often to look (default 10)")

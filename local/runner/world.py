@@ -39,6 +39,10 @@ _FAKE_AWS = {
     "AWS_ACCESS_KEY_ID": "local",
     "AWS_SECRET_ACCESS_KEY": "local",  # moto's, not a credential
     "AWS_SESSION_TOKEN": "local",
+    # moto keeps an S3 object in memory up to this size (5 MiB by default) and spools the rest to a
+    # temporary file: at 256 KiB a run that lands a gigabyte keeps it on disk, as a real bucket would,
+    # not in the run's RSS
+    "MOTO_S3_DEFAULT_KEY_BUFFER_SIZE": str(256 * 1024),
 }
 # In-process handlers: no X-Ray daemon, no EMF metrics on stdout.
 _LOCAL_POWERTOOLS = {"POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true"}

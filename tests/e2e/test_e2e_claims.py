@@ -294,3 +294,40 @@ def test_a_rebuild_takes_no_export_parameters(stack):
     refused = s.run(rebuild_claims=True, since="none")
     assert refused.status == "FAILED" and refused.error == "ConfigurationError"
     assert "rebuild_claims" in refused.cause
+
+
+# ---- the page's examples from a server that deletes what BFD re-sends cancelled ------------------------
+
+
+# a generic Bulk Data server has no cancelled EOBs: a cancelled version is gone from its data, and a
+# _since export lists its id under deleted[]; a version created already cancelled is never seen
+
+
+def test_the_updated_claim_of_the_cms_page_from_a_deleting_server(stack):
+    s = stack("smart", scenario="cms-examples", cms_example="updated")
+    _export(s, "2020-01-31", "2020-01-01")
+    assert _current(s) == ("12987987", "active", 1)
+    _export(s, "2020-02-28", "2020-01-31")  # 12987987 deleted, 54689123 arrives
+    assert _current(s) == ("54689123", "active", 2)
+    _export(s, "2020-03-15", "2020-02-14")
+    assert _current(s) == ("54689123", "active", 2)
+    _export(s, "2020-03-31", "2020-02-28")  # 54689123 deleted, 34543 arrives
+    assert _current(s) == ("34543", "active", 3)
+    versions = sorted((r["claim_id"], r["status"]) for r in views(s, "versions"))
+    assert versions == [("12987987", "cancelled"), ("34543", "active"), ("54689123", "cancelled")]
+
+
+def test_the_cancelled_claim_of_the_cms_page_from_a_deleting_server(stack):
+    s = stack("smart", scenario="cms-examples", cms_example="cancelled")
+    _export(s, "2020-01-31", "2020-01-01")
+    _export(s, "2020-02-28", "2020-01-31")  # 12987987 deleted; 54689123 was born cancelled: never seen
+    assert _current(s) == ("12987987", "cancelled", 1)
+
+
+def test_the_duplicate_of_the_cms_page_from_a_deleting_server(stack):
+    s = stack("smart", scenario="cms-examples", cms_example="duplicate")
+    _export(s, "2020-01-31", "2020-01-01")
+    _export(s, "2020-02-28", "2020-01-01")
+    assert _current(s) == ("12987987", "active", 1)
+    (copy,) = views(s, "duplicates")
+    assert (copy["claim_id"], copy["copies"], copy["dropped"]) == ("12987987", 2, 1)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
+import boto3
+
 from infra.stack import STACK_ID
 from local import stack_access
 from tests.support.deployed_stack import ACCOUNT, MACHINE, REGION, TABLE, Deployed, deployed, run
@@ -68,3 +72,21 @@ def test_stack_not_found_names_the_region_it_looked_in(deployed: Deployed, capsy
 def test_an_unknown_profile_is_one_line(deployed: Deployed, capsys) -> None:
     code, _out, err = run(capsys, "runs", "--source", "x", "--profile", "nope")
     assert (code, err) == (2, "bulk-ingest runs: AWS profile 'nope' not found in your AWS config\n")
+
+
+def test_a_claims_rebuild_is_started_with_only_the_source(deployed: Deployed, capsys) -> None:
+    argv = ("start", "--source", "bcda-prod", "--rebuild-claims", "--no-follow")
+    code, out, err = run(capsys, *argv, "--region", REGION)
+    assert code == 0, err
+    arn = out.removeprefix("started ").strip()
+    described = boto3.client("stepfunctions", region_name=REGION).describe_execution(executionArn=arn)
+    assert json.loads(described["input"]) == {"source": "bcda-prod", "rebuild_claims": True}
+
+
+def test_a_claims_rebuild_with_export_parameters_is_refused_before_anything_starts(deployed: Deployed, capsys) -> None:
+    argv = ("start", "--source", "bcda-prod", "--rebuild-claims", "--since", "none", "--types", "Patient")
+    code, out, err = run(capsys, *argv, "--region", REGION)
+    assert (code, out) == (2, "")
+    assert err.endswith("--rebuild-claims re-derives what already landed: it takes no --types, --since\n")
+    executions = boto3.client("stepfunctions", region_name=REGION).list_executions(stateMachineArn=MACHINE)
+    assert executions["executions"] == []
