@@ -8,17 +8,24 @@ behaviour is restored here (each patch says which rule it enforces).
   first or with ``reverseOrder`` newest first, and a ``nextToken`` while more remain. moto 5.2
   ignores all three and deep-copies the whole history on every call, so a follower that reads
   only what is new (newest first, down to the last event it saw) would read everything each time.
+- DynamoDB applies each request whole, whoever else writes meanwhile: a Query or Scan never fails
+  because another client put an item. moto's tables are plain dicts shared by every thread, so a
+  Query iterating a partition while a parallel download's Lambda writes to it raised
+  ``RuntimeError: dictionary changed size during iteration`` (seen on a 520-file local run). Each
+  DynamoDB request runs under one lock.
 """
 
 from __future__ import annotations
 
 import copy
+import threading
 from collections.abc import Sequence
 from contextlib import ExitStack
 from typing import Any
 from unittest import mock
 
 from moto.core.responses import ActionResult
+from moto.dynamodb.responses import DynamoHandler
 from moto.stepfunctions.parser.api import ExecutionFailedEventDetails, HistoryEventType
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
     FailureEvent,
@@ -77,8 +84,19 @@ def _get_execution_history(self: StepFunctionResponse) -> ActionResult:
     return ActionResult({"events": page, "nextToken": token} if token else {"events": page})
 
 
+#: one DynamoDB request at a time (re-entrant: moto's handlers may call each other)
+DYNAMODB_REQUEST_LOCK = threading.RLock()
+_original_dynamodb_call_action = DynamoHandler.call_action
+
+
+def _dynamodb_call_action(self: DynamoHandler) -> Any:
+    with DYNAMODB_REQUEST_LOCK:
+        return _original_dynamodb_call_action(self)
+
+
 def aws_semantics() -> ExitStack:
     stack = ExitStack()
+    stack.enter_context(mock.patch.object(DynamoHandler, "call_action", _dynamodb_call_action))
     original_map_run = DistributedIterationComponent._map_run
 
     def map_run(self: DistributedIterationComponent, env: Any, eval_input: Any) -> None:
