@@ -109,14 +109,6 @@ class Storage(Construct):
         return bucket
 
     def _build_landing_bucket(self, config: IngestConfig) -> s3.Bucket:
-        transitions = [
-            s3.Transition(storage_class=storage_class, transition_after=Duration.days(days))
-            for storage_class, days in (
-                (s3.StorageClass.INFREQUENT_ACCESS, config.lifecycle.infrequent_access_days),
-                (s3.StorageClass.GLACIER, config.lifecycle.glacier_days),
-            )
-            if days is not None
-        ]
         bucket = s3.Bucket(
             self,
             "Landing",
@@ -126,34 +118,7 @@ class Storage(Construct):
             **_PRIVATE_VERSIONED_TLS_ONLY,
             server_access_logs_bucket=self.log_bucket,
             server_access_logs_prefix="landing/",
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    id="TransitionsAndAbortIncompleteUploads",
-                    transitions=transitions or None,
-                    abort_incomplete_multipart_upload_after=Duration.days(7),
-                ),
-                # Staging objects are copies of claims data; a finished file's is deleted at once, an
-                # abandoned run's expires.
-                s3.LifecycleRule(
-                    id="ExpireStaging",
-                    prefix=STAGING_PREFIX,
-                    expiration=Duration.days(7),
-                    noncurrent_version_expiration=Duration.days(1),
-                ),
-                # Query results are copies of claims data, kept only as long as someone may fetch them.
-                s3.LifecycleRule(
-                    id="ExpireAthenaResults",
-                    prefix=ATHENA_RESULTS_PREFIX,
-                    expiration=Duration.days(config.catalog.results_expiry_days),
-                    noncurrent_version_expiration=Duration.days(1),
-                ),
-                s3.LifecycleRule(
-                    id="ExpireOldVersionsOfRunFiles",
-                    prefix=RUNS_PREFIX,
-                    noncurrent_version_expiration=Duration.days(30),
-                    expired_object_delete_marker=True,
-                ),
-            ],
+            lifecycle_rules=[*_transition_rules(config), *_housekeeping_rules(config)],
         )
         _acknowledge_replication(bucket)
         return bucket
@@ -189,3 +154,63 @@ def _acknowledge_replication(bucket: s3.Bucket) -> None:
         "Cross-region replication needs a second-region bucket that the deploying organisation chooses; "
         "versioning and retention protect the data in this region.",
     )
+
+
+def _transition_rules(config: IngestConfig) -> list[s3.LifecycleRule]:
+    """Landed data moves to Standard-IA, then Glacier, as configured; curated Parquet only to
+    Standard-IA: Athena silently skips objects in Glacier Flexible Retrieval (its docs: "Athena skips
+    all of the table's S3 Glacier Flexible Retrieval and S3 Glacier Deep Archive objects"), so an
+    archived curated file would drop claim versions from every view without an error."""
+    ia, glacier = config.lifecycle.infrequent_access_days, config.lifecycle.glacier_days
+    landed = [(s3.StorageClass.INFREQUENT_ACCESS, ia), (s3.StorageClass.GLACIER, glacier)]
+    rules = []
+    for rule_id, prefixes, steps in (
+        ("TransitionLandedData", DATA_PREFIXES, landed),
+        ("TransitionCuratedData", (CURATED_PREFIX,), landed[:1]),
+    ):
+        transitions = [
+            s3.Transition(storage_class=storage_class, transition_after=Duration.days(days))
+            for storage_class, days in steps
+            if days is not None
+        ]
+        if transitions:
+            rules += [
+                s3.LifecycleRule(id=f"{rule_id}{prefix.strip('/').title()}", prefix=prefix, transitions=transitions)
+                for prefix in prefixes
+            ]
+    return rules
+
+
+def _housekeeping_rules(config: IngestConfig) -> list[s3.LifecycleRule]:
+    return [
+        s3.LifecycleRule(id="AbortIncompleteUploads", abort_incomplete_multipart_upload_after=Duration.days(7)),
+        # Staging objects are copies of claims data; a finished file's is deleted at once, an
+        # abandoned run's expires.
+        s3.LifecycleRule(
+            id="ExpireStaging",
+            prefix=STAGING_PREFIX,
+            expiration=Duration.days(7),
+            noncurrent_version_expiration=Duration.days(1),
+        ),
+        # Query results are copies of claims data, kept only as long as someone may fetch them.
+        s3.LifecycleRule(
+            id="ExpireAthenaResults",
+            prefix=ATHENA_RESULTS_PREFIX,
+            expiration=Duration.days(config.catalog.results_expiry_days),
+            noncurrent_version_expiration=Duration.days(1),
+        ),
+        s3.LifecycleRule(
+            id="ExpireOldVersionsOfRunFiles",
+            prefix=RUNS_PREFIX,
+            noncurrent_version_expiration=Duration.days(30),
+            expired_object_delete_marker=True,
+        ),
+        # a retried curation or a claims rebuild overwrites curated files: their old versions are
+        # derived data (the landed files stay), not kept past a month
+        s3.LifecycleRule(
+            id="ExpireOldVersionsOfCuratedFiles",
+            prefix=CURATED_PREFIX,
+            noncurrent_version_expiration=Duration.days(30),
+            expired_object_delete_marker=True,
+        ),
+    ]

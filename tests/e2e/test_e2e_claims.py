@@ -184,32 +184,28 @@ def test_bcda_claims_current_is_the_truth_over_months_of_loads_newcomers_and_run
     assert families > 500 and all(facts.values()), facts
 
 
-def test_ab2d_claims_current_is_the_truth_over_months_with_mbis_on_the_claims(stack):
-    # AB2D: the MBIs (current and historic) ride on each EOB, so a beneficiary's changed MBI reaches
-    # their older claims only through the freshest record of the patient
-    s = stack("ab2d", patients=120, concurrency=4, error_files=False)
+def _scheduled_months(stack: Any, flavor: str) -> tuple[Any, int, dict[str, int]]:
+    """A full-history run, then three months of scheduled runs; the views checked against the truth."""
+    s = stack(flavor, patients=120, concurrency=4, error_files=False)
 
     def scheduled() -> None:
         assert s.run().status == "SUCCEEDED"
 
     scheduled()
     _months(s, scheduled)
-    families = _assert_views_tell_the_truth(s)
-    facts = _population_facts(s)
+    return s, _assert_views_tell_the_truth(s), _population_facts(s)
+
+
+def test_ab2d_claims_current_is_the_truth_over_months_with_mbis_on_the_claims(stack):
+    # AB2D: the MBIs (current and historic) ride on each EOB, so a beneficiary's changed MBI reaches
+    # their older claims only through the freshest record of the patient
+    _, families, facts = _scheduled_months(stack, "ab2d")
     assert families > 500 and facts["mbi_changes"] > 0 and facts["cancelled"] > 0 and facts["adjusted"] > 0, facts
 
 
 def test_smart_claims_current_is_the_truth_over_months_with_deletions_for_cancellations(stack):
     # a generic server deletes a cancelled claim, and a _since export lists it under deleted[]
-    s = stack("smart", patients=120, concurrency=4, error_files=False)
-
-    def scheduled() -> None:
-        assert s.run().status == "SUCCEEDED"
-
-    scheduled()
-    _months(s, scheduled)
-    families = _assert_views_tell_the_truth(s)
-    facts = _population_facts(s)
+    s, families, facts = _scheduled_months(stack, "smart")
     assert families > 500 and facts["cancelled"] > 0 and facts["adjusted"] > 0, facts
     deleted = [key for key in s.aws.list_keys("curated/") if "/deleted_resources/" in key]
     assert deleted, "the deletions reached the curated data"

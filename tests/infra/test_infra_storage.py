@@ -59,19 +59,25 @@ def test_both_buckets_deny_requests_without_tls_1_2(default: Synth) -> None:
 
 def test_landing_lifecycle_transitions_from_config_and_aborts_uploads(default: Synth, variant: Synth) -> None:
     rules = {rule["Id"]: rule for rule in landing_bucket(default)["LifecycleConfiguration"]["Rules"]}
-    main = rules["TransitionsAndAbortIncompleteUploads"]
-    assert main["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 7}
-    assert main["Transitions"] == [
+    assert rules["AbortIncompleteUploads"]["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 7}
+    assert "Prefix" not in rules["AbortIncompleteUploads"]
+    both = [
         {"StorageClass": "STANDARD_IA", "TransitionInDays": 90},
         {"StorageClass": "GLACIER", "TransitionInDays": 365},
     ]
+    transitions = {rule["Prefix"]: rule["Transitions"] for rule in rules.values() if "Transitions" in rule}
+    # landed data is archived as configured; curated Parquet never reaches Glacier, which Athena skips
+    # without an error (a claims view would silently lose versions)
+    assert transitions == {"fhir/": both, "errors/": both, "deleted/": both, "curated/": both[:1]}
     staging = rules["ExpireStaging"]
     assert staging["Prefix"] == "staging/"
     assert staging["ExpirationInDays"] == 7
     assert staging["NoncurrentVersionExpiration"] == {"NoncurrentDays": 1}
+    curated = rules["ExpireOldVersionsOfCuratedFiles"]
+    assert (curated["Prefix"], curated["NoncurrentVersionExpiration"]) == ("curated/", {"NoncurrentDays": 30})
     # lifecycle days set to null: no transitions at all
-    variant_rules = {rule["Id"]: rule for rule in landing_bucket(variant)["LifecycleConfiguration"]["Rules"]}
-    assert "Transitions" not in variant_rules["TransitionsAndAbortIncompleteUploads"]
+    variant_rules = landing_bucket(variant)["LifecycleConfiguration"]["Rules"]
+    assert not [rule for rule in variant_rules if "Transitions" in rule]
 
 
 def test_access_log_bucket_expires_logs_after_the_retention(default: Synth, variant: Synth) -> None:

@@ -2,6 +2,8 @@ import os
 
 import pytest
 
+from ingest.errors import ConfigurationError
+
 
 def test_a_small_file_is_put_straight_to_its_key_with_metadata(aws):
     upload = aws.landing().open_upload("staging/src/run/00001.ndjson.gz")
@@ -61,3 +63,14 @@ def test_tiny_and_empty_bodies_land(aws, size):
     upload.write(b"x" * size)
     upload.land("fhir/s/T/1.gz", {})
     assert aws.s3.get_object(Bucket="landing-bucket", Key="fhir/s/T/1.gz")["ContentLength"] == size
+
+
+def test_an_archived_object_is_a_named_failure_that_says_how_to_restore_it(aws):
+    # a claims rebuild reads every landed file; the lifecycle moves landed data to Glacier after a year
+    key = "fhir/s/ExplanationOfBenefit/run_date=2025-01-01/r/ExplanationOfBenefit-0001.ndjson.gz"
+    aws.s3.put_object(Bucket="landing-bucket", Key=key, Body=b"x", StorageClass="GLACIER")
+    with pytest.raises(ConfigurationError) as raised:
+        b"".join(aws.landing().read_stream(key))
+    message = str(raised.value)
+    assert f"s3://landing-bucket/{key} is archived" in message
+    assert f"aws s3api restore-object --bucket landing-bucket --key {key}" in message

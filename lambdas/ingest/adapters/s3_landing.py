@@ -15,6 +15,8 @@ from typing import Any
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
+from ingest.errors import ConfigurationError
+
 #: S3 needs parts ≥ 5 MiB (but the last); 8 MiB keeps memory flat and allows files to 80 GB.
 DEFAULT_PART_SIZE = 8 * 1024 * 1024
 CONTENT_TYPE = "application/gzip"
@@ -183,7 +185,17 @@ class S3Landing:
         return StreamingUpload(self._s3, self.bucket, staging_key, self._part_size)
 
     def read_stream(self, key: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
-        body = self._s3.get_object(Bucket=self.bucket, Key=key)["Body"]
+        try:
+            body = self._s3.get_object(Bucket=self.bucket, Key=key)["Body"]
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "InvalidObjectState":
+                raise
+            # the lifecycle moved it to Glacier (lifecycle.glacier_days): only a restore reads it
+            raise ConfigurationError(
+                f"s3://{self.bucket}/{key} is archived (S3 Glacier, after lifecycle.glacier_days): restore it "
+                f"(aws s3api restore-object --bucket {self.bucket} --key {key} --restore-request Days=7) "
+                "and start again once the restore is done"
+            ) from None
         try:
             yield from body.iter_chunks(chunk_size)
         finally:
