@@ -5,8 +5,8 @@
   jsonpath-ng builds a new yacc parser for each parse: about a tenth of the run's GIL time. A path's
   parse is a pure function of its text, so it is cached.
 - It creates a new boto3 client for every Lambda task it invokes (loading and validating the service
-  model each time). Clients are thread-safe and the emulated credentials never change: one per
-  region and service.
+  model each time; it ignores the state's credentials). Clients are thread-safe: one per region and
+  service.
 - moto's S3 reloads its URL module on every request, in case environment variables changed the URL
   patterns; they do not change during a run.
 """
@@ -41,8 +41,7 @@ class _Clients:
         self._create = boto_client_for
 
     def __call__(self, region: str, service: str, state_credentials: Any = None) -> Any:
-        if state_credentials is not None:  # a role to assume: as moto does it
-            return self._create(region, service, state_credentials)
+        # moto's own boto_client_for ignores state_credentials (every client gets the same fake keys)
         with self._lock:
             client = self._clients.get((region, service))
             if client is None:

@@ -22,7 +22,10 @@ def test_a_json_path_is_parsed_once_and_finds_the_same_values() -> None:
 def test_one_lambda_client_per_region_and_service_while_active() -> None:
     with mock_aws(), moto_speedups():
         first = lambda_eval_utils.boto_client_for("us-east-1", "lambda")
-        assert lambda_eval_utils.boto_client_for("us-east-1", "lambda") is first
+        # as moto calls it: with the state's credentials, which its clients ignore
+        assert (
+            lambda_eval_utils.boto_client_for(region="us-east-1", service="lambda", state_credentials=object()) is first
+        )
         assert lambda_eval_utils.boto_client_for("eu-west-2", "lambda") is not first
     with mock_aws(), moto_speedups():  # a new emulated AWS: new clients
         assert lambda_eval_utils.boto_client_for("us-east-1", "lambda") is not first
