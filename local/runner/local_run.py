@@ -25,6 +25,7 @@ from local.follow import Progress
 from local.runner.clockwork import Clockwork
 from local.runner.credentials import credentials_from_options
 from local.runner.errors import LocalRunError
+from local.runner.malloc_arenas import limit_malloc_arenas
 from local.runner.report import mirror, print_summary, run_record
 from local.runner.snapshot import restore, save
 from local.runner.synth import synthesize_in_child
@@ -192,6 +193,7 @@ def run_local(options: LocalRunOptions, out: IO[str] | None = None) -> LocalRunR
     """Run one export; progress and the summary go to ``out`` (default: the current sys.stderr)."""
     out = out or sys.stderr
     started = time.monotonic()
+    limit_malloc_arenas()  # before the handlers' threads start
 
     def say(line: str) -> None:
         out.write(f"bulk-ingest local-run: {line}\n")
