@@ -61,7 +61,6 @@ def main() -> None:
         "--patients", type=int, help="instead of large files: the normal population of this many (realistic EOBs)"
     )
     args = parser.parse_args()
-    os.environ["MOTO_S3_DEFAULT_KEY_BUFFER_SIZE"] = str(64 * 1024)
     import ingest.handlers.curate_file as handler
 
     emulator, server = start_emulator(args.files, args.file_mb, patients=args.patients)

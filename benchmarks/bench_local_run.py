@@ -4,8 +4,9 @@
 
 The emulator runs in its own process (large-files scenario: EOB files built from pre-gzipped
 members, so generating them costs nothing); the state machine, the Lambda handlers and emulated
-AWS run in this process, which is what the figures measure. moto is told to spool objects to disk,
-so that its copy of the landed data does not count as our memory. Prints figures; asserts nothing.
+AWS run in this process, which is what the figures measure. The local stack has moto spool objects
+to disk (local/runner/world.py), so that its copy of the landed data does not count as our memory.
+Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -64,7 +65,6 @@ def main() -> None:
     parser.add_argument("--file-mb", type=float, default=2.0, help="NDJSON MB per file (default 2)")
     parser.add_argument("--concurrency", type=int, default=8, help="parallel downloads, both sides (default 8)")
     args = parser.parse_args()
-    os.environ["MOTO_S3_DEFAULT_KEY_BUFFER_SIZE"] = str(64 * 1024)
 
     from bulkfhir import BulkDataClient, ClientCredentials, ServerConfig
     from local.runner.local_run import LocalRunOptions, run_local

@@ -48,7 +48,7 @@ def _used(args: argparse.Namespace, aws: AwsTarget) -> str:
 
 
 def execution_input(args: argparse.Namespace) -> dict[str, Any]:
-    if getattr(args, "rebuild_claims", False):
+    if args.rebuild_claims:
         # the state machine refuses export parameters on a rebuild: say so before starting anything
         given = [name for name, value in (("--types", args.types), ("--export", args.export)) if value]
         given += ["--since"] if args.since != "auto" else []
