@@ -12,6 +12,8 @@ reject.
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -19,3 +21,10 @@ import orjson
 
 def loads(line: bytes) -> Any:
     return orjson.loads(line)
+
+
+def content_digest(resource: Mapping[str, Any]) -> str:
+    """A digest of the resource without ``meta`` (keys sorted, so key order does not count): two
+    copies of a claim version with one lastUpdated are duplicates only when their content is equal."""
+    content = {key: value for key, value in resource.items() if key != "meta"}
+    return hashlib.blake2b(orjson.dumps(content, option=orjson.OPT_SORT_KEYS), digest_size=16).hexdigest()

@@ -26,6 +26,9 @@ class LandedFile:
     run_date: str  # YYYY-MM-DD: the landing date (the run's partition in fhir/...)
     object_key: str  # the landed object's key, e.g. fhir/<source>/ExplanationOfBenefit/run_date=.../...
     file_index: int  # the file's index in the run's manifest
+    # the export's transactionTime as the manifest gave it: what orders a resource without
+    # meta.lastUpdated (None, or not an instant as AB2D's: the run's start, from its id)
+    transaction_time: str | None = None
 
     def __post_init__(self) -> None:
         if not _RUN_DATE.match(self.run_date):

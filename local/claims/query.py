@@ -38,12 +38,16 @@ class ClaimsSummary:
     anomalies: int
     duplicates_dropped: int
     rejects: int
+    deletions: int = 0  # DELETE entries of deleted files
+    top_reject: tuple[str, int] | None = None  # the most frequent reason (ids and values blanked), its count
 
     def line(self) -> str:
+        top = f' (most often, {self.top_reject[1]:,} times: "{self.top_reject[0]}")' if self.top_reject else ""
         return (
             f"claims: {self.records:,} versions seen ({self.versions:,} distinct), {self.families:,} families "
             f"({self.active:,} active, {self.cancelled:,} cancelled, {self.anomalies:,} anomalies), "
-            f"{self.duplicates_dropped:,} duplicates dropped, {self.rejects:,} rejects"
+            f"{self.duplicates_dropped:,} duplicates dropped, {self.rejects:,} rejects{top}, "
+            f"{self.deletions:,} deletions"
         )
 
 
@@ -81,8 +85,10 @@ class ClaimsDatabase:
         return f"CREATE TABLE {table.name} ({columns}, run_date VARCHAR)"
 
     def sources(self) -> list[str]:
-        rows = self.connection.execute("SELECT DISTINCT source FROM claim_version_rows ORDER BY source").fetchall()
-        return [row[0] for row in rows]
+        """Every source with curated rows, rejects and deletions included (a server whose every line
+        was rejected is a source to summarise, not an unknown one)."""
+        union = " UNION ".join(f"SELECT DISTINCT source FROM {table.name}" for table in self.catalog.tables)
+        return [row[0] for row in self.connection.execute(f"SELECT source FROM ({union}) ORDER BY source").fetchall()]
 
     def query(self, view: str, *, source: str | None = None, group: str | None = None) -> QueryResult:
         """``view``: current | versions | duplicates; rows ordered by source, family, claim id."""
@@ -125,4 +131,16 @@ class ClaimsDatabase:
             anomalies=int(families[4]),
             duplicates_dropped=scalar(f"SELECT sum(dropped) FROM claim_duplicates{where}"),
             rejects=scalar(f"SELECT count(*) FROM rejects{where}"),
+            deletions=scalar(f"SELECT count(*) FROM deleted_resources{where}"),
+            top_reject=self._top_reject(where, parameters),
         )
+
+    def _top_reject(self, where: str, parameters: list[str]) -> tuple[str, int] | None:
+        """The most frequent reject reason, its quoted values and numbers blanked so that one cause
+        counts once ("ExplanationOfBenefit … has no status")."""
+        row = self.connection.execute(
+            "SELECT regexp_replace(reason, '''[^'']*''|-?[0-9][0-9.:TZ+-]*', '…', 'g') AS cause, count(*) AS n "
+            f"FROM rejects{where} GROUP BY cause ORDER BY n DESC, cause LIMIT 1",
+            parameters,
+        ).fetchone()
+        return (str(row[0]), int(row[1])) if row else None

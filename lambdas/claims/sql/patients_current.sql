@@ -1,5 +1,6 @@
 -- patients_current: each patient's MBIs as of its latest Patient record (the crosswalk through
--- which BCDA's claims reach their MBI: BCDA puts MBIs on Patient, not on the EOB).
+-- which BCDA's claims reach their MBI: BCDA puts MBIs on Patient, not on the EOB): the latest
+-- moment (updated_us), the first landed on a tie.
 SELECT
     source,
     patient_id,
@@ -7,6 +8,8 @@ SELECT
     historic_mbis,
     last_updated,
     last_updated_utc,
+    updated_us,
+    updated_from,
     run_id,
     object_key,
     line
@@ -15,7 +18,7 @@ FROM (
         p.*,
         row_number() OVER (
             PARTITION BY p.source, p.patient_id
-            ORDER BY p.last_updated_utc DESC, p.run_id, p.object_key, p.line
+            ORDER BY p.updated_us DESC, p.run_id, p.object_key, p.line
         ) AS state_rank
     FROM patients AS p
 ) AS ranked

@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from claims import ROW_TYPES, LandedFile, curate_lines
+from claims import ROW_TYPES, LandedFile, bounded_lines, curate_lines
 from ingest.errors import ConfigurationError, IncompleteRunError
 from ingest.payloads import RunContext
 from ingest.wiring import Deps
@@ -79,8 +79,10 @@ def curate_file(deps: Deps, event: dict[str, Any]) -> dict[str, Any]:
         return {"status": "curated", "index": landed.file_index, "skipped": True}
 
     body = deps.landing.read_stream(landed.object_key, 1 << 20)
-    with gzip.GzipFile(fileobj=io.BufferedReader(_ChunkReader(body), 1 << 20)) as lines:
-        report = curate_lines(lines, landed, lambda table: deps.landing.open_object(landed.output_key(table)))
+    with gzip.GzipFile(fileobj=io.BufferedReader(_ChunkReader(body), 1 << 20)) as stream:
+        report = curate_lines(
+            bounded_lines(stream), landed, lambda table: deps.landing.open_object(landed.output_key(table))
+        )
     for table in ROW_TYPES:
         stale = landed.output_key(table)
         # the rules no longer derive rows of this table here (a rebuild): its old file must go. Only an

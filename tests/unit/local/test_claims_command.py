@@ -18,7 +18,7 @@ RUN = "20260601T041233.705Z-abcdef"
 
 CURRENT_KEYS = [
     "source", "claim_group_id", "claim_id", "status", "last_updated", "versions", "mbi", "historic_mbis",
-    "patient", "claim_type",
+    "patient", "claim_type", "flags",
 ]  # fmt: skip
 
 
