@@ -52,13 +52,16 @@ class _ChunkReader(io.RawIOBase):
         return count
 
 
-def _landed_of(run: RunContext, item: dict[str, Any]) -> LandedFile:
-    """Where the file landed: this run's, or (a rebuild) the run that landed it."""
+def _landed_of(run: RunContext, item: dict[str, Any], transaction_time: object) -> LandedFile:
+    """Where the file landed: this run's, or (a rebuild) the run that landed it, with that export's
+    transactionTime (what orders a resource that has no meta.lastUpdated)."""
     key = str(item["key"])
     run_id = str(item.get("landed_run_id") or run.run_id)
     found = _RUN_DATE.search(key)
     run_date = str(item.get("landed_run_date") or (found.group(1) if found else run.run_date))
-    return LandedFile(run.source, run_id, run_date, key, int(item["index"]))
+    landed_time = item.get("landed_transaction_time") if "landed_run_id" in item else transaction_time
+    time = str(landed_time) if landed_time and landed_time != "none" else None
+    return LandedFile(run.source, run_id, run_date, key, int(item["index"]), transaction_time=time)
 
 
 def curate_file(deps: Deps, event: dict[str, Any]) -> dict[str, Any]:
@@ -66,7 +69,7 @@ def curate_file(deps: Deps, event: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(item, dict) or "key" not in item or "index" not in item:
         raise ConfigurationError("Curate file needs $.file: an item of files.json")
     run = RunContext.from_state(event)
-    landed = _landed_of(run, item)
+    landed = _landed_of(run, item, event.get("transaction_time"))
     rebuild = bool(event.get("rebuild"))
     record = deps.store.get_landed_file(landed.run_id, landed.file_index)
     if record is None or record.key != landed.object_key:

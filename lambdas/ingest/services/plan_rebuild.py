@@ -31,9 +31,10 @@ def plan_rebuild(deps: Deps, state: dict[str, Any]) -> dict[str, Any]:
         landed = [f for f in deps.store.list_landed_files(str(ledger["run_id"])) if curatable(f.kind, f.type)]
         runs += bool(landed)
         items += [
-            {"index": f.index, "kind": f.kind, "type": f.type, "key": f.key, "landed_run_id": ledger["run_id"]}
+            {"index": f.index, "kind": f.kind, "type": f.type, "key": f.key, "landed_run_id": ledger["run_id"],
+             "landed_transaction_time": ledger.get("transaction_time")}
             for f in landed
-        ]
+        ]  # fmt: skip
     files_key = layout.curation_list_key(run.source, run.run_id)
     deps.landing.put_json(files_key, items)
     deps.store.update_run(run.source, run.run_id, {"file_count": len(items), "files_key": files_key, "runs": runs})
