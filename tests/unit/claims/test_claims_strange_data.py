@@ -150,8 +150,8 @@ def test_claims_without_meta_are_ordered_by_the_exports_transaction_time(tmp_pat
     versions = (
         ClaimsDatabase(tmp_path)
         .connection.execute(
-            "SELECT claim_id, status, last_updated, CAST(last_updated_utc AS VARCHAR), updated_from FROM claim_versions "
-            "ORDER BY claim_id"
+            "SELECT claim_id, status, last_updated, CAST(last_updated_utc AS VARCHAR), updated_from "
+            "FROM claim_versions ORDER BY claim_id"
         )
         .fetchall()
     )
