@@ -77,8 +77,8 @@ SPECS: dict[str, FunctionSpec] = {
     "plan_rebuild": FunctionSpec(
         256,
         Duration.minutes(5),
-        (Need.RUN_FILES_READ_WRITE,),
-        "List landed files: what a claims rebuild curates again",
+        (Need.RUN_FILES_READ_WRITE, Need.PRUNE_CURATED),
+        "List landed files: what a claims rebuild curates again; prune curated files of no landed file",
         TableItems(reads=("ledger", "run_files"), writes=("ledger",)),
     ),
     "finalize": FunctionSpec(

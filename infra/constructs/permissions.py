@@ -33,6 +33,7 @@ class Need(Enum):
     RUN_FILES_READ_WRITE = "read and write run files under runs/"
     TELL_MISSING = "tell a missing object (404) from a forbidden one (403)"
     CURATE = "read landed data files under fhir/ and write the curated claims under curated/"
+    PRUNE_CURATED = "list the curated claims under curated/ and delete those no landed file produces"
     LANDING = "land files under fhir/, errors/, deleted/ through staging/ (multipart, copy, checkpoints)"
     EVENT_LANDED = "put ExportLanded on the default bus"
     EVENT_FAILED = "put ExportFailed on the default bus"
@@ -142,6 +143,18 @@ def _curate(r: Resources) -> list[iam.PolicyStatement]:
     ]  # fmt: skip
 
 
+def _prune_curated(r: Resources) -> list[iam.PolicyStatement]:
+    return [
+        iam.PolicyStatement(
+            sid="ListCuratedClaims",
+            actions=["s3:ListBucket"],
+            resources=[r.bucket.bucket_arn],
+            conditions={"StringLike": {"s3:prefix": [f"{CURATED_PREFIX}*"]}},
+        ),
+        _objects("DeleteCuratedClaims", r.bucket, ("s3:DeleteObject",), [f"{CURATED_PREFIX}*"]),
+    ]
+
+
 def _tell_missing(r: Resources) -> list[iam.PolicyStatement]:
     # "Is this file landed already?", "is there a file list of an earlier poll?" are HeadObjects; S3
     # answers 404 for a missing key only to a caller allowed to list the bucket (403 otherwise). No
@@ -168,6 +181,7 @@ _STATEMENTS = {
     Need.RUN_FILES_READ_WRITE: _run_files_read_write,
     Need.TELL_MISSING: _tell_missing,
     Need.CURATE: _curate,
+    Need.PRUNE_CURATED: _prune_curated,
     Need.LANDING: _landing,
     Need.EVENT_LANDED: lambda _r: _event(contract.EXPORT_LANDED),
     Need.EVENT_FAILED: lambda _r: _event(contract.EXPORT_FAILED),
