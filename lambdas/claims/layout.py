@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_\-]")
 
-KEY_TEMPLATE = "curated/{source}/{table}/run_date={run_date}/{run_id}-{file_index:05d}.parquet"
+#: Month folders: a query enumerates one folder per month of the projection (Athena), not one a day.
+KEY_TEMPLATE = "curated/{source}/{table}/run_month={run_month}/{run_id}-{file_index:05d}.parquet"
 _RUN_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -42,7 +43,7 @@ class LandedFile:
         return KEY_TEMPLATE.format(
             source=safe_part(self.source),
             table=table,
-            run_date=self.run_date,
+            run_month=self.run_date[:7],
             run_id=self.run_id,  # as in the landing keys (fhir/.../<run_id>/...): ours, always key-safe
             file_index=self.file_index,
         )

@@ -1,6 +1,6 @@
 """`bulk-ingest claims`: the claims views of what landed, answered locally by DuckDB.
 
-It reads ``<DIR>/curated/<source>/<table>/run_date=YYYY-MM-DD/*.parquet`` (the bucket's layout):
+It reads ``<DIR>/curated/<source>/<table>/run_month=YYYY-MM/*.parquet`` (the bucket's layout):
 ``--state-dir DIR`` is the folder ``local-run --state-dir`` keeps (every run; its bucket mirror is
 ``DIR/objects``), else ``--out DIR`` (default ./out) is one run's mirror.
 ``--stack [NAME]`` asks Athena instead, in the deployed stack's account (your AWS credentials,

@@ -1,4 +1,4 @@
-"""DuckDB over a folder laid out like the bucket (``<root>/curated/<source>/<table>/run_date=...``),
+"""DuckDB over a folder laid out like the bucket (``<root>/curated/<source>/<table>/run_month=...``),
 with the views of ``claims/sql`` rendered from their Trino SQL: the same definitions Athena runs."""
 
 from __future__ import annotations
@@ -59,10 +59,10 @@ class ClaimsDatabase:
         self.root = root
         self.catalog = catalog or load_catalog()
         curated = root / "curated"
-        if not any(curated.glob("*/*/run_date=*/*.parquet")):
+        if not any(curated.glob("*/*/run_month=*/*.parquet")):
             raise NoCuratedDataError(
                 f"no curated claims under {curated}/ (expected "
-                "curated/<source>/<table>/run_date=YYYY-MM-DD/<run_id>-<file>.parquet)"
+                "curated/<source>/<table>/run_month=YYYY-MM/<run_id>-<file>.parquet)"
             )
         self.connection = duckdb.connect(":memory:")
         if threads:
@@ -74,15 +74,15 @@ class ClaimsDatabase:
 
     @staticmethod
     def _table_sql(curated: Path, table: Table) -> str:
-        pattern = curated / "*" / table.name / "run_date=*" / "*.parquet"
-        if any(curated.glob(f"*/{table.name}/run_date=*/*.parquet")):
+        pattern = curated / "*" / table.name / "run_month=*" / "*.parquet"
+        if any(curated.glob(f"*/{table.name}/run_month=*/*.parquet")):
             return (
                 f"CREATE VIEW {table.name} AS SELECT * FROM read_parquet({sql_literal(str(pattern))}, "
-                "hive_partitioning = true, hive_types = {'run_date': VARCHAR}, union_by_name = true)"
+                "hive_partitioning = true, hive_types = {'run_month': VARCHAR}, union_by_name = true)"
             )
         # an AB2D source lands no Patient: the table is there, empty, so the views still bind
         columns = ", ".join(f"{column.name} {_DUCKDB_TYPES[column.type]}" for column in table.columns)
-        return f"CREATE TABLE {table.name} ({columns}, run_date VARCHAR)"
+        return f"CREATE TABLE {table.name} ({columns}, run_month VARCHAR)"
 
     def sources(self) -> list[str]:
         """Every source with curated rows, rejects and deletions included (a server whose every line

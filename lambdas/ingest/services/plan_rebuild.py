@@ -23,7 +23,7 @@ from ingest.wiring import Deps
 logger = logging.getLogger(__name__)
 
 # claims.layout.KEY_TEMPLATE's file name: <run_id>-<file_index:05d>.parquet
-_CURATED_FILE = re.compile(r"/run_date=\d{4}-\d{2}-\d{2}/(?P<run>[^/]+)-(?P<index>\d{5})\.parquet$")
+_CURATED_FILE = re.compile(r"/run_month=\d{4}-\d{2}/(?P<run>[^/]+)-(?P<index>\d{5})\.parquet$")
 
 
 def _produced_now(deps: Deps, key: str) -> bool:

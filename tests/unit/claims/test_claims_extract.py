@@ -215,7 +215,7 @@ def test_curating_a_file_again_overwrites_its_own_output(tmp_path: Path, landed:
     curate_lines(lines, landed, DirectoryOutputs(tmp_path, landed))
     files = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert [str(p.relative_to(tmp_path)) for p in files] == [
-        "curated/src/claim_version_rows/run_date=2026-06-01/20260601T000000.000Z-aaaaaa-00001.parquet"
+        "curated/src/claim_version_rows/run_month=2026-06/20260601T000000.000Z-aaaaaa-00001.parquet"
     ]
     assert duckdb.sql(f"SELECT count(*) FROM '{files[0]}'").fetchall() == [(1,)]
 
