@@ -27,8 +27,20 @@ FORBIDDEN = {
         "duckdb",
         "sqlglot",
         "pyarrow",
+        "resolve",
     },
-    "infra": {"bulkfhir", "ingest", "claims", "local", "lambdas", "boto3", "moto"},
+    # the resolution: DuckDB over the bucket's files through a port; nothing of AWS itself
+    "lambdas/resolve": {
+        "boto3",
+        "botocore",
+        "aws_lambda_powertools",
+        "ingest",
+        "bulkfhir",
+        "infra",
+        "local",
+        "aws_cdk",
+    },
+    "infra": {"bulkfhir", "ingest", "claims", "resolve", "local", "lambdas", "boto3", "moto"},
 }
 
 

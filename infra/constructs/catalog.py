@@ -38,6 +38,13 @@ _PARQUET = {
     "output_format": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
     "serde": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",
 }
+# A snapshot table reads the files its location's manifest lists, one s3:// URI a line: the resolve
+# step switches a source's snapshot with one PUT (Athena reads Delta Lake and Hudi tables this way).
+_SYMLINKED_PARQUET = {
+    "input_format": "org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat",
+    "output_format": "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
+    "serde": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",
+}
 # Gzip text (read by its .gz extension), one column per line: the field delimiter is U+0001, which a
 # JSON text never holds unescaped (RFC 8259 escapes every control character), so a line is never split.
 _NDJSON_GZ = {
@@ -69,6 +76,10 @@ class Catalog(Construct):
         self.tables: dict[str, glue.CfnTable] = {}  # every table, raw_* included
         for table in schema["tables"]:
             self._build_curated_table(table)
+        views = {view["name"]: view for view in schema["views"]}
+        for snapshot in schema.get("snapshots", ()):
+            if snapshot["catalog"]:
+                self._build_snapshot_table(snapshot, views[snapshot["view"]]["columns"])
         curated = list(self.tables.values())
         for resource_type in raw_types(config.sources):
             self._build_raw_table(raw_table_name(resource_type), f"fhir/${{source}}/{key_segment(resource_type)}/",
@@ -92,6 +103,36 @@ class Catalog(Construct):
             _PARQUET,
             classification="parquet",
             date_key="run_month",
+        )
+
+    def _build_snapshot_table(self, snapshot: dict[str, Any], columns: list[dict[str, str]]) -> None:
+        """A view materialized per run: the latest resolved snapshot of each source, partitioned by
+        source alone (``curated/<source>/_current/<table>/manifest``)."""
+        template = f"s3://{self._bucket.bucket_name}/curated/${{source}}/_current/{snapshot['name']}/"
+        parameters = {
+            "EXTERNAL": "TRUE",
+            "projection.enabled": "true",
+            "projection.source.type": "enum",
+            "projection.source.values": self._sources,
+            "storage.location.template": template,
+            "classification": "parquet",
+        }
+        self.tables[snapshot["name"]] = self._glue_table(
+            snapshot["name"],
+            glue.CfnTable.TableInputProperty(
+                name=snapshot["name"],
+                description=snapshot["description"],
+                table_type="EXTERNAL_TABLE",
+                parameters=parameters,
+                partition_keys=[glue.CfnTable.ColumnProperty(name="source", type="string")],
+                storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
+                    columns=[_column(column, column["hive_type"]) for column in columns if column["name"] != "source"],
+                    location=f"s3://{self._bucket.bucket_name}/curated/",
+                    input_format=_SYMLINKED_PARQUET["input_format"],
+                    output_format=_SYMLINKED_PARQUET["output_format"],
+                    serde_info=glue.CfnTable.SerdeInfoProperty(serialization_library=_SYMLINKED_PARQUET["serde"]),
+                ),
+            ),
         )
 
     def _build_raw_table(self, name: str, prefix: str, description: str) -> None:

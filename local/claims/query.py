@@ -3,29 +3,23 @@ with the views of ``claims/sql`` rendered from their Trino SQL: the same definit
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
-import sqlglot
 
 from claims.catalog import Catalog, Table, load_catalog
 from local.claims.formats import QueryResult
 from local.claims.views import DISPLAY_COLUMNS, ORDER_BY, VIEWS, sql_literal
+from resolve import current_manifest_key
+from resolve.sql import DUCKDB_TYPES, render_for_duckdb
 
-_DUCKDB_TYPES = {"string": "VARCHAR", "bigint": "BIGINT", "timestamp": "TIMESTAMP", "array<string>": "VARCHAR[]"}
+__all__ = ["ClaimsDatabase", "ClaimsSummary", "NoCuratedDataError", "render_for_duckdb"]
 
 
 class NoCuratedDataError(Exception):
     """The folder holds no curated Parquet file."""
-
-
-def render_for_duckdb(trino_sql: str) -> str:
-    """A view's Trino SQL in DuckDB's dialect. sqlglot's transpilation needs no substitution for
-    the functions the views use (row_number, count/sum/max windows, array_agg ... ORDER BY, ||,
-    CAST, max_by over a ROW -> arg_max over a STRUCT, both ordered field by field);
-    tests/unit/claims/test_claims_schema_file.py runs every view through it."""
-    return sqlglot.transpile(trino_sql, read="trino", write="duckdb")[0]
 
 
 @dataclass(frozen=True)
@@ -53,9 +47,19 @@ class ClaimsSummary:
 
 class ClaimsDatabase:
     """An in-memory DuckDB whose tables are views over the curated files and whose views are the
-    catalog's. ``root`` is the folder that holds ``curated/``."""
+    catalog's. ``root`` is the folder that holds ``curated/``. A source's snapshot tables
+    (claims_current, claim_versions, patients_current) are its latest resolved snapshot where a run
+    made one (``curated/<source>/_current/``), else their history_ view over every curated file."""
 
-    def __init__(self, root: Path, catalog: Catalog | None = None, *, threads: int | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        catalog: Catalog | None = None,
+        *,
+        threads: int | None = None,
+        memory_limit: str | None = None,
+        snapshots: bool = True,
+    ) -> None:
         self.root = root
         self.catalog = catalog or load_catalog()
         curated = root / "curated"
@@ -67,10 +71,44 @@ class ClaimsDatabase:
         self.connection = duckdb.connect(":memory:")
         if threads:
             self.connection.execute(f"SET threads = {int(threads)}")
+        if memory_limit:
+            self.connection.execute(f"SET memory_limit = {sql_literal(memory_limit)}")
         for table in self.catalog.tables:
             self.connection.execute(self._table_sql(curated, table))
         for view in self.catalog.views:
             self.connection.execute(f"CREATE VIEW {view.name} AS {render_for_duckdb(view.sql)}")
+        resolved = self._snapshot_files(curated) if snapshots else {}
+        # a source curated but never resolved (files a test curated, a run stopped before Resolve claims)
+        unresolved = any(not (folder / "_current").is_dir() for folder in curated.iterdir() if folder.is_dir())
+        for snapshot in self.catalog.snapshots:
+            sql = self._snapshot_sql(snapshot.name, resolved, unresolved)
+            self.connection.execute(f"CREATE VIEW {snapshot.name} AS {sql}")
+
+    def _snapshot_files(self, curated: Path) -> dict[str, dict[str, list[str]]]:
+        """source -> snapshot table -> its current files (the paths the manifests' s3:// URIs name here)."""
+        found: dict[str, dict[str, list[str]]] = {}
+        for marker in curated.glob("*/_current/generation.json"):
+            source = str(json.loads(marker.read_text(encoding="utf-8"))["source"])
+            tables = {}
+            for snapshot in self.catalog.snapshots:
+                manifest = self.root / current_manifest_key(source, snapshot.name)
+                uris = manifest.read_text(encoding="utf-8").split() if manifest.is_file() else []
+                tables[snapshot.name] = [str(self.root / uri.split("/", 3)[3]) for uri in uris]
+            found[source] = tables
+        return found
+
+    def _snapshot_sql(self, name: str, resolved: dict[str, dict[str, list[str]]], unresolved: bool) -> str:
+        """The sources' snapshots, and the history view for a source without one."""
+        view = self.catalog.snapshot(name).view
+        columns = ", ".join(column.name for column in self.catalog.columns(name))
+        files = [path for tables in resolved.values() for path in tables.get(name, [])]
+        if not files:
+            return f"SELECT {columns} FROM {view}"
+        snapshot = f"SELECT {columns} FROM read_parquet([{', '.join(sql_literal(path) for path in files)}])"
+        if not unresolved:
+            return snapshot
+        without = ", ".join(sql_literal(source) for source in resolved)
+        return f"{snapshot} UNION ALL SELECT {columns} FROM {view} WHERE source NOT IN ({without})"
 
     @staticmethod
     def _table_sql(curated: Path, table: Table) -> str:
@@ -81,7 +119,7 @@ class ClaimsDatabase:
                 "hive_partitioning = true, hive_types = {'run_month': VARCHAR}, union_by_name = true)"
             )
         # an AB2D source lands no Patient: the table is there, empty, so the views still bind
-        columns = ", ".join(f"{column.name} {_DUCKDB_TYPES[column.type]}" for column in table.columns)
+        columns = ", ".join(f"{column.name} {DUCKDB_TYPES[column.type]}" for column in table.columns)
         return f"CREATE TABLE {table.name} ({columns}, run_month VARCHAR)"
 
     def sources(self) -> list[str]:

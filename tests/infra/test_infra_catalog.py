@@ -197,9 +197,30 @@ def test_each_view_is_a_presto_view_of_its_sql_file(default: Synth, variant: Syn
     )
 
 
+@pytest.mark.parametrize("snapshot", [s for s in SCHEMA["snapshots"] if s["catalog"]], ids=lambda s: s["name"])
+def test_each_snapshot_table_reads_the_files_its_sources_manifest_lists(
+    default: Synth, snapshot: dict[str, Any]
+) -> None:
+    # issue #15: claims_current, claim_versions and patients_current read each source's latest
+    # snapshot (one PUT of curated/<source>/_current/<table>/manifest switches it), not all of history
+    glue = tables(default)[snapshot["name"]]
+    assert glue["PartitionKeys"] == [{"Name": "source", "Type": "string"}]
+    storage = glue["StorageDescriptor"]
+    assert storage["InputFormat"] == "org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat"
+    assert storage["SerdeInfo"]["SerializationLibrary"] == "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
+    view = next(v for v in SCHEMA["views"] if v["name"] == snapshot["view"])
+    expected = [(c["name"], c["hive_type"]) for c in view["columns"] if c["name"] != "source"]
+    assert [(c["Name"], c["Type"]) for c in storage["Columns"]] == expected
+    assert glue["Parameters"]["storage.location.template"] == (
+        f"s3://{bucket(default)}/curated/${{source}}/_current/{snapshot['name']}/"
+    )
+    assert "projection.run_month.type" not in glue["Parameters"]
+
+
 def test_views_are_created_after_the_tables_and_views_they_may_read(default: Synth) -> None:
     by_name = {r["Properties"]["TableInput"]["Name"]: lid for lid, r in default.resources("AWS::Glue::Table").items()}
     curated = {by_name[table["name"]] for table in SCHEMA["tables"]}
+    curated |= {by_name[snapshot["name"]] for snapshot in SCHEMA["snapshots"] if snapshot["catalog"]}
     for index, view in enumerate(SCHEMA["views"]):
         earlier = {by_name[v["name"]] for v in SCHEMA["views"][:index]}
         depends = set(default.json["Resources"][by_name[view["name"]]].get("DependsOn", []))

@@ -1,4 +1,4 @@
--- claim_versions: every claim version (one claim id of a family) at its latest state, folded from
+-- history_claim_versions: (materialized per run as the table claim_versions) every claim version (one claim id of a family) at its latest state, folded from
 -- claim_records (records, or the states of an earlier snapshot: the fold gives the same either way).
 -- A version's state is its record with the latest moment (updated_us: meta.lastUpdated to the
 -- microsecond; without one, the export's transactionTime): a cancellation re-sends an old version
@@ -73,7 +73,7 @@ FROM (
         <> max(r.content_digest) OVER (PARTITION BY r.source, r.claim_group_id, r.claim_id, r.updated_us)
         OR bool_or(r.same_instant) OVER (PARTITION BY r.source, r.claim_group_id, r.claim_id, r.updated_us)
             AS same_instant
-    FROM claim_records AS r
+    FROM history_claim_records AS r
 ) AS s
 LEFT JOIN (
     SELECT source, resource_id, max(run_id) AS deleted_run

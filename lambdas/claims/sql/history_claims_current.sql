@@ -1,4 +1,4 @@
--- claims_current: one row per claim family (source, claim_group_id), resolved by CMS's rules: "if
+-- history_claims_current: (materialized per run as the table claims_current) one row per claim family (source, claim_group_id), resolved by CMS's rules: "if
 -- the latest version (Claim ID) in a family of claims is cancelled, then the entire claim is
 -- cancelled", and "only the latest claim object will have Claim Status = active".
 -- The latest version is the one received last (its earliest moment: a cancellation re-stamps an old
@@ -81,13 +81,13 @@ FROM (
         sum(CASE WHEN cv.updated_from <> 'lastUpdated' THEN 1 ELSE 0 END) OVER (
             PARTITION BY cv.source, cv.claim_group_id
         ) AS unstamped_versions
-    FROM claim_versions AS cv
+    FROM history_claim_versions AS cv
 ) AS v
 LEFT JOIN (
     SELECT source, patient_id, mbi, historic_mbis, mbi IS NOT NULL OR cardinality(historic_mbis) > 0 AS named
-    FROM patients_current
+    FROM history_patients_current
 ) AS p
     ON p.source = v.source AND p.patient_id = v.patient
-LEFT JOIN claim_mbis AS e
+LEFT JOIN history_claim_mbis AS e
     ON e.source = v.source AND e.patient = v.patient
 WHERE v.family_rank = 1

@@ -1,4 +1,4 @@
--- claim_mbis: each patient's MBIs as the claim record naming one that was received last says
+-- history_claim_mbis: each patient's MBIs as the claim record naming one that was received last says
 -- (AB2D puts the patient's current MBI, and the historic ones, on every EOB it exports, while a
 -- family last exported before a change keeps the old one): the latest run, then the latest moment,
 -- then the last object key and line; duplicates count (a copy re-sent after the change carries the

@@ -1,4 +1,4 @@
--- claim_records: every landed claim-version record as a partial state of its version (one record,
+-- history_claim_records: every landed claim-version record as a partial state of its version (one record,
 -- received at its own moment). claim_versions folds these; a materialized snapshot's rows have the
 -- same shape, so the same fold resolves the old snapshot and a run's new records together.
 SELECT

@@ -1,4 +1,4 @@
--- patients_current: each patient's MBIs as of its latest Patient record (the crosswalk through
+-- history_patients_current: (materialized per run as the table patients_current) each patient's MBIs as of its latest Patient record (the crosswalk through
 -- which BCDA's claims reach their MBI: BCDA puts MBIs on Patient, not on the EOB): the latest
 -- moment (updated_us), the first landed on a tie.
 SELECT
