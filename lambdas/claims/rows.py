@@ -18,7 +18,7 @@ class ClaimVersion(NamedTuple):
     last_updated_utc: datetime  # the moment ordered by, to the millisecond (see updated_from)
     updated_us: int  # the same moment in microseconds since the epoch: what versions are ordered by
     updated_from: str  # lastUpdated | transactionTime (no lastUpdated: the export's) | runStart
-    content_digest: str  # of the resource without meta: equal digests at one moment are duplicates
+    content_digest: int  # of the resource without meta: equal digests at one moment are duplicates
     claim_type: str | None  # eob-type code (CARRIER, PDE, INPATIENT, ...)
     service_start: str | None
     service_end: str | None

@@ -71,7 +71,7 @@ class VersionRecord(Landed, Protocol):
     @property
     def status(self) -> str: ...
     @property
-    def content_digest(self) -> str: ...
+    def content_digest(self) -> int: ...
     @property
     def resource_id(self) -> str | None: ...
     @property
@@ -143,7 +143,7 @@ class Duplicate(Generic[R]):
 
 def duplicates(records: Iterable[R]) -> list[Duplicate[R]]:
     """Records of one claim id at one moment with equal content, seen more than once."""
-    seen: dict[tuple[str, str, str, int, str], list[R]] = defaultdict(list)
+    seen: dict[tuple[str, str, str, int, int], list[R]] = defaultdict(list)
     for record in records:
         key = (record.source, record.claim_group_id, record.claim_id, record.updated_us, record.content_digest)
         seen[key].append(record)

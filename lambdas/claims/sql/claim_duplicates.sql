@@ -2,8 +2,9 @@
 -- _since windows, or BCDA's Group/all newcomers): one row per repeated record, with how often and
 -- where. The first landed copy is the one claim_versions keeps; `dropped` copies are not counted
 -- again. A copy whose content differs is no duplicate but a new state (claim_versions' same_instant).
--- The repeated keys are found first (a plain aggregate DuckDB and Athena keep small), and only
--- their records are gathered into seen_at: gathering every key's places to keep 1% of them took
+-- Cheap at scale: the repeated (content digest, moment) pairs are found first, two numbers a record
+-- (the digest covers the claim id, so the pair nearly names the record), and only their records are
+-- gathered, by their full key, into seen_at. Gathering every key's places to keep 1% of them took
 -- 4.7 GB at 3 million records.
 SELECT
     r.source,
@@ -16,14 +17,11 @@ SELECT
     array_agg(r.object_key || '#' || CAST(r.line AS varchar) ORDER BY r.run_id, r.object_key, r.line) AS seen_at
 FROM claim_version_rows AS r
 JOIN (
-    SELECT source, claim_group_id, claim_id, updated_us, content_digest
+    SELECT content_digest, updated_us
     FROM claim_version_rows
-    GROUP BY source, claim_group_id, claim_id, updated_us, content_digest
+    GROUP BY content_digest, updated_us
     HAVING count(*) > 1
 ) AS k
-    ON k.source = r.source
-    AND k.claim_group_id = r.claim_group_id
-    AND k.claim_id = r.claim_id
-    AND k.updated_us = r.updated_us
-    AND k.content_digest = r.content_digest
+    ON k.content_digest = r.content_digest AND k.updated_us = r.updated_us
 GROUP BY r.source, r.claim_group_id, r.claim_id, r.updated_us, r.content_digest
+HAVING count(*) > 1

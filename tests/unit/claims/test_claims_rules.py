@@ -20,7 +20,7 @@ def record(claim_id: str, status: str, days: int, run: str = "r1", line: int = 1
     moment = T0 + timedelta(days=days)
     return ClaimVersion(
         "s", group, claim_id, status, moment.isoformat(), moment, micros(moment), "lastUpdated",
-        f"{claim_id}:{status}", "CARRIER", None, None, "p", None, (), claim_id, run, "key", line,
+        hash((claim_id, status)), "CARRIER", None, None, "p", None, (), claim_id, run, "key", line,
     )  # fmt: skip
 
 
