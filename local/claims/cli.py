@@ -68,6 +68,6 @@ def run(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] | Non
         known = ", ".join(database.sources()) or "none"
         err.write(f"bulk-ingest claims: no claims of source {args.source!r} (sources: {known})\n")
         return 1
-    formats.write(database.query(args.view, source=args.source, group=args.group), args.format, out)
+    formats.write_batches(*database.stream(args.view, source=args.source, group=args.group), args.format, out)
     err.write(f"bulk-ingest claims: {database.summary(args.source).line()}\n")
     return 0
