@@ -18,7 +18,7 @@ SELECT
     s.source,
     s.claim_group_id,
     s.claim_id,
-    CASE WHEN d.deleted_run >= s.latest_run THEN 'cancelled' ELSE s.status END AS status,
+    CASE WHEN d.deleted_run >= s.version_latest_run THEN 'cancelled' ELSE s.status END AS status,
     s.last_updated,
     s.last_updated_utc,
     s.updated_us,
@@ -34,45 +34,27 @@ SELECT
     s.run_id,
     s.object_key,
     s.line,
-    s.received_utc,
-    s.received_us,
-    s.records,
+    s.version_received_utc AS received_utc,
+    s.version_received_us AS received_us,
+    s.version_records AS records,
     s.status AS record_status,
-    s.latest_run,
-    s.same_instant
+    s.version_latest_run AS latest_run,
+    s.version_same_instant AS same_instant
 FROM (
     SELECT
-        r.source,
-        r.claim_group_id,
-        r.claim_id,
-        r.status,
-        r.last_updated,
-        r.last_updated_utc,
-        r.updated_us,
-        r.updated_from,
-        r.content_digest,
-        r.claim_type,
-        r.service_start,
-        r.service_end,
-        r.patient,
-        r.mbi,
-        r.historic_mbis,
-        r.resource_id,
-        r.run_id,
-        r.object_key,
-        r.line,
+        r.*,
         row_number() OVER (
             PARTITION BY r.source, r.claim_group_id, r.claim_id
             ORDER BY r.updated_us DESC, CASE WHEN r.status = 'cancelled' THEN 0 ELSE 1 END, r.run_id, r.object_key, r.line
         ) AS state_rank,
-        min(r.received_utc) OVER (PARTITION BY r.source, r.claim_group_id, r.claim_id) AS received_utc,
-        min(r.received_us) OVER (PARTITION BY r.source, r.claim_group_id, r.claim_id) AS received_us,
-        CAST(sum(r.records) OVER (PARTITION BY r.source, r.claim_group_id, r.claim_id) AS bigint) AS records,
-        max(r.latest_run) OVER (PARTITION BY r.source, r.claim_group_id, r.claim_id) AS latest_run,
+        min(r.received_utc) OVER (PARTITION BY r.source, r.claim_group_id, r.claim_id) AS version_received_utc,
+        min(r.received_us) OVER (PARTITION BY r.source, r.claim_group_id, r.claim_id) AS version_received_us,
+        CAST(sum(r.records) OVER (PARTITION BY r.source, r.claim_group_id, r.claim_id) AS bigint) AS version_records,
+        max(r.latest_run) OVER (PARTITION BY r.source, r.claim_group_id, r.claim_id) AS version_latest_run,
         min(r.content_digest) OVER (PARTITION BY r.source, r.claim_group_id, r.claim_id, r.updated_us)
         <> max(r.content_digest) OVER (PARTITION BY r.source, r.claim_group_id, r.claim_id, r.updated_us)
         OR bool_or(r.same_instant) OVER (PARTITION BY r.source, r.claim_group_id, r.claim_id, r.updated_us)
-            AS same_instant
+            AS version_same_instant
     FROM history_claim_records AS r
 ) AS s
 LEFT JOIN (
