@@ -23,7 +23,6 @@ examples:
 #: What to do about each error a run can end with (the README's table, in one line each).
 WHAT_TO_DO = {
     "TransientError": "the server or the network failed after retries: run again later",
-    "AuthenticationError": "check the client id and secret (BCDA credentials expire every 90 days) and API access",
     "ExportFailedError": "the server's job failed: run again; report it to the API's team if it persists",
     "ExportGoneError": "the job or its files expired or were cancelled: run again for a new export",
     "BadRequestError": "the server refused the request as asked: fix --since, --types or --export",
@@ -34,6 +33,22 @@ WHAT_TO_DO = {
     "ExportTimedOutError": "the export took longer than the wait budget: run again later",
     "IncompleteRunError": "run again: files already landed are not fetched again",
 }
+
+
+#: AuthenticationError's advice follows the API (a SMART server has no secret that expires in 90 days).
+AUTH_ADVICE = {
+    "bcda": "check the client id and secret (BCDA credentials expire every 90 days) and the ACO's API access",
+    "ab2d": "check the client id and secret (AB2D credentials expire and must be rotated) and the API access",
+    "smart": "check the client id and the private key: the server must have this client registered with the "
+    "public key of the key's kid, and grant it access to the export",
+}
+
+
+def what_to_do(error_name: str, api: str) -> str:
+    """The one-line advice for a run that ended with ``error_name`` against an ``api`` server."""
+    if error_name == "AuthenticationError":
+        return AUTH_ADVICE.get(api, AUTH_ADVICE["smart"])
+    return WHAT_TO_DO.get(error_name, "see out/logs/lambda.jsonl")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -111,6 +126,6 @@ def run(args: argparse.Namespace) -> int:
     if result.exit_code:
         error = result.record.get("error") or {}
         name = str(error.get("name"))
-        hint = WHAT_TO_DO.get(name, "see out/logs/lambda.jsonl")
+        hint = what_to_do(name, args.api or args.flavor)
         print(f"bulk-ingest local-run: the export failed: {name}: {error.get('cause')} — {hint}", file=sys.stderr)
     return result.exit_code
