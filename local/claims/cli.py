@@ -16,6 +16,7 @@ from typing import IO
 
 from local.claims import formats
 from local.claims.views import VIEWS
+from local.runner.snapshot import current_objects
 from local.stack_access import STACK
 
 
@@ -43,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def data_root(args: argparse.Namespace) -> Path:
     """The folder holding curated/: a state dir's bucket mirror (objects/), or the out folder."""
     if args.state_dir is not None:
-        mirror = args.state_dir / "objects"
+        mirror = current_objects(args.state_dir)
         return mirror if (mirror / "curated").is_dir() or not (args.state_dir / "curated").is_dir() else args.state_dir
     return Path(args.out)
 

@@ -120,8 +120,10 @@ def run(args: argparse.Namespace) -> int:
     except LocalRunError as error:
         print(f"bulk-ingest local-run: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("bulk-ingest local-run: interrupted; the state directory was left as it was", file=sys.stderr)
+    except KeyboardInterrupt as interrupted:
+        state = getattr(interrupted, "state_note", "the state directory was left as it was")
+        state = state if args.state_dir else "nothing was saved"
+        print(f"bulk-ingest local-run: interrupted; {state}", file=sys.stderr)
         return 130
     if result.exit_code:
         error = result.record.get("error") or {}

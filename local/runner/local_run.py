@@ -27,7 +27,7 @@ from local.runner.credentials import credentials_from_options
 from local.runner.errors import LocalRunError
 from local.runner.malloc_arenas import limit_malloc_arenas
 from local.runner.report import mirror, print_summary, run_record
-from local.runner.snapshot import restore, save
+from local.runner.snapshot import SavedState, check_writable, load, restore, save_steps
 from local.runner.synth import synthesize_in_child
 from local.runner.template_cache import CODE_ROOT, cached_template
 from local.runner.world import LocalAws
@@ -83,8 +83,18 @@ class LocalRunResult:
     history_events: int
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C, with what it left in the state directory."""
+
+    def __init__(self, state_note: str) -> None:
+        super().__init__(state_note)
+        self.state_note = state_note
+
+
 @contextlib.contextmanager
-def _target(options: LocalRunOptions, say: Any) -> Iterator[tuple[dict[str, Any], dict[str, Any], Any]]:
+def _target(
+    options: LocalRunOptions, say: Any, saved: SavedState | None = None
+) -> Iterator[tuple[dict[str, Any], dict[str, Any], Any]]:
     """(source config, secret value, emulator or None) for the run."""
     if options.api is None:
         if options.export_hours is not None and options.scenario != "slow-export":
@@ -97,10 +107,9 @@ def _target(options: LocalRunOptions, say: Any) -> Iterator[tuple[dict[str, Any]
             export_hours=options.export_hours,
         )
         with Emulator(config) as emu:
-            timeline = options.state_dir / "emulator-timeline.json" if options.state_dir else None
-            if timeline and timeline.exists():
+            if saved is not None and saved.timeline is not None:
                 # The watermarks in --state-dir were taken against this timeline: continue it.
-                emu.restore_timeline(json.loads(timeline.read_text()))
+                emu.restore_timeline(saved.timeline)
             if options.advance_days:
                 emu.advance_data(days=options.advance_days)
             say(f"built-in {options.flavor} emulator at {emu.base_url} ({options.patients} patients, "
@@ -189,6 +198,20 @@ def _log_file(out_dir: Path) -> IO[str]:
     return stream
 
 
+def _save(aws: LocalAws, state_dir: Path, saved: SavedState | None, timeline: dict[str, Any] | None, say: Any) -> None:
+    say(f"saving the state into {state_dir}")
+    switched = False
+    try:
+        for step in save_steps(aws, state_dir, saved, timeline):
+            switched = switched or step == "switched"
+    except KeyboardInterrupt:
+        raise Interrupted(
+            "the state directory holds this run's state (it was switched in)"
+            if switched
+            else "the state directory keeps the state it had before this run (the save was not finished)"
+        ) from None
+
+
 def run_local(options: LocalRunOptions, out: IO[str] | None = None) -> LocalRunResult:
     """Run one export; progress and the summary go to ``out`` (default: the current sys.stderr)."""
     out = out or sys.stderr
@@ -199,15 +222,21 @@ def run_local(options: LocalRunOptions, out: IO[str] | None = None) -> LocalRunR
         out.write(f"bulk-ingest local-run: {line}\n")
         out.flush()
 
-    with _target(options, say) as (source, secret, emu):
+    saved = None
+    if options.state_dir:
+        # before any work: a damaged or read-only state directory is said now, not after the run
+        check_writable(options.state_dir)
+        saved = load(options.state_dir)
+    with _target(options, say, saved) as (source, secret, emu):
         config = {"sources": [_source_config(source, options)]}
         template = _template(config, emu.origin if emu else None, say)
         scale = options.wait_scale if options.wait_scale is not None else (0.0 if emu else 1.0)
         clockwork = Clockwork(scale=scale, on_wait=emu.clock.advance if emu else None)
         options.out_dir.mkdir(parents=True, exist_ok=True)
         with _log_file(options.out_dir) as logs, LocalAws(template, clockwork=clockwork, log_stream=logs) as aws:
-            if options.state_dir and restore(aws, options.state_dir):
-                say(f"restored watermarks, ledger and landed objects from {options.state_dir}")
+            if saved is not None:
+                restore(aws, saved)
+                say(f"restored watermarks, ledger and {len(saved.objects)} landed objects from {options.state_dir}")
             aws.put_credentials(source["name"], secret)
             arn = aws.start(_execution_input(source["name"], options))
             say(f"started execution {arn.rsplit(':', 1)[-1]} of the synthesized state machine")
@@ -218,9 +247,7 @@ def run_local(options: LocalRunOptions, out: IO[str] | None = None) -> LocalRunR
                 aws.stepfunctions.stop_execution(executionArn=arn, error="Interrupted", cause="stopped by the user")
                 raise
             if options.state_dir:
-                save(aws, options.state_dir)
-                if emu is not None:
-                    (options.state_dir / "emulator-timeline.json").write_text(json.dumps(emu.timeline(), indent=1))
+                _save(aws, options.state_dir, saved, emu.timeline() if emu is not None else None, say)
             history = aws.history(arn)
             record = run_record(aws, description, source["name"], history)
             mirror(aws, options.out_dir, record["run_id"], source["name"])
