@@ -6,9 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from local.emulator.config import FLAVORS, SCENARIOS
+from local import arguments
+from local.arguments import ArgumentProblem
+from local.emulator.config import FLAVORS, REFERENCE_SCENARIOS, SCENARIOS
 from local.runner.errors import LocalRunError
-from local.runner.local_run import LocalRunOptions, run_local
 
 EXAMPLES = """
 examples:
@@ -78,18 +79,86 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     where.add_argument("--state-dir", type=Path, help="keep watermarks, ledger and landed objects between runs")
 
     emulator = parser.add_argument_group("the built-in emulator")
-    emulator.add_argument("--flavor", choices=FLAVORS, default="bcda", help="which server it imitates")
-    emulator.add_argument("--scenario", choices=SCENARIOS, default="none", help="a fault to inject")
-    emulator.add_argument("--patients", type=int, default=100, help="size of the population (default 100)")
-    emulator.add_argument("--seed", type=int, default=1, help="seed of the synthetic data")
-    emulator.add_argument("--advance-days", type=float, default=0, help='"a month passes": new data before the run')
+    emulator.add_argument("--flavor", choices=FLAVORS, help="which server it imitates (default bcda)")
+    emulator.add_argument("--scenario", choices=SCENARIOS, help="a fault to inject (default none)")
+    emulator.add_argument("--patients", type=int, help="size of the population (default 100)")
+    emulator.add_argument("--seed", type=int, help="seed of the synthetic data (default 1)")
+    emulator.add_argument("--advance-days", type=float, help='"a month passes": new data before the run')
     emulator.add_argument(
         "--export-hours", type=float, help="with --scenario slow-export: the job takes this long (fast-forwarded)"
     )
     parser.add_argument("--wait-scale", type=float, help="how long waits really last (0: emulator, 1: real server)")
 
 
+_REAL_SERVER_OPTIONS = ("base_url", "token_url", "client_id", "client_secret", "private_key", "key_id", "file_hosts")
+_EMULATOR_OPTIONS = ("flavor", "scenario", "patients", "seed", "advance_days", "export_hours")
+_EMULATOR_DEFAULTS = {"flavor": "bcda", "scenario": "none", "patients": 100, "seed": 1, "advance_days": 0.0}
+
+
+def _option(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _check_emulator(args: argparse.Namespace) -> None:
+    given = [_option(name) for name in _REAL_SERVER_OPTIONS if getattr(args, name)]
+    if given:
+        raise ArgumentProblem(f"{given[0]} goes with --api (a real server); without --api the emulator runs")
+    for name, default in _EMULATOR_DEFAULTS.items():
+        if getattr(args, name) is None:
+            setattr(args, name, default)
+    arguments.in_range("--patients", args.patients, 1)
+    arguments.in_range("--advance-days", args.advance_days, 0)
+    if args.scenario in REFERENCE_SCENARIOS and args.flavor != "smart":
+        raise ArgumentProblem(f"--scenario {args.scenario} imitates the SMART reference server: add --flavor smart")
+    if args.export_hours is not None:
+        if args.scenario != "slow-export":
+            raise ArgumentProblem("--export-hours goes with --scenario slow-export")
+        arguments.in_range("--export-hours", args.export_hours, 0.001)
+
+
+def _check_real_server(args: argparse.Namespace) -> None:
+    given = [_option(name) for name in _EMULATOR_OPTIONS if getattr(args, name) is not None]
+    if given:
+        raise ArgumentProblem(f"{given[0]} is for the built-in emulator; it does not go with --api")
+    if not args.base_url:
+        raise ArgumentProblem(f"--api {args.api} needs --base-url (the server's address)")
+    arguments.server_url(args.base_url)
+    if args.token_url:
+        arguments.server_url(args.token_url, "--token-url")
+    args.flavor, args.scenario, args.patients, args.seed, args.advance_days = args.api, "none", 100, 1, 0.0
+
+
+def check(args: argparse.Namespace) -> None:
+    """Every argument problem, before any work (raises ArgumentProblem); fills in the emulator's defaults."""
+    if args.api is None:
+        _check_emulator(args)
+    else:
+        _check_real_server(args)
+    arguments.since(args.since)
+    arguments.export(args.export, args.api or args.flavor)
+    args.types = arguments.types(args.types)
+    arguments.in_range("--concurrency", args.concurrency, 1, arguments.MAX_CONCURRENCY)
+    if args.wait_scale is not None:
+        arguments.in_range("--wait-scale", args.wait_scale, 0)
+    arguments.writable_directory(args.out, "--out")
+    if args.state_dir is not None:
+        from local.runner.snapshot import check_writable, load  # noqa: PLC0415 - light; only with --state-dir
+
+        try:
+            check_writable(args.state_dir)
+            load(args.state_dir)
+        except LocalRunError as error:
+            raise ArgumentProblem(str(error)) from None
+
+
 def run(args: argparse.Namespace) -> int:
+    try:
+        check(args)
+    except ArgumentProblem as problem:
+        return arguments.fail("bulk-ingest local-run", problem)
+    # Only now: moto, boto3 and the handlers take a second or more to import.
+    from local.runner.local_run import LocalRunOptions, run_local  # noqa: PLC0415
+
     options = LocalRunOptions(
         api=args.api,
         base_url=args.base_url,
@@ -101,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
         file_hosts=tuple(args.file_hosts),
         api_version=args.api_version,
         export=args.export,
-        types=tuple(t.strip() for t in args.types.split(",") if t.strip()) if args.types else None,
+        types=args.types,
         since=args.since,
         concurrency=args.concurrency,
         source_name=args.source_name,

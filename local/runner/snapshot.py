@@ -32,6 +32,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from local.arguments import ArgumentProblem, writable_directory
 from local.runner.errors import LocalRunError
 
 if TYPE_CHECKING:
@@ -196,20 +197,10 @@ def _load_generation(state_dir: Path, root: Path, name: str | None, way_back: st
 
 def check_writable(state_dir: Path) -> None:
     """Fail before the run, not after it, when the state could not be saved."""
-    probe_dir = state_dir
-    while not probe_dir.exists():
-        probe_dir = probe_dir.parent
-    if not probe_dir.is_dir():
-        raise StateDirError(f"--state-dir {state_dir}: {probe_dir} is a file, not a directory")
-    probe = probe_dir / f"{_NEW_PREFIX}probe-{uuid.uuid4().hex}"
     try:
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as error:
-        raise StateDirError(
-            f"--state-dir {state_dir} is not writable ({error.strerror}): a run could not keep its state there; "
-            "make it writable or name another directory"
-        ) from None
+        writable_directory(state_dir, "--state-dir")
+    except ArgumentProblem as problem:
+        raise StateDirError(f"{problem}: a run could not keep its state there") from None
 
 
 # -- restoring ---------------------------------------------------------------------------------
