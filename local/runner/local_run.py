@@ -12,12 +12,15 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
+import socket
 import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 from local.claims.summary import summary_line
 from local.emulator import Emulator, EmulatorConfig
@@ -39,6 +42,11 @@ IDLE_SECONDS = 60.0
 #: The built-in emulator listens on a new port each run: the template is synthesized (and cached)
 #: with this origin in its place, then given the emulator's.
 EMULATOR_PLACEHOLDER = "http://127.0.0.1:1"
+#: Likewise the download concurrency (it reaches the template only in the functions' BULK_SOURCES, which
+#: Start run copies into $.run for the map's MaxConcurrencyPath): one template serves every --concurrency.
+CONCURRENCY_PLACEHOLDER = 997
+#: How long the first connection to a real server may take before the run says it cannot reach it.
+CONNECT_SECONDS = 10.0
 
 
 @dataclass
@@ -126,27 +134,40 @@ def _target(
     if not options.base_url:
         raise LocalRunError("--base-url is required with --api")
     secret = credentials_from_options(options)
+    _check_reachable(options.base_url)
     source = {"name": options.source_name or options.api, "api": options.api, "base_url": options.base_url,
               "token_url": options.token_url}  # fmt: skip
     say(f"{options.api} server at {options.base_url}")
     yield source, secret, None
 
 
+def _check_reachable(url: str) -> None:
+    """Say at once when nothing listens at the server's address: the state machine would retry
+    quietly for minutes before failing with a TransientError."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname, port), timeout=CONNECT_SECONDS).close()
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise LocalRunError(f"nothing answers at {parts.hostname}:{port} ({reason}): check --base-url") from None
+
+
 def _source_config(source: dict[str, Any], options: LocalRunOptions) -> dict[str, Any]:
-    config = {**source, "schedule_enabled": False, "download_concurrency": options.concurrency}
+    # --export and --types are execution input (as for a manual run of the deployed stack), never the
+    # template's; the concurrency is a placeholder here, set after the template comes from the cache.
+    config = {**source, "schedule_enabled": False, "download_concurrency": CONCURRENCY_PLACEHOLDER}
     config = {key: value for key, value in config.items() if value is not None}
     if options.api_version:
         config["api_version"] = options.api_version
-    if options.export:
-        config["export"] = options.export
-    if options.types:
-        config["types"] = list(options.types)
     if options.file_hosts:
         config["file_hosts"] = list(options.file_hosts)
     return config
 
 
-def _template(config: dict[str, Any], emulator_origin: str | None, say: Any) -> dict[str, Any]:
+def _template(
+    config: dict[str, Any], emulator_origin: str | None, say: Any, concurrency: int = CONCURRENCY_PLACEHOLDER
+) -> dict[str, Any]:
     """The synthesized template for ``config``, from the cache when nothing changed since."""
     started = time.monotonic()
     text = json.dumps(config)
@@ -161,6 +182,7 @@ def _template(config: dict[str, Any], emulator_origin: str | None, say: Any) -> 
     text = json.dumps(cached.template)
     if emulator_origin:
         text = text.replace(EMULATOR_PLACEHOLDER, emulator_origin)
+    text = re.sub(rf'(download_concurrency\\":\s*){CONCURRENCY_PLACEHOLDER}(?!\d)', rf"\g<1>{concurrency}", text)
     return dict(json.loads(text))
 
 
@@ -229,7 +251,7 @@ def run_local(options: LocalRunOptions, out: IO[str] | None = None) -> LocalRunR
         saved = load(options.state_dir)
     with _target(options, say, saved) as (source, secret, emu):
         config = {"sources": [_source_config(source, options)]}
-        template = _template(config, emu.origin if emu else None, say)
+        template = _template(config, emu.origin if emu else None, say, options.concurrency)
         scale = options.wait_scale if options.wait_scale is not None else (0.0 if emu else 1.0)
         clockwork = Clockwork(scale=scale, on_wait=emu.clock.advance if emu else None)
         options.out_dir.mkdir(parents=True, exist_ok=True)

@@ -192,3 +192,23 @@ def test_claims_piped_into_head_ends_quietly(tmp_path: Path) -> None:
 
     assert "Traceback" not in done.stderr and "BrokenPipeError" not in done.stderr, done.stderr
     assert done.returncode == 0
+
+
+def test_a_server_address_where_nothing_listens_is_said_at_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # it used to be silent for 75 s of retries
+    from local.cli import main
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]  # bound, never listening: connections are refused
+        argv = ["local-run", "--api", "bcda", "--base-url", f"http://127.0.0.1:{port}", "--client-id", "a",
+                "--client-secret", "b", "--out", str(tmp_path)]  # fmt: skip
+        code = main(argv)
+
+    said = capsys.readouterr().err
+    assert code == 2
+    assert (
+        said == f"bulk-ingest local-run: nothing answers at 127.0.0.1:{port} (Connection refused): check --base-url\n"
+    )
