@@ -9,7 +9,6 @@ message is the line to print.
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import re
 import sys
 import uuid
@@ -17,6 +16,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import NoReturn
 from urllib.parse import urlsplit
+
+# the configuration's own rule for plain http (infra.config is plain Python: no CDK import)
+from infra.config import _is_loopback
 
 # As the state machine's Start run checks them (lambdas/ingest/payloads.py).
 _TYPE = re.compile(r"^[A-Z][A-Za-z]+$")
@@ -97,18 +99,9 @@ def server_url(value: str, option: str = "--base-url") -> str:
         parts.port  # noqa: B018 - raises on a bad port
     except ValueError:
         raise ArgumentProblem(f"{option} {value!r}: the port is not a number from 0 to 65535") from None
-    if parts.scheme == "http" and not _loopback(parts.hostname):
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
         raise ArgumentProblem(f"{option} {value}: use https (plain http only for a server on this machine)")
     return value
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def writable_directory(path: Path, option: str) -> None:
