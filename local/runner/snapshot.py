@@ -26,7 +26,7 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -206,15 +206,17 @@ def check_writable(state_dir: Path) -> None:
 # -- restoring ---------------------------------------------------------------------------------
 
 
-def restore(aws: LocalAws, saved: SavedState) -> None:
-    """Load a saved state into the fresh emulated AWS."""
+def restore(aws: LocalAws, saved: SavedState, on_object: Callable[[int], None] | None = None) -> None:
+    """Load a saved state into the fresh emulated AWS; ``on_object(n)`` after the n-th object."""
     with aws.table.batch_writer() as batch:
         for item in saved.items:
             batch.put_item(Item=item)
-    for key, entry in saved.objects.items():
+    for count, (key, entry) in enumerate(saved.objects.items(), 1):
         with saved.object_path(key).open("rb") as body:
             aws.s3.upload_fileobj(body, aws.bucket, key, ExtraArgs={"Metadata": entry["metadata"]})
         saved.restored_etags[key] = aws.s3.head_object(Bucket=aws.bucket, Key=key)["ETag"]
+        if on_object is not None:
+            on_object(count)
 
 
 # -- saving ------------------------------------------------------------------------------------
