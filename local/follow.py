@@ -81,6 +81,7 @@ class Progress:
         self._last_line_at = self._started
         self._download_line_at = self._started
         self._said: set[str] = set()
+        self._notes: list[tuple[float, str]] = []
         self._progress: str | None = None
         #: the state under way (a task, the map) and since when; None while waiting or between states
         self._busy: tuple[str, float] | None = None
@@ -100,12 +101,25 @@ class Progress:
             self._out.flush()
             self._last_line, self._last_line_at = line, now
 
+    def note(self, line: str, at: float) -> None:
+        """A line about something that happened at ``at`` (epoch seconds) inside the execution, from any
+        thread (a handler's warning): said at the next tick, among the states, in the order they happened."""
+        with self._lock:
+            self._notes.append((at, line))
+
     def tick(self) -> None:
+        with self._lock:
+            notes, self._notes = sorted(self._notes), []
         for event in self._new_events():
+            happened = event.get("timestamp")
+            while notes and happened is not None and notes[0][0] < happened.timestamp():
+                self.say(notes.pop(0)[1])
             if event["type"] == "TaskStateEntered" and event["stateEnteredEventDetails"]["name"] == "Finalize run":
                 self._downloads(final=True)  # the final count before the states that follow the map
                 self._downloading = False
             self._event(event)
+        for _, line in notes:
+            self.say(line)
         if self._downloading:
             self._downloads()
         self._heartbeat()
@@ -117,7 +131,7 @@ class Progress:
         if self._downloading:
             self.say(self._meter.read().line(), repeat=True)
             self._download_line_at = now
-        elif self._busy is not None:
+        elif self._busy is not None and now - self._busy[1] >= QUIET_SECONDS:
             name, since = self._busy
             self.say(f"{name}: under way for {now - since:.0f} s", repeat=True)
 

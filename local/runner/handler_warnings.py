@@ -1,7 +1,7 @@
 """The handlers' warnings (a download that broke and resumes, a status check that failed and is
 retried, a job the server gave out again) as lines of the run's progress, with its timestamp and
-indent: logged by the services' own loggers, they reached the terminal bare, through Python's
-last-resort handler, in the middle of the progress lines."""
+indent, among the states in the order they happened: logged by the services' own loggers, they
+reached the terminal bare, through Python's last-resort handler, ahead of the progress lines."""
 
 from __future__ import annotations
 
@@ -13,24 +13,24 @@ from collections.abc import Callable, Iterator
 LOGGERS = ("ingest", "bulkfhir")
 
 
-class _SayHandler(logging.Handler):
-    def __init__(self, say: Callable[[str], None]) -> None:
+class _NoteHandler(logging.Handler):
+    def __init__(self, note: Callable[[str, float], None]) -> None:
         super().__init__(logging.WARNING)
-        self._say = say
+        self._note = note
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
             message = record.getMessage()
             index = getattr(record, "index", None)
-            self._say(f"{message} (file #{index})" if index is not None else message)
+            self._note(f"{message} (file #{index})" if index is not None else message, record.created)
         except Exception:
             self.handleError(record)
 
 
 @contextlib.contextmanager
-def handler_warnings_to(say: Callable[[str], None]) -> Iterator[None]:
-    """While inside, WARNING and above from the Lambda code's loggers go to ``say``."""
-    handler = _SayHandler(say)
+def handler_warnings_to(note: Callable[[str, float], None]) -> Iterator[None]:
+    """While inside, WARNING and above from the Lambda code's loggers go to ``note(line, when)``."""
+    handler = _NoteHandler(note)
     loggers = [logging.getLogger(name) for name in LOGGERS]
     for logger in loggers:
         logger.addHandler(handler)

@@ -301,7 +301,7 @@ def run_local(options: LocalRunOptions, out: IO[str] | None = None) -> LocalRunR
             say(f"started execution {arn.rsplit(':', 1)[-1]} of the synthesized state machine")
             progress = Progress(aws.stepfunctions, aws.table, arn, out, s3=aws.s3, bucket=aws.bucket, started=started)
             try:
-                with handler_warnings_to(progress.say):
+                with handler_warnings_to(progress.note):
                     description = _follow(aws, arn, progress)
             except KeyboardInterrupt:
                 aws.stepfunctions.stop_execution(executionArn=arn, error="Interrupted", cause="stopped by the user")

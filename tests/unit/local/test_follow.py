@@ -113,3 +113,23 @@ def test_history_pages_are_those_of_aws():
     assert history_page(events, 4, True, "2") == ([2, 1], None)
     assert history_page(events, None, False, None) == (events, None)  # 100 by default
     assert history_page([], 4, True, None) == ([], None)
+
+
+def test_a_long_task_says_it_is_under_way_and_a_wait_is_quiet():
+    now = [0.0]
+    history, out = History(), io.StringIO()
+    progress = Progress(history, NoTable(), "arn:execution", out, clock=lambda: now[0])
+    history.add("WaitStateEntered", "Wait for the export", input=json.dumps({"poll": {"wait_seconds": 600}}))
+    for _ in range(30):  # half a minute in a Wait state: nothing to say
+        now[0] += 1
+        progress.tick()
+    assert progress.waiting and out.getvalue() == ""
+    history.add("WaitStateExited", "Wait for the export")
+    history.add("TaskStateEntered", "Finalize run")
+    for _ in range(25):  # a task that takes 25 s: a line after 8 s of silence, then every 8 s or so
+        now[0] += 1
+        progress.tick()
+    assert [line.split("] ", 1)[1] for line in out.getvalue().splitlines()] == [
+        "Finalize run", "Finalize run: under way for 8 s", "Finalize run: under way for 16 s",
+        "Finalize run: under way for 24 s",
+    ]  # fmt: skip

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import logging
 import threading
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -61,15 +62,23 @@ def test_a_loop_of_small_steps_says_where_it_is_every_5_seconds_only():
     assert said == [f"{step} objects so far" for step in range(10, 101, int(PACE_SECONDS / 0.5))]
 
 
-def test_a_handlers_warning_is_a_progress_line_with_its_timestamp_and_indent():
-    clock, out = FakeClock(), io.StringIO()
-    progress = Progress(History(), NoTable(), "arn:execution", out, clock=clock, started=20.0)
-    with handler_warnings_to(progress.say):
-        logging.getLogger("ingest.services.file_transfer").warning("download broke; %s", "restarting")
+def test_a_handlers_warning_is_a_progress_line_with_its_timestamp_and_indent_in_the_order_it_happened():
+    clock, out, history = FakeClock(), io.StringIO(), History()
+    progress = Progress(history, NoTable(), "arn:execution", out, clock=clock, started=20.0)
+    with handler_warnings_to(progress.note):
+        history.add("TaskStateEntered", "Kick off export")
+        history.events[-1]["timestamp"] = datetime.now(UTC) - timedelta(seconds=1)
+        logging.getLogger("ingest.services.kick_off").warning("the server gave out a job URL %s", "again")
         logging.getLogger("bulkfhir.client").info("not a warning: the log file has it")
         logging.getLogger("ingest.services.download_file").warning("the checkpoint is gone", extra={"index": 3})
+        history.add("TaskStateEntered", "Check export status")  # a moment later
+        history.events[-1]["timestamp"] = datetime.now(UTC) + timedelta(seconds=1)
+        progress.tick()
     logging.getLogger("ingest.services.file_transfer").warning("after the run: not a progress line")
+    progress.tick()
     assert out.getvalue().splitlines() == [
-        "  [  30.0 s] download broke; restarting",
+        "  [  30.0 s] Kick off export",
+        "  [  30.0 s] the server gave out a job URL again",
         "  [  30.0 s] the checkpoint is gone (file #3)",
+        "  [  30.0 s] Check export status",
     ]
