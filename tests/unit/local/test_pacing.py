@@ -14,7 +14,7 @@ import pytest
 from local.follow import Progress
 from local.runner.handler_warnings import handler_warnings_to
 from local.runner.pacing import PACE_SECONDS, Pacer, while_running
-from tests.unit.local.test_follow import History, NoTable
+from tests.support.execution_history import History, NoTable
 
 
 class FakeClock:

@@ -1,6 +1,7 @@
 """Downloads you can follow: files, bytes, rate and ETA while files stream into their staging uploads,
 a line at least every 10 s of (fake) time, and no ETA made up when the server lists no sizes.
-Against moto's S3 and DynamoDB, with the history of an execution that has reached the download map."""
+Against moto's S3 and DynamoDB (the stack's bucket and table), with the history of an execution that
+has reached the download map."""
 
 from __future__ import annotations
 
@@ -8,18 +9,14 @@ import io
 import itertools
 import json
 import re
-from collections.abc import Iterator
 from typing import Any
-
-import boto3
-import pytest
-from moto import mock_aws
 
 from local.download_progress import duration_text, size_text
 from local.follow import Progress
-from tests.unit.local.test_follow import History
+from tests.integration.conftest import BUCKET
+from tests.support.execution_history import History
 
-REGION, BUCKET, SOURCE, RUN = "us-east-1", "landing", "src", "20261201T000000.000Z-abcdef"
+SOURCE, RUN = "src", "20261201T000000.000Z-abcdef"
 PART = 256 * 1024
 PARTS_PER_FILE = 12
 FILES_KEY = f"runs/{SOURCE}/{RUN}/files.json"
@@ -31,25 +28,6 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, Any]]:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
-        s3 = boto3.client("s3", region_name=REGION)
-        s3.create_bucket(Bucket=BUCKET)
-        table = boto3.resource("dynamodb", region_name=REGION).create_table(
-            TableName="state",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        yield s3, table
 
 
 def _at_the_download_map(history: History, files: int) -> None:
@@ -92,7 +70,7 @@ def _lines(out: io.StringIO) -> list[tuple[float, str]]:
 
 
 def test_a_35_second_download_shows_bytes_rate_and_eta_at_least_every_10_seconds(aws):
-    s3, table = aws
+    s3, table = aws.s3, aws.table
     clock, history, out = FakeClock(), History(), io.StringIO()
     length = PART * PARTS_PER_FILE
     _files_json(s3, [length, length])
@@ -125,7 +103,7 @@ def test_a_35_second_download_shows_bytes_rate_and_eta_at_least_every_10_seconds
 
 
 def test_without_sizes_in_the_manifest_no_eta_is_made_up(aws):
-    s3, table = aws
+    s3, table = aws.s3, aws.table
     clock, history, out = FakeClock(), History(), io.StringIO()
     _files_json(s3, [None, None])  # BCDA lists no lengths and sends no Content-Length
     progress = Progress(history, table, "arn:execution", out, s3=s3, bucket=BUCKET, clock=clock)
@@ -136,7 +114,7 @@ def test_without_sizes_in_the_manifest_no_eta_is_made_up(aws):
 
 
 def test_a_bucket_it_may_not_read_says_so_once_and_shows_the_files_landed(aws):
-    s3, table = aws
+    s3, table = aws.s3, aws.table
     clock, history, out = FakeClock(), History(), io.StringIO()
     progress = Progress(history, table, "arn:execution", out, s3=s3, bucket="not-ours", clock=clock)
     _at_the_download_map(history, 2)
