@@ -113,13 +113,13 @@ class Progress:
         for event in self._new_events():
             happened = event.get("timestamp")
             while notes and happened is not None and notes[0][0] < happened.timestamp():
-                self.say(notes.pop(0)[1])
+                self.say(notes.pop(0)[1], repeat=True)  # each is an event of its own
             if event["type"] == "TaskStateEntered" and event["stateEnteredEventDetails"]["name"] == "Finalize run":
                 self._downloads(final=True)  # the final count before the states that follow the map
                 self._downloading = False
             self._event(event)
         for _, line in notes:
-            self.say(line)
+            self.say(line, repeat=True)
         if self._downloading:
             self._downloads()
         self._heartbeat()

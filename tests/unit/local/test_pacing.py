@@ -71,6 +71,7 @@ def test_a_handlers_warning_is_a_progress_line_with_its_timestamp_and_indent_in_
         logging.getLogger("ingest.services.kick_off").warning("the server gave out a job URL %s", "again")
         logging.getLogger("bulkfhir.client").info("not a warning: the log file has it")
         logging.getLogger("ingest.services.download_file").warning("the checkpoint is gone", extra={"index": 3})
+        logging.getLogger("ingest.services.download_file").warning("the checkpoint is gone", extra={"index": 3})
         history.add("TaskStateEntered", "Check export status")  # a moment later
         history.events[-1]["timestamp"] = datetime.now(UTC) + timedelta(seconds=1)
         progress.tick()
@@ -80,5 +81,6 @@ def test_a_handlers_warning_is_a_progress_line_with_its_timestamp_and_indent_in_
         "  [  30.0 s] Kick off export",
         "  [  30.0 s] the server gave out a job URL again",
         "  [  30.0 s] the checkpoint is gone (file #3)",
+        "  [  30.0 s] the checkpoint is gone (file #3)",  # twice: two events
         "  [  30.0 s] Check export status",
     ]
