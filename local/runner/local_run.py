@@ -24,6 +24,7 @@ from typing import IO, Any
 from urllib.parse import urlsplit
 
 from local.claims.summary import summary_line
+from local.download_progress import size_text
 from local.emulator import Emulator, EmulatorConfig
 from local.follow import Progress
 from local.runner.clockwork import Clockwork
@@ -31,7 +32,7 @@ from local.runner.credentials import credentials_from_options
 from local.runner.errors import LocalRunError
 from local.runner.handler_warnings import handler_warnings_to
 from local.runner.malloc_arenas import limit_malloc_arenas
-from local.runner.pacing import Pacer, while_running
+from local.runner.pacing import paced_bytes, while_running
 from local.runner.report import link_claims, mirror, print_summary, run_record
 from local.runner.snapshot import SavedState, check_writable, current_objects, load, restore, save_steps
 from local.runner.synth import synthesize_in_child
@@ -234,13 +235,12 @@ def _log_file(out_dir: Path) -> IO[str]:
 def _save(aws: LocalAws, state_dir: Path, saved: SavedState | None, timeline: dict[str, Any] | None, say: Any) -> None:
     say(f"saving the state into {state_dir}")
     switched, objects = False, 0
-    pace = Pacer(say)
+    # unchanged objects are hard links: the bytes copied are this run's new objects
+    on_bytes = paced_bytes(say, lambda n: f"saving the state into {state_dir}: {size_text(n)} of new objects so far")
     try:
-        for step in save_steps(aws, state_dir, saved, timeline):
+        for step in save_steps(aws, state_dir, saved, timeline, on_bytes):
             switched = switched or step == "switched"
-            if step.startswith("object "):
-                objects += 1
-                pace(lambda n=objects: f"saving the state into {state_dir}: {n} objects so far")
+            objects += step.startswith("object ")
         say(f"saved the state into {state_dir} ({objects} objects)")
     except KeyboardInterrupt:
         raise Interrupted(
@@ -261,15 +261,14 @@ def _claims_line(options: LocalRunOptions, source: str, mirrored: list[str]) -> 
 
 
 def _restore(aws: LocalAws, saved: SavedState, state_dir: Path, say: Any) -> None:
-    pace = Pacer(say)
-    restore(aws, saved, lambda n: pace(lambda: f"restoring {state_dir}: {n} of {len(saved.objects)} objects"))
+    total = size_text(sum(int(entry["bytes"] or 0) for entry in saved.objects.values()))
+    restore(aws, saved, paced_bytes(say, lambda n: f"restoring {state_dir}: {size_text(n)} of {total}"))
     say(f"restored watermarks, ledger and {len(saved.objects)} landed objects from {state_dir}")
 
 
 def _mirror(aws: LocalAws, options: LocalRunOptions, run_id: str | None, source: str, say: Any) -> list[str]:
     say(f"copying the run's objects into {options.out_dir}/")
-    pace = Pacer(say)
-    return mirror(aws, options.out_dir, run_id, source, lambda keys: pace(lambda: f"{len(keys)} objects copied so far"))
+    return mirror(aws, options.out_dir, run_id, source, paced_bytes(say, lambda n: f"{size_text(n)} copied so far"))
 
 
 def run_local(options: LocalRunOptions, out: IO[str] | None = None) -> LocalRunResult:

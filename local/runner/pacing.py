@@ -21,12 +21,31 @@ class Pacer:
     def __init__(self, say: Callable[[str], None], clock: Callable[[], float] = time.monotonic) -> None:
         self._say, self._clock = say, clock
         self._last = clock()
+        self._lock = threading.Lock()  # boto3's transfer threads call it too
 
     def __call__(self, line: Callable[[], str]) -> None:
-        now = self._clock()
-        if now - self._last >= PACE_SECONDS:
+        with self._lock:
+            now = self._clock()
+            if now - self._last < PACE_SECONDS:
+                return
             self._last = now
-            self._say(line())
+        self._say(line())
+
+
+def paced_bytes(
+    say: Callable[[str], None], line: Callable[[int], str], clock: Callable[[], float] = time.monotonic
+) -> Callable[[int], None]:
+    """A ``Callback`` for boto3's transfers (called from their threads with the bytes just moved) that
+    says ``line(bytes so far)`` every :data:`PACE_SECONDS`: a copy of one big object says where it is."""
+    pace, lock, moved = Pacer(say, clock), threading.Lock(), [0]
+
+    def on_bytes(count: int) -> None:
+        with lock:
+            moved[0] += count
+            total = moved[0]
+        pace(lambda: line(total))
+
+    return on_bytes
 
 
 def _wait(done: threading.Event, seconds: float) -> None:

@@ -24,10 +24,10 @@ def mirror(
     out_dir: Path,
     run_id: str | None,
     source: str | None = None,
-    on_copied: Callable[[list[str]], None] | None = None,
+    on_bytes: Callable[[int], None] | None = None,
 ) -> list[str]:
     """Copy this run's landed objects (and the source's curated claims) into ``out_dir`` in the S3
-    layout; returns their keys (``on_copied`` hears them after each copy)."""
+    layout; returns their keys (``on_bytes(n)`` as the bytes are written)."""
     copied: list[str] = []
     for key in aws.list_keys():
         curated = source is not None and key.startswith(f"{CURATED_PREFIX}{source}/")
@@ -35,10 +35,8 @@ def mirror(
             continue
         if not curated and run_id and f"/{run_id}/" not in key:
             continue
-        aws.download(key, out_dir / key)
+        aws.download(key, out_dir / key, on_bytes)
         copied.append(key)
-        if on_copied is not None:
-            on_copied(copied)
     return copied
 
 

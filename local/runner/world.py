@@ -274,11 +274,11 @@ class LocalAws:
     def history(self, execution_arn: str) -> list[dict[str, Any]]:
         return execution_history(self.stepfunctions, execution_arn)
 
-    def download(self, key: str, target: Path) -> None:
-        """Copy one object of the landing bucket to a file (streamed)."""
+    def download(self, key: str, target: Path, on_bytes: Callable[[int], None] | None = None) -> None:
+        """Copy one object of the landing bucket to a file (streamed); ``on_bytes(n)`` as bytes arrive."""
         target.parent.mkdir(parents=True, exist_ok=True)
         with target.open("wb") as body:
-            self.s3.download_fileobj(self.bucket, key, body)
+            self.s3.download_fileobj(self.bucket, key, body, Callback=on_bytes)
 
     def list_keys(self, prefix: str = "") -> list[str]:
         pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)

@@ -13,7 +13,7 @@ import pytest
 
 from local.follow import Progress
 from local.runner.handler_warnings import handler_warnings_to
-from local.runner.pacing import PACE_SECONDS, Pacer, while_running
+from local.runner.pacing import PACE_SECONDS, Pacer, paced_bytes, while_running
 from tests.support.execution_history import History, NoTable
 
 
@@ -60,6 +60,15 @@ def test_a_loop_of_small_steps_says_where_it_is_every_5_seconds_only():
         clock.now += 0.5
         pace(lambda step=step: f"{step} objects so far")
     assert said == [f"{step} objects so far" for step in range(10, 101, int(PACE_SECONDS / 0.5))]
+
+
+def test_copying_one_big_object_says_how_far_it_has_come_every_5_seconds():
+    clock, said = FakeClock(), []
+    on_bytes = paced_bytes(said.append, lambda n: f"{n // 1_000_000} MB copied so far", clock)
+    for _ in range(22):  # boto3's transfer calls back with each chunk it wrote: here 1 MB a second
+        clock.now += 1
+        on_bytes(1_000_000)
+    assert said == [f"{mb} MB copied so far" for mb in (5, 10, 15, 20)]
 
 
 def test_a_handlers_warning_is_a_progress_line_with_its_timestamp_and_indent_in_the_order_it_happened():
