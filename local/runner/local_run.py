@@ -240,7 +240,8 @@ def _save(aws: LocalAws, state_dir: Path, saved: SavedState | None, timeline: di
     try:
         for step in save_steps(aws, state_dir, saved, timeline, on_bytes):
             switched = switched or step == "switched"
-            objects += step.startswith("object ")
+            if step.startswith("object "):
+                objects += 1
         say(f"saved the state into {state_dir} ({objects} objects)")
     except KeyboardInterrupt:
         raise Interrupted(
