@@ -26,6 +26,8 @@ from local.stack_access import AwsTarget, DeployedError, stack_outputs
 class StackRefs:
     state_machine_arn: str
     table_name: str
+    #: the landing bucket, for the bytes of downloads in flight (None: the files landed are shown)
+    bucket: str | None = None
 
 
 def resolve(args: argparse.Namespace, cloudformation: Any) -> StackRefs:
@@ -37,7 +39,9 @@ def resolve(args: argparse.Namespace, cloudformation: Any) -> StackRefs:
     if missing:
         raise DeployedError(f"stack {args.stack} has no output {', '.join(missing)}: is it the bulk-fhir-ingest stack?")
     return StackRefs(
-        args.state_machine_arn or found[outputs.STATE_MACHINE_ARN], args.table or found[outputs.TABLE_NAME]
+        args.state_machine_arn or found[outputs.STATE_MACHINE_ARN],
+        args.table or found[outputs.TABLE_NAME],
+        found.get(outputs.BUCKET_NAME),
     )
 
 
@@ -63,7 +67,9 @@ def execution_input(args: argparse.Namespace) -> dict[str, Any]:
     return document
 
 
-def start(args: argparse.Namespace, stepfunctions: Any, table: Any, refs: StackRefs, out: IO[str]) -> int:
+def start(
+    args: argparse.Namespace, stepfunctions: Any, table: Any, refs: StackRefs, out: IO[str], s3: Any = None
+) -> int:
     arn = stepfunctions.start_execution(
         stateMachineArn=refs.state_machine_arn,
         input=json.dumps(execution_input(args)),
@@ -72,7 +78,7 @@ def start(args: argparse.Namespace, stepfunctions: Any, table: Any, refs: StackR
     out.write(f"started {arn}\n")
     if not args.follow:
         return 0
-    progress = Progress(stepfunctions, table, arn, out)
+    progress = Progress(stepfunctions, table, arn, out, s3=s3, bucket=refs.bucket)
     while (description := stepfunctions.describe_execution(executionArn=arn))["status"] == "RUNNING":
         progress.tick()
         time.sleep(args.poll_seconds)
@@ -134,7 +140,7 @@ def add_arguments(sub: Any) -> None:
     )
     start_parser.add_argument("--name", help="execution name (default: generated)")
     start_parser.add_argument("--no-follow", dest="follow", action="store_false", help="start and return")
-    start_parser.add_argument("--poll-seconds", type=float, default=10.0, help="how often to look (default 10)")
+    start_parser.add_argument("--poll-seconds", type=float, default=2.0, help="how often to look (default 2)")
     stack_options(start_parser)
 
     runs_parser = sub.add_parser("runs", help="the run ledger of a source, newest first")
@@ -167,7 +173,7 @@ def _run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     err.write(f"bulk-ingest {args.command}: {_used(args, aws)}\n")
     table = aws.session.resource("dynamodb").Table(refs.table_name)
     if args.command == "start":
-        return start(args, aws.client("stepfunctions"), table, refs, out)
+        return start(args, aws.client("stepfunctions"), table, refs, out, aws.client("s3"))
     if args.command == "runs":
         columns = ("run_id", "status", "scope", "since", "file_count", "records", "error", "cause")
         out.write(_table_text(runs(table, args.source, args.limit), columns))

@@ -15,6 +15,7 @@ import logging
 import re
 import socket
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,21 +24,24 @@ from typing import IO, Any
 from urllib.parse import urlsplit
 
 from local.claims.summary import summary_line
+from local.download_progress import size_text
 from local.emulator import Emulator, EmulatorConfig
 from local.follow import Progress
 from local.runner.clockwork import Clockwork
 from local.runner.credentials import credentials_from_options
 from local.runner.errors import LocalRunError
+from local.runner.handler_warnings import handler_warnings_to
 from local.runner.malloc_arenas import limit_malloc_arenas
-from local.runner.report import mirror, print_summary, run_record
-from local.runner.snapshot import SavedState, check_writable, load, restore, save_steps
+from local.runner.pacing import paced_bytes, while_running
+from local.runner.report import link_claims, mirror, print_summary, run_record
+from local.runner.snapshot import SavedState, check_writable, current_objects, load, restore, save_steps
 from local.runner.synth import synthesize_in_child
 from local.runner.template_cache import CODE_ROOT, cached_template
 from local.runner.world import LocalAws
 
-#: At most one progress update a second while the run moves; none while it waits.
+#: At most one progress update a second while the run moves, and at least one while work is under way.
 FOLLOW_SECONDS = 1.0
-#: While nothing happens (a Wait state), look at the execution only this often.
+#: While the execution sits in a Wait state, look at it only this often (or when it moves).
 IDLE_SECONDS = 60.0
 #: The built-in emulator listens on a new port each run: the template is synthesized (and cached)
 #: with this origin in its place, then given the emulator's.
@@ -78,6 +82,8 @@ class LocalRunOptions:
     export_hours: float | None = None
     #: how long Wait states and retry back-offs really last (None: 0 for the emulator, 1 otherwise)
     wait_scale: float | None = None
+    #: when the command started (time.monotonic()); the printed run time counts from it (None: now)
+    started: float | None = None
 
 
 @dataclass
@@ -173,7 +179,12 @@ def _template(
     text = json.dumps(config)
     if emulator_origin:
         text = text.replace(emulator_origin, EMULATOR_PLACEHOLDER)
-    cached = cached_template(json.loads(text), lambda c: synthesize_in_child(c, CODE_ROOT))
+
+    def synthesize(config: dict[str, Any]) -> dict[str, Any]:
+        what = "synthesizing the CDK app (once: the template is cached)"
+        return while_running(lambda: synthesize_in_child(config, CODE_ROOT), say, what)
+
+    cached = cached_template(json.loads(text), synthesize)
     seconds = time.monotonic() - started
     if cached.synthesized:
         say(f"synthesized the CDK app in {seconds:.1f} s (cached for the next runs)")
@@ -203,8 +214,9 @@ def _follow(aws: LocalAws, arn: str, progress: Progress) -> dict[str, Any]:
         progress.tick()
         if description["status"] != "RUNNING":
             return description
-        # Sleeps through Wait states; reading the (emulated) stack costs time: once a second at most.
-        aws.activity.wait(IDLE_SECONDS)
+        # Sleeps through Wait states; reading the (emulated) stack costs time: once a second at most,
+        # and once a second at least while work is under way (downloads grow without history events).
+        aws.activity.wait(IDLE_SECONDS if progress.waiting else FOLLOW_SECONDS)
         time.sleep(max(0.0, ticked + FOLLOW_SECONDS - time.monotonic()))
 
 
@@ -222,10 +234,15 @@ def _log_file(out_dir: Path) -> IO[str]:
 
 def _save(aws: LocalAws, state_dir: Path, saved: SavedState | None, timeline: dict[str, Any] | None, say: Any) -> None:
     say(f"saving the state into {state_dir}")
-    switched = False
+    switched, objects = False, 0
+    # unchanged objects are hard links: the bytes copied are this run's new objects
+    on_bytes = paced_bytes(say, lambda n: f"saving the state into {state_dir}: {size_text(n)} of new objects so far")
     try:
-        for step in save_steps(aws, state_dir, saved, timeline):
+        for step in save_steps(aws, state_dir, saved, timeline, on_bytes):
             switched = switched or step == "switched"
+            if step.startswith("object "):
+                objects += 1
+        say(f"saved the state into {state_dir} ({objects} objects)")
     except KeyboardInterrupt:
         raise Interrupted(
             "the state directory holds this run's state (it was switched in)"
@@ -234,10 +251,31 @@ def _save(aws: LocalAws, state_dir: Path, saved: SavedState | None, timeline: di
         ) from None
 
 
+def _claims_line(options: LocalRunOptions, source: str, mirrored: list[str]) -> str:
+    """With --state-dir, the source's claims as the state directory holds them (what `bulk-ingest claims
+    --state-dir` shows); else the claims this run landed (./out also holds earlier runs')."""
+    if options.state_dir:
+        return summary_line(current_objects(options.state_dir), source)
+    with tempfile.TemporaryDirectory(prefix="bulk-ingest-claims-") as root:
+        link_claims(options.out_dir, mirrored, Path(root))
+        return summary_line(Path(root), source)
+
+
+def _restore(aws: LocalAws, saved: SavedState, state_dir: Path, say: Any) -> None:
+    total = size_text(sum(int(entry["bytes"] or 0) for entry in saved.objects.values()))
+    restore(aws, saved, paced_bytes(say, lambda n: f"restoring {state_dir}: {size_text(n)} of {total}"))
+    say(f"restored watermarks, ledger and {len(saved.objects)} landed objects from {state_dir}")
+
+
+def _mirror(aws: LocalAws, options: LocalRunOptions, run_id: str | None, source: str, say: Any) -> list[str]:
+    say(f"copying the run's objects into {options.out_dir}/")
+    return mirror(aws, options.out_dir, run_id, source, paced_bytes(say, lambda n: f"{size_text(n)} copied so far"))
+
+
 def run_local(options: LocalRunOptions, out: IO[str] | None = None) -> LocalRunResult:
     """Run one export; progress and the summary go to ``out`` (default: the current sys.stderr)."""
     out = out or sys.stderr
-    started = time.monotonic()
+    started = options.started if options.started is not None else time.monotonic()
     limit_malloc_arenas()  # before the handlers' threads start
 
     def say(line: str) -> None:
@@ -256,26 +294,29 @@ def run_local(options: LocalRunOptions, out: IO[str] | None = None) -> LocalRunR
         clockwork = Clockwork(scale=scale, on_wait=emu.clock.advance if emu else None)
         options.out_dir.mkdir(parents=True, exist_ok=True)
         with _log_file(options.out_dir) as logs, LocalAws(template, clockwork=clockwork, log_stream=logs) as aws:
-            if saved is not None:
-                restore(aws, saved)
-                say(f"restored watermarks, ledger and {len(saved.objects)} landed objects from {options.state_dir}")
+            if saved is not None and options.state_dir is not None:
+                _restore(aws, saved, options.state_dir, say)
             aws.put_credentials(source["name"], secret)
             arn = aws.start(_execution_input(source["name"], options))
             say(f"started execution {arn.rsplit(':', 1)[-1]} of the synthesized state machine")
-            progress = Progress(aws.stepfunctions, aws.table, arn, out)
+            progress = Progress(aws.stepfunctions, aws.table, arn, out, s3=aws.s3, bucket=aws.bucket, started=started)
             try:
-                description = _follow(aws, arn, progress)
+                with handler_warnings_to(progress.note):
+                    description = _follow(aws, arn, progress)
             except KeyboardInterrupt:
                 aws.stepfunctions.stop_execution(executionArn=arn, error="Interrupted", cause="stopped by the user")
                 raise
             if options.state_dir:
-                _save(aws, options.state_dir, saved, emu.timeline() if emu is not None else None, say)
+                _save(aws, options.state_dir, saved, emu.timeline() if emu is not None else None, progress.say)
             history = aws.history(arn)
             record = run_record(aws, description, source["name"], history)
-            mirror(aws, options.out_dir, record["run_id"], source["name"])
+            mirrored = _mirror(aws, options, record["run_id"], source["name"], progress.say)
             (options.out_dir / "run.json").write_text(json.dumps(record, indent=2) + "\n")
+            claims = while_running(
+                lambda: _claims_line(options, source["name"], mirrored), progress.say, "summarising the claims"
+            )
             seconds = time.monotonic() - started
-            print_summary(record, seconds, options.out_dir, out, summary_line(options.out_dir, source["name"]))
+            print_summary(record, seconds, options.out_dir, out, claims)
             return LocalRunResult(
                 exit_code=0 if record["status"] == "SUCCEEDED" else 1,
                 record=record,

@@ -26,7 +26,7 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -206,14 +206,14 @@ def check_writable(state_dir: Path) -> None:
 # -- restoring ---------------------------------------------------------------------------------
 
 
-def restore(aws: LocalAws, saved: SavedState) -> None:
-    """Load a saved state into the fresh emulated AWS."""
+def restore(aws: LocalAws, saved: SavedState, on_bytes: Callable[[int], None] | None = None) -> None:
+    """Load a saved state into the fresh emulated AWS; ``on_bytes(n)`` as the objects' bytes go in."""
     with aws.table.batch_writer() as batch:
         for item in saved.items:
             batch.put_item(Item=item)
     for key, entry in saved.objects.items():
         with saved.object_path(key).open("rb") as body:
-            aws.s3.upload_fileobj(body, aws.bucket, key, ExtraArgs={"Metadata": entry["metadata"]})
+            aws.s3.upload_fileobj(body, aws.bucket, key, ExtraArgs={"Metadata": entry["metadata"]}, Callback=on_bytes)
         saved.restored_etags[key] = aws.s3.head_object(Bucket=aws.bucket, Key=key)["ETag"]
 
 
@@ -246,7 +246,9 @@ def _table_items(aws: LocalAws) -> list[dict[str, Any]]:
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-def _save_object(aws: LocalAws, key: str, target: Path, previous: SavedState | None) -> dict[str, Any]:
+def _save_object(
+    aws: LocalAws, key: str, target: Path, previous: SavedState | None, on_bytes: Callable[[int], None] | None
+) -> dict[str, Any]:
     """One object into the generation being built: a hard link to the previous generation's file
     when the bucket still holds what was restored from it, else a download."""
     head = aws.s3.head_object(Bucket=aws.bucket, Key=key)
@@ -257,14 +259,18 @@ def _save_object(aws: LocalAws, key: str, target: Path, previous: SavedState | N
         except OSError:  # another file system, or one without hard links
             shutil.copyfile(previous.object_path(key), target)
     else:
-        aws.download(key, target)
+        aws.download(key, target, on_bytes)
         with target.open("rb") as written:
             os.fsync(written.fileno())
     return {"metadata": head.get("Metadata", {}), "bytes": target.stat().st_size}
 
 
 def save_steps(
-    aws: LocalAws, state_dir: Path, previous: SavedState | None = None, timeline: dict[str, Any] | None = None
+    aws: LocalAws,
+    state_dir: Path,
+    previous: SavedState | None = None,
+    timeline: dict[str, Any] | None = None,
+    on_bytes: Callable[[int], None] | None = None,
 ) -> Iterator[str]:
     """Save the emulated table and bucket as the state directory's next generation, one step at a
     time: yields after each step what it did (a test stops after any of them, as a kill would). The
@@ -280,7 +286,7 @@ def save_steps(
     index: dict[str, dict[str, Any]] = {}
     for key in aws.list_keys():
         if not key.startswith(_SKIPPED_PREFIXES):
-            index[key] = _save_object(aws, key, staging / OBJECTS / key, previous)
+            index[key] = _save_object(aws, key, staging / OBJECTS / key, previous, on_bytes)
             yield f"object {key}"
     missing = sorted(ledger_keys(items) - index.keys())
     if missing:

@@ -58,10 +58,10 @@ class MiniAws:
         pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
         return sorted(obj["Key"] for page in pages for obj in page.get("Contents", []))
 
-    def download(self, key: str, target: Path) -> None:
+    def download(self, key: str, target: Path, on_bytes: Any = None) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         with target.open("wb") as body:
-            self.s3.download_fileobj(self.bucket, key, body)
+            self.s3.download_fileobj(self.bucket, key, body, Callback=on_bytes)
 
     def land_run(self, run: str, files: int, watermark: str) -> None:
         """What a run leaves: landed files (ledger items naming them), a manifest, a watermark."""
