@@ -39,6 +39,7 @@ from bulkfhir.errors import (
 )
 from bulkfhir.gzipstream import GzipMembersDecoder, NdjsonCounter
 from bulkfhir.manifest import Manifest, ManifestFile, parse_instant
+from bulkfhir.outcomes import OutcomeTally
 from bulkfhir.profiles import PROFILES, SourceProfile, file_lifetime_text, get_profile, profile_for
 from bulkfhir.progress import next_poll_wait, parse_progress
 from bulkfhir.tokens import AccessToken, TokenProvider
@@ -63,6 +64,7 @@ __all__ = [
     "Manifest",
     "ManifestFile",
     "NdjsonCounter",
+    "OutcomeTally",
     "Secret",
     "ServerConfig",
     "SourceProfile",
