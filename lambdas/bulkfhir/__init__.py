@@ -25,6 +25,7 @@ from bulkfhir.client import (
     ServerConfig,
     format_instant,
     new_session,
+    request_seconds_at_most,
 )
 from bulkfhir.credentials import ClientCredentials, Secret
 from bulkfhir.download import FileDownload
@@ -79,6 +80,7 @@ __all__ = [
     "parse_instant",
     "parse_progress",
     "profile_for",
+    "request_seconds_at_most",
 ]
 
 #: The error classes raised across a Lambda boundary: the state machine's Retry/Catch names.

@@ -14,6 +14,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from bulkfhir._http import (
+    MAX_BODY_SECONDS,
     MAX_ERROR_BODY_BYTES,
     buffer_body,
     describe_body,
@@ -88,6 +89,13 @@ class ServerConfig:
     scope: str | None = None
     connect_timeout: float = CONNECT_TIMEOUT_SECONDS
     read_timeout: float = READ_TIMEOUT_SECONDS
+
+
+def request_seconds_at_most(config: ServerConfig) -> float:
+    """The longest one request can take before it raises: connecting, waiting for the headers, reading
+    the body (MAX_BODY_SECONDS, checked between reads) and the read in progress at that bound. A step
+    that makes N requests in a row needs a function timeout above N times this."""
+    return config.connect_timeout + 2 * config.read_timeout + MAX_BODY_SECONDS
 
 
 @dataclass(frozen=True)

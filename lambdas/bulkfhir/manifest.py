@@ -22,7 +22,7 @@ _TYPE = re.compile(r"^[!-~]{1,64}$")
 _MAX_TRANSACTION_TIME_CHARS = 64
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a manifest may list 100,000 of them
 class ManifestFile:
     type: str
     url: str
@@ -93,7 +93,8 @@ def _files(body: dict[str, Any], key: str, base_url: str, where: str, allow_loop
     for position, entry in enumerate(entries):
         if not isinstance(entry, dict) or not isinstance(entry.get("url"), str) or not entry["url"]:
             raise UnexpectedResponseError(f"{where}: manifest {key}[{position}] has no url")
-        url = urljoin(base_url, entry["url"])
+        # an absolute URL is kept as is (urljoin would copy it: a manifest holds 100,000 of them)
+        url = entry["url"] if "://" in entry["url"][:16] else urljoin(base_url, entry["url"])
         try:
             require_secure_url(url, f"manifest {key}[{position}] url", allow_loopback=allow_loopback)
         except ValueError as exc:

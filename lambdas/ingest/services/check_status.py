@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import math
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,6 +24,7 @@ logger = logging.getLogger(__name__)
 
 #: Status errors (5xx, 429, network) tolerated in a row before the run fails.
 MAX_TRANSIENT_IN_A_ROW = 8
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
 
 
 def file_items(run: RunContext, manifest: Manifest, earlier: list[FileItem]) -> tuple[list[FileItem], dict[str, str]]:
@@ -74,7 +76,10 @@ def file_items(run: RunContext, manifest: Manifest, earlier: list[FileItem]) -> 
 def _with_urls_version(items: list[FileItem], urls: dict[str, str]) -> list[FileItem]:
     """Mark each signed item with the version of the URLs written for it: the download function reads
     them again when it changes (a re-poll signs them afresh; the old signatures may have expired)."""
-    version = hashlib.sha256(json.dumps(urls, sort_keys=True).encode()).hexdigest()[:16]
+    digest = hashlib.sha256()
+    for index in sorted(urls):
+        digest.update(f"{index}\n{urls[index]}\n".encode())
+    version = digest.hexdigest()[:16]
     return [replace(item, urls_version=version) if item.signed else item for item in items]
 
 
@@ -111,6 +116,38 @@ def watermark_candidate(
     return job.kicked_off_at, f"{why}: clamped to the kick-off time {job.kicked_off_at}"
 
 
+#: Pieces of a JSON document are gathered to this size before they go to the upload.
+_WRITE_BYTES = 256 * 1024
+
+
+def _write_json(landing: Landing, key: str, pieces: Iterable[str]) -> None:
+    """A JSON document streamed to S3 from its pieces: a manifest of 100,000 files is never one string
+    (nor a list of dicts and an indented copy of it) in memory; at most a part of it is."""
+    sink = landing.open_object(key, content_type="application/json")
+    buffer: list[str] = []
+    size = 0
+    try:
+        for piece in pieces:
+            buffer.append(piece)
+            size += len(piece)
+            if size >= _WRITE_BYTES:
+                sink.write("".join(buffer).encode())
+                buffer, size = [], 0
+        sink.write("".join(buffer).encode() + b"\n")
+        sink.commit()
+    except BaseException:
+        sink.abort()
+        raise
+
+
+def _json_array(values: Iterable[Any]) -> Iterator[str]:
+    """A JSON array, one value a line."""
+    yield "["
+    for number, value in enumerate(values):
+        yield ("," if number else "") + "\n" + json.dumps(value, separators=(",", ":"))
+    yield "\n]"
+
+
 def _earlier_items(landing: Landing, files_key: str) -> list[FileItem]:
     if landing.head_metadata(files_key) is None:
         return []
@@ -124,13 +161,13 @@ def _complete(
     files_key = layout.files_key(run.source, run.run_id)
     urls_key = layout.file_urls_key(run.source, run.run_id)
     items, full_urls = file_items(run, manifest, _earlier_items(deps.landing, files_key))
-    deps.landing.put_json(layout.server_manifest_key(run.source, run.run_id), manifest.raw)
+    _write_json(deps.landing, layout.server_manifest_key(run.source, run.run_id), _ENCODER.iterencode(manifest.raw))
     earlier_urls = deps.landing.get_json(urls_key) if deps.landing.head_metadata(urls_key) is not None else {}
     if full_urls or earlier_urls:
         urls = {**earlier_urls, **full_urls}
-        deps.landing.put_json(urls_key, urls)
+        _write_json(deps.landing, urls_key, _ENCODER.iterencode(urls))
         items = _with_urls_version(items, urls)
-    deps.landing.put_json(files_key, [item.to_state() for item in items])
+    _write_json(deps.landing, files_key, _json_array(item.to_state() for item in items))
     candidate, clamped = watermark_candidate(watermark_from, manifest, job, done.server_time or deps.clock())
     record: dict[str, Any] = {
         "transaction_time": manifest.transaction_time_raw or "none",

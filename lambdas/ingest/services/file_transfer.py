@@ -32,6 +32,7 @@ from bulkfhir import (
     OutcomeTally,
     TransientError,
     UnexpectedResponseError,
+    request_seconds_at_most,
 )
 from bulkfhir._http import strip_query
 from bulkfhir.gzipstream import LINE_PREFIX_BYTES
@@ -43,8 +44,12 @@ logger = logging.getLogger(__name__)
 
 #: Broken connections survived within one invocation before the error goes to the state machine.
 MAX_RESUMES = 3
-#: Checkpoint when less than this much Lambda time is left.
-CHECKPOINT_MARGIN_SECONDS = 60.0
+#: Checkpoint when less than this much Lambda time is left: one read may still block for the client's
+#: read timeout (30 s) after the check, and the checkpoint itself is an S3 upload.
+CHECKPOINT_MARGIN_SECONDS = 90.0
+#: A broken download is resumed in this invocation only when this many requests can still run to their
+#: bound (a token refresh and the file, twice): else the state machine's retry resumes it afresh.
+RESUME_REQUESTS = 4
 #: An invocation checkpoints only after fetching at least this much itself: every hand-over must
 #: make progress (the next one re-reads the prefix), and below it restarting costs less.
 MIN_CHECKPOINT_BYTES = 1024 * 1024
@@ -314,7 +319,7 @@ class FileTransfer:
                 continue
             except TransientError as error:
                 self.resumes += 1
-                if self.resumes > MAX_RESUMES or error.bytes_received is None:
+                if self.resumes > MAX_RESUMES or error.bytes_received is None or not self._time_to_resume():
                     raise
                 logger.warning(
                     "download broke; %s",
@@ -326,6 +331,9 @@ class FileTransfer:
             if paused is not None:
                 return paused
             return self._land(metadata)
+
+    def _time_to_resume(self) -> bool:
+        return self._seconds_left() > RESUME_REQUESTS * request_seconds_at_most(self._client.config)
 
     def _open(self) -> FileDownload:
         """One download request (counted against the file's budget), from our offset when resuming."""
