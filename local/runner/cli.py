@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from local.emulator.config import FLAVORS, SCENARIOS
+from local.emulator.config import FLAVORS, SCENARIOS, scenario_argument
 from local.runner.errors import LocalRunError
 from local.runner.local_run import LocalRunOptions, run_local
 
@@ -14,6 +14,7 @@ EXAMPLES = """
 examples:
   bulk-ingest local-run                                   # built-in BCDA-like emulator, results in ./out
   bulk-ingest local-run --flavor ab2d --scenario drop-connection
+  bulk-ingest local-run --scenario query-named-files,signed-urls,html-block-page
   bulk-ingest local-run --state-dir .state && bulk-ingest local-run --state-dir .state --advance-days 30
   BULK_CLIENT_ID=... BULK_CLIENT_SECRET=... bulk-ingest local-run --api bcda \\
       --base-url https://sandbox.bcda.cms.gov --state-dir .state-bcda
@@ -23,7 +24,8 @@ examples:
 #: What to do about each error a run can end with (the README's table, in one line each).
 WHAT_TO_DO = {
     "TransientError": "the server or the network failed after retries: run again later",
-    "AuthenticationError": "check the client id and secret (BCDA credentials expire every 90 days) and API access",
+    "AuthenticationError": "check the client id and secret (BCDA credentials expire every 90 days) and API access; "
+    "a refused pre-signed file URL: run again",
     "ExportFailedError": "the server's job failed: run again; report it to the API's team if it persists",
     "ExportGoneError": "the job or its files expired or were cancelled: run again for a new export",
     "BadRequestError": "the server refused the request as asked: fix --since, --types or --export",
@@ -64,7 +66,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     emulator = parser.add_argument_group("the built-in emulator")
     emulator.add_argument("--flavor", choices=FLAVORS, default="bcda", help="which server it imitates")
-    emulator.add_argument("--scenario", choices=SCENARIOS, default="none", help="a fault to inject")
+    emulator.add_argument(
+        "--scenario",
+        type=scenario_argument,
+        default="none",
+        metavar="NAME[,NAME...]",
+        help=f"faults to inject, composed (one of {', '.join(SCENARIOS)}; join several with commas)",
+    )
     emulator.add_argument("--patients", type=int, default=100, help="size of the population (default 100)")
     emulator.add_argument("--seed", type=int, default=1, help="seed of the synthetic data")
     emulator.add_argument("--advance-days", type=float, default=0, help='"a month passes": new data before the run')
@@ -108,7 +116,13 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("bulk-ingest local-run: interrupted; the state directory was left as it was", file=sys.stderr)
         return 130
-    if result.exit_code:
+    if result.exit_code and result.record.get("partial"):
+        print(
+            f"bulk-ingest local-run: the export landed in part: {result.record['partial']} — run again later: the "
+            "watermark stayed, so the next run asks again for what is missing",
+            file=sys.stderr,
+        )
+    elif result.exit_code:
         error = result.record.get("error") or {}
         name = str(error.get("name"))
         hint = WHAT_TO_DO.get(name, "see out/logs/lambda.jsonl")

@@ -21,12 +21,13 @@ from typing import IO, Any
 
 from local.claims.summary import summary_line
 from local.emulator import Emulator, EmulatorConfig
+from local.emulator.config import scenario_names
 from local.follow import Progress
 from local.runner.clockwork import Clockwork
 from local.runner.credentials import credentials_from_options
 from local.runner.errors import LocalRunError
 from local.runner.malloc_arenas import limit_malloc_arenas
-from local.runner.report import mirror, print_summary, run_record
+from local.runner.report import exit_code, mirror, print_summary, run_record
 from local.runner.snapshot import restore, save
 from local.runner.synth import synthesize_in_child
 from local.runner.template_cache import CODE_ROOT, cached_template
@@ -87,7 +88,7 @@ class LocalRunResult:
 def _target(options: LocalRunOptions, say: Any) -> Iterator[tuple[dict[str, Any], dict[str, Any], Any]]:
     """(source config, secret value, emulator or None) for the run."""
     if options.api is None:
-        if options.export_hours is not None and options.scenario != "slow-export":
+        if options.export_hours is not None and "slow-export" not in scenario_names(options.scenario):
             raise LocalRunError("--export-hours goes with --scenario slow-export")
         config = EmulatorConfig(
             flavor=options.flavor,
@@ -228,7 +229,7 @@ def run_local(options: LocalRunOptions, out: IO[str] | None = None) -> LocalRunR
             seconds = time.monotonic() - started
             print_summary(record, seconds, options.out_dir, out, summary_line(options.out_dir, source["name"]))
             return LocalRunResult(
-                exit_code=0 if record["status"] == "SUCCEEDED" else 1,
+                exit_code=exit_code(record),
                 record=record,
                 seconds=seconds,
                 execution_seconds=(description["stopDate"] - description["startDate"]).total_seconds(),
