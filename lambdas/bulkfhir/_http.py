@@ -327,6 +327,8 @@ def is_operation_outcome(response: requests.Response) -> bool:
 
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 _SPACES = re.compile(r"\s+")
+#: A URL's query in a text: a page (a login page echoing where it came from) may hold a signed URL.
+_URL_QUERY = re.compile(r"(\w+://[^\s?#\"'<>]*)\?[^\s\"'<>]*")
 
 
 def describe_body(response: requests.Response, limit: int = 160) -> str:
@@ -352,7 +354,8 @@ def describe_body(response: requests.Response, limit: int = 160) -> str:
 
 
 def _clip(text: str, limit: int) -> str:
-    text = _SPACES.sub(" ", text).strip()
+    """One line of at most ``limit`` characters, URLs without their queries (they may be credentials)."""
+    text = _URL_QUERY.sub(r"\1?…", _SPACES.sub(" ", text)).strip()
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -129,6 +129,15 @@ def test_ndjson_and_untyped_object_store_bodies_are_files(transport, content_typ
         assert b"".join(download.iter_raw()) == b'{"resourceType":"Patient","id":"1"}\n'
 
 
+def test_a_page_in_a_files_place_is_named_but_urls_in_it_lose_their_queries(transport):
+    url = f"{BASE}/data/7/coverage.ndjson"
+    page = f"Please sign in to continue to {BASE}/data/7/coverage.ndjson?X-Amz-Signature={SIGNATURE}\n"
+    transport.answer("GET", url, Canned(200, {"Content-Type": "text/plain"}, page.encode()))
+    with pytest.raises(UnexpectedResponseError) as refused:
+        bcda(transport).open_file(url)
+    assert "Please sign in to continue" in str(refused.value) and SIGNATURE not in str(refused.value)
+
+
 # ---- 3. the server's clock comes with the manifest --------------------------------------------------------
 
 
