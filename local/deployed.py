@@ -17,7 +17,7 @@ from typing import IO, Any
 
 from infra import outputs
 from ingest.adapters.dynamo_store import DynamoRunStore
-from local import stack_access
+from local import arguments, stack_access
 from local.follow import Progress
 from local.stack_access import AwsTarget, DeployedError, stack_outputs
 
@@ -138,8 +138,8 @@ def add_arguments(sub: Any) -> None:
     stack_options(start_parser)
 
     runs_parser = sub.add_parser("runs", help="the run ledger of a source, newest first")
-    runs_parser.add_argument("--source", required=True)
-    runs_parser.add_argument("--limit", type=int, default=20)
+    runs_parser.add_argument("--source", required=True, help="a source configured in cdk.json")
+    runs_parser.add_argument("--limit", type=int, default=20, help="how many runs, newest first (default 20)")
     stack_options(runs_parser)
 
     watermarks_parser = sub.add_parser("watermarks", help="every source's watermarks")
@@ -148,6 +148,16 @@ def add_arguments(sub: Any) -> None:
 
 def run(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] | None = None) -> int:
     out, err = out or sys.stdout, err or sys.stderr
+    try:  # before any AWS call
+        if args.command == "start":
+            arguments.since(args.since)
+            arguments.export(args.export, None)
+            arguments.types(args.types)
+            arguments.in_range("--poll-seconds", args.poll_seconds, 0.1)
+        if args.command == "runs":
+            arguments.in_range("--limit", args.limit, 1)
+    except arguments.ArgumentProblem as problem:
+        return arguments.fail(f"bulk-ingest {args.command}", problem)
     return stack_access.exit_code(f"bulk-ingest {args.command}", err, lambda: _run(args, out, err))
 
 

@@ -345,7 +345,11 @@ def describe_body(response: requests.Response, limit: int = 160) -> str:
         text = response.text
     except (UnicodeDecodeError, requests.RequestException):
         return "(unreadable body)"
-    if "html" in content_type or text.lstrip()[:15].lower().startswith(("<!doctype html", "<html")):
+    # Only a body that is markup is a page: Express (the SMART reference server) sends its plain
+    # "Invalid token" / "Too many files" as text/html, and that text is the server's answer.
+    if text.lstrip()[:15].lower().startswith(("<!doctype html", "<html")) or (
+        "html" in content_type and text.lstrip().startswith("<")
+    ):
         match = _TITLE.search(text)
         title = _clip(match.group(1), 80) if match else ""
         return f"an HTML page{f' titled {title!r}' if title else ''} (a proxy or gateway answered, not the API)"
@@ -400,8 +404,8 @@ def _shape(response: requests.Response, error: Exception) -> str:
     if not size:
         return "an empty body"
     head = bytes(response.content[:64]).lstrip().lower()
-    if "html" in _media_type(response).lower() or head.startswith((b"<!doctype html", b"<html")):
-        return describe_body(response)  # names the page by its <title>, a proxy's or a login page's
+    if head.startswith((b"<!doctype html", b"<html")) or ("html" in _media_type(response).lower() and head[:1] == b"<"):
+        return describe_body(response)  # a page: named by its <title>, a proxy's or a login page's
     if isinstance(error, json.JSONDecodeError):
         return f"{size} bytes of malformed JSON ({error.msg} at character {error.pos})"
     return f"{size} bytes that are not UTF-8 JSON"

@@ -96,7 +96,7 @@ def run_record(
     }
 
 
-def exit_code(record: dict[str, Any]) -> int:
+def exit_code_of(record: dict[str, Any]) -> int:
     """0 for a run that landed everything it asked for; 1 for a failed run, or a partial one (the server
     reported failed outputs: the watermark stayed, and the next run asks again)."""
     return 0 if record["status"] == "SUCCEEDED" and not record.get("partial") else 1

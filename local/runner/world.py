@@ -30,6 +30,7 @@ from local.runner.activity import Activity
 from local.runner.clockwork import Clockwork
 from local.runner.fidelity import aws_semantics
 from local.runner.lambdas import FunctionSpec, LambdaDispatcher
+from local.runner.moto_multipart import streamed_multipart_completion
 from local.runner.moto_speed import moto_speedups
 
 REGION = "us-east-1"
@@ -110,6 +111,7 @@ class LocalAws:
         self._stack.enter_context(self.activity.patch())
         self._stack.enter_context(aws_semantics())
         self._stack.enter_context(moto_speedups())
+        self._stack.enter_context(streamed_multipart_completion())
         self.s3 = boto3.client("s3", region_name=REGION)
         self.dynamodb = boto3.resource("dynamodb", region_name=REGION)
         self.secrets = boto3.client("secretsmanager", region_name=REGION)

@@ -48,7 +48,8 @@ def test_a_failed_export_exits_1_with_one_line_saying_what_failed_and_what_to_do
 
 def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys):
     assert main(["local-run", "--out", str(tmp_path), "--api", "bcda"]) == 2
-    assert capsys.readouterr().err.strip() == "bulk-ingest local-run: --base-url is required with --api"
+    said = capsys.readouterr().err.strip()
+    assert said == "bulk-ingest local-run: --api bcda needs --base-url (the server's address)"
 
 
 def test_state_dir_makes_the_next_run_incremental(tmp_path, capsys):

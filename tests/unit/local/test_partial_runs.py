@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from local.runner import cli
+from local.runner import cli, local_run
 from local.runner.local_run import LocalRunResult
-from local.runner.report import exit_code
+from local.runner.report import exit_code_of
 
 WHY = "the server reported 2 failed outputs of Patient in its error files (#3, #5): those resources are in no file"
 
@@ -19,18 +19,19 @@ def record(**fields: Any) -> dict[str, Any]:
 
 
 def test_a_partial_run_exits_1_and_a_complete_one_0():
-    assert exit_code(record()) == 0
-    assert exit_code(record(partial=WHY)) == 1
-    assert exit_code(record(status="FAILED", error={"name": "X", "cause": "y"})) == 1
+    assert exit_code_of(record()) == 0
+    assert exit_code_of(record(partial=WHY)) == 1
+    assert exit_code_of(record(status="FAILED", error={"name": "X", "cause": "y"})) == 1
 
 
-def test_a_partial_run_says_in_one_line_that_the_next_run_asks_again(monkeypatch, capsys):
+def test_a_partial_run_says_in_one_line_that_the_next_run_asks_again(monkeypatch, capsys, tmp_path):
     result = LocalRunResult(exit_code=1, record=record(partial=WHY), seconds=1, execution_seconds=1, waits=[],
                             history_events=10)  # fmt: skip
-    monkeypatch.setattr(cli, "run_local", lambda options: result)
+    monkeypatch.setattr(local_run, "run_local", lambda options: result)
     parser = argparse.ArgumentParser()
     cli.add_arguments(parser)
-    assert cli.run(parser.parse_args(["--scenario", "failed-outputs", "--flavor", "smart"])) == 1
+    given = ["--scenario", "failed-outputs", "--flavor", "smart", "--out", str(tmp_path)]
+    assert cli.run(parser.parse_args(given)) == 1
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("bulk-ingest local-run: the export landed in part: the server reported 2 failed outputs")
     assert "next run asks again" in line
