@@ -9,7 +9,7 @@ import sys
 import threading
 from types import FrameType
 
-from local.emulator.config import FLAVORS, SCENARIOS, SMART_SERVERS, EmulatorConfig
+from local.emulator.config import FLAVORS, SMART_SERVERS, EmulatorConfig, scenario_argument
 from local.emulator.server import Emulator
 
 
@@ -17,7 +17,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--flavor", choices=FLAVORS, default="bcda", help="which server to imitate")
     parser.add_argument("--port", type=int, default=0, help="port to listen on (0: any free port)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (loopback by default)")
-    parser.add_argument("--scenario", choices=SCENARIOS, default="none", help="fault to inject")
+    parser.add_argument(
+        "--scenario",
+        type=scenario_argument,
+        default="none",
+        help="fault(s) to inject: names joined by commas",
+    )
     parser.add_argument(
         "--smart-server",
         choices=SMART_SERVERS,

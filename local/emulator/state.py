@@ -45,7 +45,7 @@ class State:
             return self.counters.get(name, 0)
 
     def scenario(self, *names: str) -> bool:
-        return self.config.scenario in names
+        return self.config.has(*names)
 
     def file_origin(self, request_origin: str) -> str:
         return self.file_host_origin or request_origin

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 from local.claims.summary import summary_line
 from local.download_progress import size_text
 from local.emulator import Emulator, EmulatorConfig
+from local.emulator.config import scenario_names
 from local.follow import Progress
 from local.runner.clockwork import Clockwork
 from local.runner.credentials import credentials_from_options
@@ -33,7 +34,7 @@ from local.runner.errors import LocalRunError
 from local.runner.handler_warnings import handler_warnings_to
 from local.runner.malloc_arenas import limit_malloc_arenas
 from local.runner.pacing import paced_bytes, while_running
-from local.runner.report import link_claims, mirror, print_summary, run_record
+from local.runner.report import exit_code_of, link_claims, mirror, print_summary, run_record
 from local.runner.snapshot import SavedState, check_writable, current_objects, load, restore, save_steps
 from local.runner.synth import synthesize_in_child
 from local.runner.template_cache import CODE_ROOT, cached_template
@@ -111,7 +112,7 @@ def _target(
 ) -> Iterator[tuple[dict[str, Any], dict[str, Any], Any]]:
     """(source config, secret value, emulator or None) for the run."""
     if options.api is None:
-        if options.export_hours is not None and options.scenario != "slow-export":
+        if options.export_hours is not None and "slow-export" not in scenario_names(options.scenario):
             raise LocalRunError("--export-hours goes with --scenario slow-export")
         config = EmulatorConfig(
             flavor=options.flavor,
@@ -318,7 +319,7 @@ def run_local(options: LocalRunOptions, out: IO[str] | None = None) -> LocalRunR
             seconds = time.monotonic() - started
             print_summary(record, seconds, options.out_dir, out, claims)
             return LocalRunResult(
-                exit_code=0 if record["status"] == "SUCCEEDED" else 1,
+                exit_code=exit_code_of(record),
                 record=record,
                 seconds=seconds,
                 execution_seconds=(description["stopDate"] - description["startDate"]).total_seconds(),

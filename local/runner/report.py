@@ -97,6 +97,9 @@ def run_record(
             # "moved", or why this run may not move it (a narrower run: since, until, type_filters)
             "note": final.get("watermark_note") if succeeded else "not moved: the run failed",
         },
+        # why the export holds less than it was asked for (the server's error files report failed
+        # outputs): what landed is kept and announced, the watermark stays, and the next run asks again
+        "partial": final.get("partial") if succeeded else None,
         # status polls of the server's job, and the execution's history events (AWS stops at 25,000)
         "polls": int(ledger.get("polls") or (state.get("poll") or {}).get("polls") or 0),
         "history_events": len(history),
@@ -114,6 +117,12 @@ def run_record(
             for f in files
         ],
     }
+
+
+def exit_code_of(record: dict[str, Any]) -> int:
+    """0 for a run that landed everything it asked for; 1 for a failed run, or a partial one (the server
+    reported failed outputs: the watermark stayed, and the next run asks again)."""
+    return 0 if record["status"] == "SUCCEEDED" and not record.get("partial") else 1
 
 
 def print_summary(
@@ -137,6 +146,8 @@ def print_summary(
     out.write(f"  transactionTime: {record['transaction_time'] or '-'}\n")
     note = f" ({watermark['note']})" if watermark.get("note") not in (None, "moved") else ""
     out.write(f"  watermark: {watermark['before'] or 'none'} -> {watermark['after'] or 'none'}{note}\n")
+    if record.get("partial"):
+        out.write(f"  PARTIAL: {record['partial']}\n")
     out.write(f"  status polls: {record['polls']}; execution history: {record['history_events']} events\n")
     if claims_line:
         out.write(f"  {claims_line}\n")

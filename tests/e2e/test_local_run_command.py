@@ -30,9 +30,10 @@ def test_the_default_run_lands_an_export_into_out_with_run_json(tmp_path, capsys
 
     record = json.loads((out / "run.json").read_text())
     assert set(record) == {
-        "status", "error", "run_id", "source", "transaction_time", "watermark", "polls", "history_events", "files"
+        "status", "error", "run_id", "source", "transaction_time", "watermark", "partial", "polls", "history_events",
+        "files",
     }  # fmt: skip
-    assert record["status"] == "SUCCEEDED" and record["error"] is None
+    assert record["status"] == "SUCCEEDED" and record["error"] is None and record["partial"] is None
     assert record["watermark"]["before"] is None and record["watermark"]["after"]
     assert record["watermark"]["note"] == "moved"
     assert record["polls"] >= 1 and 0 < record["history_events"] < 200
