@@ -150,7 +150,8 @@ class ClaimsDatabase:
         columns = DISPLAY_COLUMNS[view]
         where, parameters = self._filters(source, group)
         sql = f"SELECT {', '.join(columns)} FROM {VIEWS[view]}{where} ORDER BY {', '.join(ORDER_BY)}"
-        cursor = self.connection.execute(sql, parameters)
+        cursor = self.connection.cursor()  # its own result: other queries may run while it streams
+        cursor.execute(sql, parameters)
         return columns, iter(lambda: cursor.fetchmany(batch_rows), [])
 
     @staticmethod
