@@ -17,19 +17,26 @@ from aws_cdk import BundlingOptions, DockerImage, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
 
 LAMBDAS_DIR = Path(__file__).resolve().parent.parent / "lambdas"
-PACKAGES = ("bulkfhir", "ingest", "claims")
+PACKAGES = ("bulkfhir", "ingest", "claims", "resolve")
 PYTHON_VERSION = "3.14"
 #: The Lambda Python runtime ships boto3 and its dependencies; aws-xray-sdk (Powertools' tracer)
 #: pulls them in again, which would more than double the bundle. They are removed after pip.
 RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six")
-_PLATFORMS = {"arm64": "manylinux2014_aarch64", "x86_64": "manylinux2014_x86_64"}
+#: Lambda's Python 3.12+ runtimes run on Amazon Linux 2023 (glibc 2.34), which runs manylinux2014
+#: (glibc 2.17) and manylinux_2_28 wheels; DuckDB publishes only the latter. pip matches each
+#: --platform exactly (no older tag implied), so both are named.
+_PLATFORMS = {
+    "arm64": ("manylinux2014_aarch64", "manylinux_2_28_aarch64"),
+    "x86_64": ("manylinux2014_x86_64", "manylinux_2_28_x86_64"),
+}
 
 
 def pip_command(requirements: Path, output_dir: str, architecture: str) -> list[str]:
     return [
         sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
         "-r", str(requirements), "-t", output_dir,
-        "--platform", _PLATFORMS[architecture], "--implementation", "cp",
+        *(option for platform in _PLATFORMS[architecture] for option in ("--platform", platform)),
+        "--implementation", "cp",
         "--python-version", PYTHON_VERSION, "--only-binary=:all:", "--no-compile",
     ]  # fmt: skip
 

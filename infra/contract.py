@@ -26,7 +26,7 @@ POWERTOOLS = {
 
 #: The Lambdas, in the order the state machine calls them; handler ``ingest.handlers.<name>.handler``.
 HANDLERS = ("start_run", "authenticate", "kick_off", "check_status", "download_file", "curate_file", "plan_rebuild",
-            "finalize", "record_failure")  # fmt: skip
+            "resolve_claims", "finalize", "record_failure")  # fmt: skip
 
 EVENT_BUS = "default"
 EVENT_SOURCE = "bulk-fhir-ingest"

@@ -1,8 +1,10 @@
 """The Glue catalog: a database, the curated claims tables and views of ``schema.json``, and one raw
 table per landed resource type, all partitioned by projection (no crawler, no partitions to add).
 
-Partition values are projected: ``source`` from the configured sources, ``run_date`` from every day
-since 2020-01-01 (the landing date; a query that names one reads only that day's prefix).
+Partition values are projected: ``source`` from the configured sources; the curated tables' ``run_month``
+from every month since 2020-01 (the landing month: a query enumerates one folder a month, not ~2,500
+day folders), the raw tables' ``run_date`` from every day since 2020-01-01 (the landing layout's day
+folders; a query that names one reads only that day's prefix).
 """
 
 from __future__ import annotations
@@ -25,13 +27,22 @@ from infra.catalog_schema import (
 )
 from infra.config import IngestConfig
 
-PARTITION_KEYS = ("source", "run_date")
-RUN_DATE_FORMAT = "yyyy-MM-dd"
-#: The first landing date a table projects; NOW is the day the query runs.
-RUN_DATE_RANGE = "2020-01-01,NOW"
+CURATED_PARTITION_KEYS = ("source", "run_month")
+#: date partition key -> (format, the range projected: NOW is when the query runs, interval unit)
+DATE_PROJECTIONS = {
+    "run_date": ("yyyy-MM-dd", "2020-01-01,NOW", "DAYS"),
+    "run_month": ("yyyy-MM", "2020-01,NOW", "MONTHS"),
+}
 _PARQUET = {
     "input_format": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
     "output_format": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
+    "serde": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",
+}
+# A snapshot table reads the files its location's manifest lists, one s3:// URI a line: the resolve
+# step switches a source's snapshot with one PUT (Athena reads Delta Lake and Hudi tables this way).
+_SYMLINKED_PARQUET = {
+    "input_format": "org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat",
+    "output_format": "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
     "serde": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",
 }
 # Gzip text (read by its .gz extension), one column per line: the field delimiter is U+0001, which a
@@ -65,6 +76,10 @@ class Catalog(Construct):
         self.tables: dict[str, glue.CfnTable] = {}  # every table, raw_* included
         for table in schema["tables"]:
             self._build_curated_table(table)
+        views = {view["name"]: view for view in schema["views"]}
+        for snapshot in schema.get("snapshots", ()):
+            if snapshot["catalog"]:
+                self._build_snapshot_table(snapshot, views[snapshot["view"]]["columns"])
         curated = list(self.tables.values())
         for resource_type in raw_types(config.sources):
             self._build_raw_table(raw_table_name(resource_type), f"fhir/${{source}}/{key_segment(resource_type)}/",
@@ -76,8 +91,8 @@ class Catalog(Construct):
 
     def _build_curated_table(self, table: dict[str, Any]) -> None:
         keys = [key["name"] for key in table["partition_keys"]]
-        if tuple(keys) != PARTITION_KEYS:
-            raise ValueError(f"schema.json: table {table['name']} is partitioned by {keys}, not {PARTITION_KEYS}")
+        if tuple(keys) != CURATED_PARTITION_KEYS:
+            raise ValueError(f"schema.json: {table['name']} is partitioned by {keys}, not {CURATED_PARTITION_KEYS}")
         # The Parquet files hold the source column too; Glue serves it from the partition instead.
         columns = [column for column in table["columns"] if column["name"] not in keys]
         self._table(
@@ -87,6 +102,37 @@ class Catalog(Construct):
             f"curated/${{source}}/{table['name']}/",
             _PARQUET,
             classification="parquet",
+            date_key="run_month",
+        )
+
+    def _build_snapshot_table(self, snapshot: dict[str, Any], columns: list[dict[str, str]]) -> None:
+        """A view materialized per run: the latest resolved snapshot of each source, partitioned by
+        source alone (``curated/<source>/_current/<table>/manifest``)."""
+        template = f"s3://{self._bucket.bucket_name}/curated/${{source}}/_current/{snapshot['name']}/"
+        parameters = {
+            "EXTERNAL": "TRUE",
+            "projection.enabled": "true",
+            "projection.source.type": "enum",
+            "projection.source.values": self._sources,
+            "storage.location.template": template,
+            "classification": "parquet",
+        }
+        self.tables[snapshot["name"]] = self._glue_table(
+            snapshot["name"],
+            glue.CfnTable.TableInputProperty(
+                name=snapshot["name"],
+                description=snapshot["description"],
+                table_type="EXTERNAL_TABLE",
+                parameters=parameters,
+                partition_keys=[glue.CfnTable.ColumnProperty(name="source", type="string")],
+                storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
+                    columns=[_column(column, column["hive_type"]) for column in columns if column["name"] != "source"],
+                    location=f"s3://{self._bucket.bucket_name}/curated/",
+                    input_format=_SYMLINKED_PARQUET["input_format"],
+                    output_format=_SYMLINKED_PARQUET["output_format"],
+                    serde_info=glue.CfnTable.SerdeInfoProperty(serialization_library=_SYMLINKED_PARQUET["serde"]),
+                ),
+            ),
         )
 
     def _build_raw_table(self, name: str, prefix: str, description: str) -> None:
@@ -101,24 +147,26 @@ class Catalog(Construct):
         prefix: str,
         storage: dict[str, Any],
         classification: str | None = None,
+        date_key: str = "run_date",
     ) -> None:
-        """An external table whose partition ``source``/``run_date`` is ``<prefix>run_date=<date>/``.
+        """An external table whose partition ``source``/``<date_key>`` is ``<prefix><date_key>=<value>/``.
 
         Below that partition folder the landing adds ``<run_id>/``: Athena reads every object under a
         partition's location, in sub-folders too ("Athena reads all data stored in the Amazon S3 folder
         that you specify", https://docs.aws.amazon.com/athena/latest/ug/tables-location-format.html).
         """
-        template = f"s3://{self._bucket.bucket_name}/{prefix}run_date=${{run_date}}/"
+        template = f"s3://{self._bucket.bucket_name}/{prefix}{date_key}=${{{date_key}}}/"
+        date_format, date_range, unit = DATE_PROJECTIONS[date_key]
         parameters = {
             "EXTERNAL": "TRUE",
             "projection.enabled": "true",
             "projection.source.type": "enum",
             "projection.source.values": self._sources,
-            "projection.run_date.type": "date",
-            "projection.run_date.format": RUN_DATE_FORMAT,
-            "projection.run_date.range": RUN_DATE_RANGE,
-            "projection.run_date.interval": "1",
-            "projection.run_date.interval.unit": "DAYS",
+            f"projection.{date_key}.type": "date",
+            f"projection.{date_key}.format": date_format,
+            f"projection.{date_key}.range": date_range,
+            f"projection.{date_key}.interval": "1",
+            f"projection.{date_key}.interval.unit": unit,
             "storage.location.template": template,
         }
         if classification:
@@ -130,7 +178,7 @@ class Catalog(Construct):
                 description=description,
                 table_type="EXTERNAL_TABLE",
                 parameters=parameters,
-                partition_keys=[glue.CfnTable.ColumnProperty(name=key, type="string") for key in PARTITION_KEYS],
+                partition_keys=[glue.CfnTable.ColumnProperty(name=key, type="string") for key in ("source", date_key)],
                 storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
                     columns=[_column(column, column["type"]) for column in columns],
                     # the folder above the partitions (Athena projects them; other engines find no partition)

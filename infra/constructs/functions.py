@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Duration
+from aws_cdk import Duration, Size
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -32,6 +32,8 @@ class FunctionSpec:
     #: the state items its step reads and writes (no others: the download function, which talks to
     #: arbitrary file hosts, cannot touch watermarks, leases or the ledger)
     table: TableItems | None = None
+    #: /tmp, MB (512 unless a step needs room: the resolution's inputs, spill and snapshot)
+    ephemeral_mb: int = 512
 
 
 # Timeouts nest: every step that talks to the server has room for its requests to run to their HTTP
@@ -88,9 +90,18 @@ SPECS: dict[str, FunctionSpec] = {
     "plan_rebuild": FunctionSpec(
         256,
         Duration.minutes(5),
-        (Need.RUN_FILES_READ_WRITE,),
-        "List landed files: what a claims rebuild curates again",
+        (Need.RUN_FILES_READ_WRITE, Need.PRUNE_CURATED),
+        "List landed files: what a claims rebuild curates again; prune curated files of no landed file",
         TableItems(reads=("ledger", "run_files"), writes=("ledger",)),
+    ),
+    # DuckDB folds what the run curated into the source's snapshot (resolve.build): 3,008 MB (two
+    # vCPUs, 2 GB for DuckDB) and 10 GB of /tmp for its inputs, spill and the new generation.
+    "resolve_claims": FunctionSpec(
+        3008,
+        Duration.minutes(15),
+        (Need.RESOLVE,),
+        "Resolve claims: fold the run's curated claims into the source's snapshot and switch it",
+        ephemeral_mb=10240,
     ),
     "finalize": FunctionSpec(
         256,
@@ -163,6 +174,7 @@ class Functions(Construct):
             runtime=lambda_.Runtime.PYTHON_3_14,
             architecture=_ARCHITECTURES[config.architecture],
             memory_size=spec.memory_mb,
+            ephemeral_storage_size=Size.mebibytes(spec.ephemeral_mb),
             timeout=spec.timeout,
             environment=self.environment,
             tracing=lambda_.Tracing.ACTIVE,

@@ -33,6 +33,8 @@ class Need(Enum):
     RUN_FILES_READ_WRITE = "read and write run files under runs/"
     TELL_MISSING = "tell a missing object (404) from a forbidden one (403)"
     CURATE = "read landed data files under fhir/ and write the curated claims under curated/"
+    PRUNE_CURATED = "list the curated claims under curated/ and delete those no landed file produces"
+    RESOLVE = "read the curated claims, write and switch their snapshot under curated/<source>/_snapshot/ and _current/"
     LANDING = "land files under fhir/, errors/, deleted/ through staging/ (multipart, copy, checkpoints)"
     EVENT_LANDED = "put ExportLanded on the default bus"
     EVENT_FAILED = "put ExportFailed on the default bus"
@@ -76,7 +78,7 @@ def statements_for(
     needs = set(needs)
     statements = _table(resources, table) if table else []
     statements += [statement for need in Need if need in needs for statement in _STATEMENTS[need](resources)]
-    if needs & {Need.RUN_FILES_READ, Need.RUN_FILES_READ_WRITE, Need.LANDING, Need.CURATE}:
+    if needs & {Need.RUN_FILES_READ, Need.RUN_FILES_READ_WRITE, Need.LANDING, Need.CURATE, Need.RESOLVE}:
         statements.append(_kms_via("KeyForObjects", resources.key, _KMS_FOR_OBJECTS, "s3"))
     return statements
 
@@ -142,6 +144,27 @@ def _curate(r: Resources) -> list[iam.PolicyStatement]:
     ]  # fmt: skip
 
 
+def _prune_curated(r: Resources) -> list[iam.PolicyStatement]:
+    return [
+        iam.PolicyStatement(
+            sid="ListCuratedClaims",
+            actions=["s3:ListBucket"],
+            resources=[r.bucket.bucket_arn],
+            conditions={"StringLike": {"s3:prefix": [f"{CURATED_PREFIX}*"]}},
+        ),
+        _objects("DeleteCuratedClaims", r.bucket, ("s3:DeleteObject",), [f"{CURATED_PREFIX}*"]),
+    ]
+
+
+def _resolve(r: Resources) -> list[iam.PolicyStatement]:
+    # GetObject also answers HeadObject; the snapshot's own files are deleted two generations on
+    return [
+        *_prune_curated(r),
+        _objects("ReadWriteCuratedClaims", r.bucket, (*_OBJECT_WRITE, "s3:GetObject", "s3:ListMultipartUploadParts"),
+                 [f"{CURATED_PREFIX}*"]),
+    ]  # fmt: skip
+
+
 def _tell_missing(r: Resources) -> list[iam.PolicyStatement]:
     # "Is this file landed already?", "is there a file list of an earlier poll?" are HeadObjects; S3
     # answers 404 for a missing key only to a caller allowed to list the bucket (403 otherwise). No
@@ -168,6 +191,8 @@ _STATEMENTS = {
     Need.RUN_FILES_READ_WRITE: _run_files_read_write,
     Need.TELL_MISSING: _tell_missing,
     Need.CURATE: _curate,
+    Need.PRUNE_CURATED: _prune_curated,
+    Need.RESOLVE: _resolve,
     Need.LANDING: _landing,
     Need.EVENT_LANDED: lambda _r: _event(contract.EXPORT_LANDED),
     Need.EVENT_FAILED: lambda _r: _event(contract.EXPORT_FAILED),

@@ -19,7 +19,7 @@ from infra.nag import acknowledge
 DATA_PREFIXES = ("fhir/", "errors/", "deleted/")
 RUNS_PREFIX = "runs/"
 STAGING_PREFIX = "staging/"
-#: the claims layer's Parquet files (lambdas/claims): curated/<source>/<table>/run_date=.../
+#: the claims layer's Parquet files (lambdas/claims): curated/<source>/<table>/run_month=YYYY-MM/
 CURATED_PREFIX = "curated/"
 MAP_RESULTS_PREFIX = "runs/map-results/"
 #: Athena query results of the stack's workgroup (expire after ``catalog.results_expiry_days``).

@@ -98,11 +98,13 @@ class Workflow(Construct):
         # A claims rebuild ({"source": ..., "rebuild_claims": true}): every landed file curated again.
         plan = self._task("List landed files", functions["plan_rebuild"], "$.poll")
         rebuild = build_rebuild_map(self, curate=functions["curate_file"], bucket=bucket)
+        # Every file curated (both paths): the source's claims snapshot, then Finalize.
+        resolve = self._task("Resolve claims", functions["resolve_claims"], "$.resolved")
         finalize = self._task("Finalize run", functions["finalize"], "$.final")
 
         record = self._task("Record the failure", functions["record_failure"], "$.failure")
         record.next(sfn.Fail(self, "Export failed", error_path="$.failure.error", cause_path="$.failure.cause"))
-        for state in (authenticate, kick_off, check, download, finalize, plan, rebuild):
+        for state in (authenticate, kick_off, check, download, resolve, finalize, plan, rebuild):
             state.add_catch(record, errors=[errors.ALL], result_path="$.error")
         # A failed Start run leaves the raw input in the state: only the error goes on, so that
         # Record the failure finds no run of ours to undo (a crafted "run" key must not be trusted).
@@ -129,7 +131,7 @@ class Workflow(Construct):
             sfn.Choice(self, "Export complete?")
             .when(
                 sfn.Condition.string_equals("$.poll.state", "complete"),
-                download.next(finalize).next(sfn.Succeed(self, "Export landed")),
+                download.next(resolve).next(finalize).next(sfn.Succeed(self, "Export landed")),
             )
             .otherwise(wait_for_export.next(check))
         )
@@ -143,7 +145,7 @@ class Workflow(Construct):
         authenticate.next(authenticated)
         rebuild_or_export = (
             sfn.Choice(self, "Rebuild claims?")
-            .when(sfn.Condition.string_equals("$.run.mode", "rebuild_claims"), plan.next(rebuild).next(finalize))
+            .when(sfn.Condition.string_equals("$.run.mode", "rebuild_claims"), plan.next(rebuild).next(resolve))
             .otherwise(authenticate)
         )
         return start.next(rebuild_or_export)

@@ -6,8 +6,8 @@ no Powertools, nothing of ``ingest``).
 
     if curatable(kind, resource_type):  # the manifest's file kind and type
         landed = LandedFile(source, run_id, run_date, object_key, file_index)
-        with gzip.open(path) as lines:
-            report = curate_lines(lines, landed, DirectoryOutputs(root, landed))
+        with gzip.open(path) as stream:
+            report = curate_lines(bounded_lines(stream), landed, DirectoryOutputs(root, landed))
 
 The table and view definitions are data: ``claims/sql/schema.json`` and ``claims/sql/*.sql``.
 """
@@ -16,6 +16,7 @@ from claims.catalog import SCHEMA_FILE, SQL_DIR, Catalog, load_catalog
 from claims.curate import CurationReport, curate_lines
 from claims.extract import CURATED_TYPES, DELETION_TYPE, Rejected, curatable
 from claims.layout import KEY_TEMPLATE, LandedFile
+from claims.lines import MAX_LINE_BYTES, LineTooLong, bounded_lines
 from claims.outputs import DirectoryOutputs, FileSink, OpenSink, TableSink
 from claims.parquet.writer import Column, ParquetWriter
 from claims.rows import ClaimVersion, DeletedResource, PartialClaim, PatientMbi, Reject
@@ -35,6 +36,7 @@ __all__ = [
     "DELETED_RESOURCES",
     "DELETION_TYPE",
     "KEY_TEMPLATE",
+    "MAX_LINE_BYTES",
     "PARTIAL_CLAIMS",
     "PATIENTS",
     "REJECTS",
@@ -49,6 +51,7 @@ __all__ = [
     "DirectoryOutputs",
     "FileSink",
     "LandedFile",
+    "LineTooLong",
     "OpenSink",
     "ParquetWriter",
     "PartialClaim",
@@ -56,6 +59,7 @@ __all__ = [
     "Reject",
     "Rejected",
     "TableSink",
+    "bounded_lines",
     "columns",
     "curatable",
     "curate_lines",

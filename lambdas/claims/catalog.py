@@ -39,16 +39,34 @@ class View:
 
 
 @dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A view materialized by each run: a table ``name`` with the columns of ``view``."""
+
+    name: str
+    view: str
+    in_catalog: bool  # a Glue table (claim_mbis only feeds the next run's fold)
+
+
+@dataclass(frozen=True, slots=True)
 class Catalog:
     key_template: str
     tables: tuple[Table, ...]
     views: tuple[View, ...]  # in dependency order
+    snapshots: tuple[Snapshot, ...] = ()
 
     def table(self, name: str) -> Table:
         return next(table for table in self.tables if table.name == name)
 
     def view(self, name: str) -> View:
         return next(view for view in self.views if view.name == name)
+
+    def snapshot(self, name: str) -> Snapshot:
+        return next(snapshot for snapshot in self.snapshots if snapshot.name == name)
+
+    def columns(self, name: str) -> tuple[ViewColumn, ...]:
+        """A view's output columns, or a snapshot's (its view's)."""
+        found = next((snapshot.view for snapshot in self.snapshots if snapshot.name == name), name)
+        return self.view(found).columns
 
 
 def load_catalog(schema_file: Path = SCHEMA_FILE) -> Catalog:
@@ -69,4 +87,5 @@ def load_catalog(schema_file: Path = SCHEMA_FILE) -> Catalog:
         )
         for view in document["views"]
     )
-    return Catalog(document["key_template"], tables, views)
+    snapshots = tuple(Snapshot(item["name"], item["view"], item["catalog"]) for item in document.get("snapshots", ()))
+    return Catalog(document["key_template"], tables, views, snapshots)

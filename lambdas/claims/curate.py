@@ -14,6 +14,7 @@ from claims.extract import EXTRACTORS, Rejected
 from claims.fhir import text
 from claims.jsonparse import loads
 from claims.layout import LandedFile
+from claims.lines import LineTooLong
 from claims.outputs import OpenSink, TableSink
 from claims.parquet.writer import ParquetWriter
 from claims.rows import Reject
@@ -73,14 +74,15 @@ def _reject(landed: LandedFile, line: int, resource_type: str | None, reason: st
 
 
 def curate_lines(
-    lines: Iterable[bytes],
+    lines: Iterable[bytes | LineTooLong],
     landed: LandedFile,
     open_sink: OpenSink,
     *,
     parse: Parser = loads,
     row_group_rows: int = 32_768,
 ) -> CurationReport:
-    """Curate one landed file. ``lines``: its NDJSON lines (e.g. iterate ``gzip.open(...)``);
+    """Curate one landed file. ``lines``: its NDJSON lines (``bounded_lines(gzip.open(...))``, whose
+    over-long lines are LineTooLong: a reject each);
     ``open_sink(table)``: where that table's Parquet file goes (key: ``landed.output_key(table)``).
     Every line ends as a row or a reject; on an exception every opened sink is aborted."""
     report = CurationReport()
@@ -102,9 +104,13 @@ def curate_lines(
     return report
 
 
-def _curate_line(raw: bytes, landed: LandedFile, number: int, parse: Parser) -> list[tuple[str, NamedTuple]]:
+def _curate_line(
+    raw: bytes | LineTooLong, landed: LandedFile, number: int, parse: Parser
+) -> list[tuple[str, NamedTuple]]:
     """The line's (table, row)s: its rows and rejects; none for a blank line, which is neither a
     record nor a reject."""
+    if isinstance(raw, LineTooLong):
+        return [(REJECTS, _reject(landed, number, None, raw.reason))]
     if not raw.strip():
         return []
     kind: str | None = None

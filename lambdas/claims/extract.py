@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
+from functools import lru_cache
 from typing import NamedTuple
 
 from claims import fhir
 from claims.fhir import Json, items, mapping, path, text
+from claims.jsonparse import content_digest
 from claims.layout import LandedFile
 from claims.mbi import eob_mbis, patient_mbis
 from claims.rows import ClaimVersion, DeletedResource, PartialClaim, PatientMbi
 from claims.tables import CLAIM_VERSION_ROWS, DELETED_RESOURCES, PARTIAL_CLAIMS, PATIENTS
-from claims.timestamps import parse_instant
+from claims.timestamps import EPOCH, from_datetime, parse_instant
 
 
 class Rejected(Exception):  # a verdict on the input, not an error of ours: no ...Error suffix
@@ -30,15 +32,44 @@ class Rejected(Exception):  # a verdict on the input, not an error of ours: no .
         self.reason = reason
 
 
-def _last_updated(resource: Json) -> tuple[str, datetime]:
+class Updated(NamedTuple):
+    """When a resource was updated, as the rows record it (``ClaimVersion.last_updated`` ...)."""
+
+    raw: str | None  # meta.lastUpdated exactly as in the data
+    utc: datetime
+    micros: int
+    origin: str  # LAST_UPDATED | TRANSACTION_TIME | RUN_START
+
+
+LAST_UPDATED, TRANSACTION_TIME, RUN_START = "lastUpdated", "transactionTime", "runStart"
+_RUN_START = re.compile(r"(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})\.(\d{3})Z")  # ingest's run ids
+
+
+@lru_cache(maxsize=16)
+def _export_moment(transaction_time: str | None, run_id: str) -> Updated:
+    """What orders a resource without meta.lastUpdated (optional in FHIR: the SMART reference server
+    sends no meta at all): the export's transactionTime, which bounds every lastUpdated it holds;
+    else (AB2D's is no instant) the run's start, from its id; the landing order breaks the ties."""
+    if transaction_time and (instant := parse_instant(transaction_time)) is not None:
+        return Updated(None, instant.utc, instant.micros, TRANSACTION_TIME)
+    found = _RUN_START.match(run_id)
+    moment = EPOCH
+    if found:
+        year, month, day, hour, minute, second, millis = (int(part) for part in found.groups())
+        moment = datetime(year, month, day, hour, minute, second, millis * 1000, tzinfo=UTC)
+    instant = from_datetime(moment)
+    return Updated(None, instant.utc, instant.micros, RUN_START)
+
+
+def _updated(resource: Json, landed: LandedFile) -> Updated:
     meta = resource.get("meta")
     raw = meta.get("lastUpdated") if isinstance(meta, dict) else None
-    if not isinstance(raw, str) or not raw:
-        raise Rejected("no meta.lastUpdated")
-    parsed = parse_instant(raw)
-    if parsed is None:
-        raise Rejected(f"meta.lastUpdated is not an instant: {raw[:40]!r}")
-    return raw, parsed
+    if raw is None:
+        return _export_moment(landed.transaction_time, landed.run_id)
+    instant = parse_instant(raw) if isinstance(raw, str) else None
+    if instant is None:
+        raise Rejected(f"meta.lastUpdated is not a FHIR instant: {str(raw)[:40]!r}")
+    return Updated(raw, instant.utc, instant.micros, LAST_UPDATED)
 
 
 def _claim_type(eob: Json) -> str | None:
@@ -95,11 +126,12 @@ def claim_version(eob: Json, landed: LandedFile, line: int) -> ClaimVersion:
     status = text(eob.get("status"))
     if status is None:
         raise Rejected(f"ExplanationOfBenefit {claim_id} has no status")
-    last_updated, moment = _last_updated(eob)
+    updated = _updated(eob, landed)
     start, end = _service_dates(eob)
     mbis = eob_mbis(eob)
     return ClaimVersion(
-        landed.source, group, claim_id, status, last_updated, moment, _claim_type(eob), start, end,
+        landed.source, group, claim_id, status, updated.raw, updated.utc, updated.micros, updated.origin,
+        content_digest(eob), _claim_type(eob), start, end,
         fhir.reference_id(eob.get("patient"), "Patient"), mbis.current, mbis.historic,
         text(eob.get("id")), landed.run_id, landed.object_key, line,
     )  # fmt: skip
@@ -109,11 +141,11 @@ def patient_mbi(patient: Json, landed: LandedFile, line: int) -> PatientMbi:
     patient_id = text(patient.get("id"))
     if patient_id is None:
         raise Rejected("Patient has no id")
-    last_updated, moment = _last_updated(patient)
+    updated = _updated(patient, landed)
     mbis = patient_mbis(patient)
     return PatientMbi(
-        landed.source, patient_id, mbis.current, mbis.historic, last_updated, moment,
-        landed.run_id, landed.object_key, line,
+        landed.source, patient_id, mbis.current, mbis.historic, updated.raw, updated.utc, updated.micros,
+        updated.origin, landed.run_id, landed.object_key, line,
     )  # fmt: skip
 
 
@@ -124,7 +156,7 @@ def partial_claim(resource: Json, landed: LandedFile, line: int) -> PartialClaim
     resource_id = text(resource.get("id"))
     if resource_id is None:
         raise Rejected(f"{kind} has no id")
-    last_updated, moment = _last_updated(resource)
+    updated = _updated(resource, landed)
     first = next(items(resource.get("identifier")), None)
     start, end = _service_dates(resource)
     return PartialClaim(
@@ -132,7 +164,7 @@ def partial_claim(resource: Json, landed: LandedFile, line: int) -> PartialClaim
         text(first.get("value")) if first else None, text(first.get("system")) if first else None,
         text(resource.get("status")), text(resource.get("outcome")),
         fhir.reference_id(resource.get("request"), "Claim"), fhir.reference_id(resource.get("patient"), "Patient"),
-        start, end, last_updated, moment, landed.run_id, landed.object_key, line,
+        start, end, updated.raw, updated.utc, updated.micros, updated.origin, landed.run_id, landed.object_key, line,
     )  # fmt: skip
 
 

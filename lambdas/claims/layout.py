@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_\-]")
 
-KEY_TEMPLATE = "curated/{source}/{table}/run_date={run_date}/{run_id}-{file_index:05d}.parquet"
+#: Month folders: a query enumerates one folder per month of the projection (Athena), not one a day.
+KEY_TEMPLATE = "curated/{source}/{table}/run_month={run_month}/{run_id}-{file_index:05d}.parquet"
 _RUN_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -26,6 +27,9 @@ class LandedFile:
     run_date: str  # YYYY-MM-DD: the landing date (the run's partition in fhir/...)
     object_key: str  # the landed object's key, e.g. fhir/<source>/ExplanationOfBenefit/run_date=.../...
     file_index: int  # the file's index in the run's manifest
+    # the export's transactionTime as the manifest gave it: what orders a resource without
+    # meta.lastUpdated (None, or not an instant as AB2D's: the run's start, from its id)
+    transaction_time: str | None = None
 
     def __post_init__(self) -> None:
         if not _RUN_DATE.match(self.run_date):
@@ -39,7 +43,7 @@ class LandedFile:
         return KEY_TEMPLATE.format(
             source=safe_part(self.source),
             table=table,
-            run_date=self.run_date,
+            run_month=self.run_date[:7],
             run_id=self.run_id,  # as in the landing keys (fhir/.../<run_id>/...): ours, always key-safe
             file_index=self.file_index,
         )

@@ -49,7 +49,7 @@ class FileSink:
 
 
 class DirectoryOutputs:
-    """``root/curated/<source>/<table>/run_date=.../<run_id>-<index>.parquet`` for one landed file."""
+    """``root/curated/<source>/<table>/run_month=YYYY-MM/<run_id>-<index>.parquet`` for one landed file."""
 
     def __init__(self, root: Path, landed: LandedFile) -> None:
         self.root = root

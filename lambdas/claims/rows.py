@@ -14,8 +14,11 @@ class ClaimVersion(NamedTuple):
     claim_group_id: str
     claim_id: str
     status: str  # exactly as in the data: active | cancelled (| draft | entered-in-error)
-    last_updated: str  # exactly as in the data
-    last_updated_utc: datetime  # parsed, for ordering
+    last_updated: str | None  # exactly as in the data; None when the server sends none (SMART)
+    last_updated_utc: datetime  # the moment ordered by, to the millisecond (see updated_from)
+    updated_us: int  # the same moment in microseconds since the epoch: what versions are ordered by
+    updated_from: str  # lastUpdated | transactionTime (no lastUpdated: the export's) | runStart
+    content_digest: int  # of the resource without meta: equal digests at one moment are duplicates
     claim_type: str | None  # eob-type code (CARRIER, PDE, INPATIENT, ...)
     service_start: str | None
     service_end: str | None
@@ -35,8 +38,10 @@ class PatientMbi(NamedTuple):
     patient_id: str
     mbi: str | None
     historic_mbis: tuple[str, ...]
-    last_updated: str
+    last_updated: str | None
     last_updated_utc: datetime
+    updated_us: int
+    updated_from: str
     run_id: str
     object_key: str
     line: int
@@ -56,8 +61,10 @@ class PartialClaim(NamedTuple):
     patient: str | None
     service_start: str | None
     service_end: str | None
-    last_updated: str
+    last_updated: str | None
     last_updated_utc: datetime
+    updated_us: int
+    updated_from: str
     run_id: str
     object_key: str
     line: int

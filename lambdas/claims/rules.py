@@ -1,27 +1,34 @@
 """CMS's claim-version rules (AB2D "Claims data details", applied to every source) as small pure
 functions: the truth that the views must match, usable on rows in memory.
 
-- A version's state is its record with the latest last_updated (a cancellation re-sends an old
-  version with a newer lastUpdated).
-- The same claim id with the same last_updated again is a duplicate: dropped and counted; the
-  first landed copy (run, object, line) is the one kept.
-- A family's current version is its active version. No active version: the family is cancelled and
-  its current version is the one updated last. Two active versions: the one updated last is kept
-  and the family is flagged as an anomaly. "Updated last" ties (a cancellation and its successor
-  share one lastUpdated, as in CMS's cancelled-family example) go to the version received last
-  (its earliest last_updated), then to the larger claim id: the answer never depends on the order
-  rows arrive in. The views in sql/ do exactly the same.
+- Records are ordered by their moment, ``updated_us``: meta.lastUpdated to the microsecond, or,
+  where the server sends none (FHIR makes it optional; the SMART reference server sends no meta),
+  the export's transactionTime (else the run's start); the landing order breaks ties.
+- A version's state is its record with the latest moment (a cancellation re-sends an old version
+  with a newer lastUpdated). Records of one claim id at one moment with equal content (the
+  resource without meta) are duplicates: dropped and counted; the first landed copy is kept. At
+  one moment with differing content the records are a new state: a cancelled one wins (CMS only
+  ever cancels a version), else the first landed, and the version is flagged ``same_instant``.
+- A family's latest version is the one received last (its earliest moment); on a tie an active
+  one, then the one updated last, then the larger claim id (as numbers where both are numeric),
+  then the one landed last: the answer never depends on the order rows arrive in. The family's
+  status is its latest version's ("if the latest version in a family of claims is cancelled, then
+  the entire claim is cancelled"). A version other than the latest still active is an anomaly
+  CMS says never happens (it never re-sent that version's cancelled copy): flagged ``two-active``
+  when the latest is active, ``older-active`` when it is cancelled (the family is cancelled).
 - A deletion is a cancellation: a SMART server deletes a cancelled claim (its ``deleted`` files list
   it) where BFD re-sends it cancelled. A version whose resource (its state's resource id) was
   deleted by a run at or after the last run that delivered a record of it is cancelled; a record
   delivered after the deletion brings it back (run ids sort by start time).
 - A family's MBI is its patient's current MBI by the freshest information (``patient_mbis``), the
   same for every family of the patient: an MBI can change, and a family last exported before the
-  change still carries the old one.
+  change still carries the old one. A Patient record naming only a historic MBI names it.
+The views in sql/ do exactly the same.
 """
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -41,6 +48,10 @@ class Landed(Protocol):
     @property
     def last_updated_utc(self) -> datetime: ...
     @property
+    def updated_us(self) -> int: ...
+    @property
+    def updated_from(self) -> str: ...
+    @property
     def run_id(self) -> str: ...
     @property
     def object_key(self) -> str: ...
@@ -59,6 +70,8 @@ class VersionRecord(Landed, Protocol):
     def claim_id(self) -> str: ...
     @property
     def status(self) -> str: ...
+    @property
+    def content_digest(self) -> int: ...
     @property
     def resource_id(self) -> str | None: ...
     @property
@@ -104,11 +117,22 @@ def landing_order(record: Landed) -> tuple[str, str, int]:
     return (record.run_id, record.object_key, record.line)
 
 
+def _state_order(record: Landed) -> tuple[int, int, tuple[str, str, int]]:
+    """Smallest first: the latest moment, a cancelled record (a claim's), the first landed."""
+    cancelled = getattr(record, "status", None) == CANCELLED
+    return (-record.updated_us, 0 if cancelled else 1, landing_order(record))
+
+
 def latest_state(records: Sequence[L]) -> L:
-    """One claim id's (or patient's) records -> its state: the latest last_updated, first landed on
-    a tie."""
-    latest = max(record.last_updated_utc for record in records)
-    return min((r for r in records if r.last_updated_utc == latest), key=landing_order)
+    """One claim id's (or patient's) records -> its state: the latest moment; at one moment a
+    cancelled record, then the first landed."""
+    return min(records, key=_state_order)
+
+
+def same_instant(records: Sequence[VersionRecord]) -> bool:
+    """Whether the records at the latest moment differ in content (a new state, not duplicates)."""
+    latest = max(record.updated_us for record in records)
+    return len({record.content_digest for record in records if record.updated_us == latest}) > 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,10 +142,11 @@ class Duplicate(Generic[R]):
 
 
 def duplicates(records: Iterable[R]) -> list[Duplicate[R]]:
-    """Records of one claim id with one last_updated, seen more than once."""
-    seen: dict[tuple[str, str, str, datetime], list[R]] = defaultdict(list)
+    """Records of one claim id at one moment with equal content, seen more than once."""
+    seen: dict[tuple[str, str, str, int, int], list[R]] = defaultdict(list)
     for record in records:
-        seen[(record.source, record.claim_group_id, record.claim_id, record.last_updated_utc)].append(record)
+        key = (record.source, record.claim_group_id, record.claim_id, record.updated_us, record.content_digest)
+        seen[key].append(record)
     found = []
     for copies in seen.values():
         if len(copies) > 1:
@@ -139,6 +164,8 @@ class VersionState(Generic[R]):
     received_utc: datetime
     records: int
     deleted: bool = False
+    received_us: int = 0
+    same_instant: bool = False
 
     @property
     def status(self) -> str:
@@ -148,47 +175,76 @@ class VersionState(Generic[R]):
 
 @dataclass(frozen=True, slots=True)
 class Family(Generic[R]):
-    """A claim family resolved: its current version, status, number of versions, anomaly flag."""
+    """A claim family resolved: its current (latest) version, status, number of versions, flags."""
 
     current: R  # the current version's state record (its status and MBI as in the data)
     status: str  # active | cancelled
     versions: int
-    anomaly: bool
+    anomaly: bool  # a version other than the current one is still active
     mbi: str | None  # the patient's current MBI (patient_mbis), else the current version's own
     historic_mbis: tuple[str, ...]
+    flags: tuple[str, ...] = ()  # FLAGS, in that order
+
+
+TWO_ACTIVE, OLDER_ACTIVE = "two-active", "older-active"
+SAME_INSTANT, NO_LAST_UPDATED = "same-instant", "no-last-updated"
+FLAGS = (TWO_ACTIVE, OLDER_ACTIVE, SAME_INSTANT, NO_LAST_UPDATED)
+_NUMERIC = re.compile(r"[0-9]{1,38}")
+
+
+def claim_id_order(claim_id: str) -> tuple[int, int, str]:
+    """Larger last: a numeric claim id by its number ('10' after '9'), above any other id."""
+    return (1, int(claim_id), claim_id) if _NUMERIC.fullmatch(claim_id) else (0, 0, claim_id)
+
+
+def _latest_order(version: VersionState[R]) -> tuple[int, bool, int, tuple[int, int, str], tuple[str, str, int]]:
+    state = version.state
+    return (
+        version.received_us, version.status == ACTIVE, state.updated_us, claim_id_order(state.claim_id),
+        landing_order(state),
+    )  # fmt: skip
 
 
 def resolve_family(
     versions: Sequence[VersionState[R]], known_mbis: Mapping[tuple[str, str], Mbis] | None = None
 ) -> Family[R]:
-    """A family's versions -> the family's current version, status and MBIs. ``known_mbis``: each
-    patient's MBIs (``patient_mbis``), for the family's patient."""
-    active = [version for version in versions if version.status == ACTIVE]
-    candidates = active or list(versions)
-    current = max(
-        candidates, key=lambda version: (version.state.last_updated_utc, version.received_utc, version.state.claim_id)
+    """A family's versions -> the family's current version, status, flags and MBIs. ``known_mbis``:
+    each patient's MBIs (``patient_mbis``), for the family's patient."""
+    current = max(versions, key=_latest_order)
+    active = sum(version.status == ACTIVE for version in versions)
+    status = ACTIVE if current.status == ACTIVE else CANCELLED
+    others_active = active - (status == ACTIVE)
+    flags = (
+        TWO_ACTIVE if status == ACTIVE and others_active else None,
+        OLDER_ACTIVE if status == CANCELLED and others_active else None,
+        SAME_INSTANT if any(version.same_instant for version in versions) else None,
+        NO_LAST_UPDATED if any(version.state.updated_from != "lastUpdated" for version in versions) else None,
     )
     state = current.state
     known = (known_mbis or {}).get((state.source, state.patient)) if state.patient is not None else None
     mbis = known or Mbis(state.mbi, state.historic_mbis)
-    return Family(state, ACTIVE if active else CANCELLED, len(versions), len(active) > 1, mbis.current, mbis.historic)
+    return Family(
+        state, status, len(versions), others_active > 0, mbis.current, mbis.historic,
+        tuple(flag for flag in flags if flag),
+    )  # fmt: skip
 
 
-def _received_order(record: VersionRecord) -> tuple[str, datetime, str, int]:
-    return (record.run_id, record.last_updated_utc, record.object_key, record.line)
+def _received_order(record: VersionRecord) -> tuple[str, int, str, int]:
+    return (record.run_id, record.updated_us, record.object_key, record.line)
 
 
 def patient_mbis(
     records: Iterable[VersionRecord], patients: Iterable[PatientRecord] = ()
 ) -> dict[tuple[str, str], Mbis]:
     """(source, patient id) -> the patient's current and historic MBIs by the freshest information:
-    its latest Patient record (as patients_current picks it) when that names an MBI (BCDA); else
+    its latest Patient record (as patients_current picks it) when that names an MBI, current or
+    historic (BCDA); else
     the claim record naming an MBI that was received last: the latest run, then the latest
     last_updated, then the last object key and line (AB2D puts the patient's current MBI on every
     EOB it exports, while a family last exported before a change keeps the old one)."""
     freshest: dict[tuple[str, str], VersionRecord] = {}
     for record in records:
-        if record.patient is None or record.mbi is None:
+        if record.patient is None or (record.mbi is None and not record.historic_mbis):
             continue
         key = (record.source, record.patient)
         held = freshest.get(key)
@@ -200,7 +256,7 @@ def patient_mbis(
         by_patient[(patient.source, patient.patient_id)].append(patient)
     for key, group in by_patient.items():
         latest = latest_state(group)
-        if latest.mbi is not None:
+        if latest.mbi is not None or latest.historic_mbis:
             found[key] = Mbis(latest.mbi, latest.historic_mbis)
     return found
 
@@ -233,8 +289,11 @@ def version_states(
     states = {}
     for key, group in by_version.items():
         state = latest_state(group)
-        received = min(record.last_updated_utc for record in group)
-        states[key] = VersionState(state, received, len(group), _deleted(state, group, deleted_in))
+        first = min(group, key=lambda record: record.updated_us)
+        states[key] = VersionState(
+            state, first.last_updated_utc, len(group), _deleted(state, group, deleted_in), first.updated_us,
+            same_instant(group),
+        )  # fmt: skip
     return states
 
 

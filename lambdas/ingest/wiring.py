@@ -14,6 +14,7 @@ from ingest.adapters.dynamo_store import DynamoRunStore
 from ingest.adapters.events import EventBridgePublisher
 from ingest.adapters.executions import StepFunctionsExecutions
 from ingest.adapters.s3_landing import S3Landing
+from ingest.adapters.s3_snapshots import S3Snapshots
 from ingest.adapters.secrets import SecretsManagerCredentials
 from ingest.clients import ClientCache
 from ingest.ports import EventPublisher, Executions, Landing, RunStore
@@ -51,3 +52,10 @@ def build_deps(settings: Settings) -> Deps:
 def container() -> Deps:
     """The dependencies of this Lambda container, built on first use."""
     return build_deps(load_settings())
+
+
+@lru_cache(maxsize=1)
+def snapshot_store() -> S3Snapshots:
+    """The bucket as the Resolve claims step sees it (built there only: no other function pays for it)."""
+    config = Config(retries={"mode": "standard", "max_attempts": 5}, max_pool_connections=8)
+    return S3Snapshots(boto3.session.Session().client("s3", config=config), load_settings().bucket_name)

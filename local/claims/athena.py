@@ -80,7 +80,7 @@ def view_sql(view: str, *, source: str | None = None, group: str | None = None) 
 
 
 def _column_types(view: str) -> dict[str, str]:
-    return {column.name: column.presto_type for column in load_catalog().view(VIEWS[view]).columns}
+    return {column.name: column.presto_type for column in load_catalog().columns(VIEWS[view])}
 
 
 def from_athena(datum: dict[str, str], presto_type: str) -> Any:

@@ -1,6 +1,7 @@
 """`bulk-ingest claims`: the claims views of what landed, answered locally by DuckDB.
 
-It reads <DIR>/curated/<source>/<table>/run_date=YYYY-MM-DD/*.parquet (the bucket's layout):
+It reads <DIR>/curated/<source>/<table>/run_month=YYYY-MM/*.parquet (the bucket's layout) and the
+sources' resolved snapshots (curated/<source>/_current/):
 --state-dir DIR is the folder `local-run --state-dir` keeps (every run it made), else --out DIR
 (default ./out): what local-run mirrored there, every run that wrote to it (it is never cleared; a
 run with --state-dir mirrors the curated claims of all its runs).
@@ -11,6 +12,7 @@ run with --state-dir mirrors the curated claims of all its runs).
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 from pathlib import Path
 from typing import IO
@@ -76,7 +78,9 @@ def _answer_locally(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int
             known = ", ".join(database.sources()) or "none"
             err.write(f"bulk-ingest claims: no claims of source {args.source!r} (sources: {known})\n")
             return 1
-        result = database.query(args.view, source=args.source, group=args.group)
+        # the rows stream a batch at a time; DuckDB reads (and fails on) every file before the first
+        columns, batches = database.stream(args.view, source=args.source, group=args.group)
+        first = next(batches, [])
         summary = database.summary(args.source).line()
     except NoCuratedDataError as error:
         err.write(f"bulk-ingest claims: {error}; run `bulk-ingest local-run` first, or point --state-dir/--out at it\n")
@@ -86,9 +90,9 @@ def _answer_locally(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int
         first = str(error).strip().splitlines()[0][:300]
         err.write(f"bulk-ingest claims: cannot read the curated claims under {root / 'curated'}: {first}\n")
         return 1
-    if args.group is not None and not result.rows:
+    if args.group is not None and not first:
         err.write(f"bulk-ingest claims: no claim family {args.group!r} in the {args.view} view ({summary})\n")
         return 1
-    formats.write(result, args.format, out)
+    formats.write_batches(columns, itertools.chain([first], batches), args.format, out)
     err.write(f"bulk-ingest claims: {summary}\n")
     return 0

@@ -43,7 +43,7 @@ def main(argv: list[str]) -> int:
         print("claims: none curated")
         return 0
     if source not in database.sources():
-        print("claims: none curated for this source")
+        print("claims: none curated for this source (no row, no reject, no deletion)")
         return 0
     print(database.summary(source).line())
     return 0

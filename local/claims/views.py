@@ -8,7 +8,7 @@ VIEWS = {"current": "claims_current", "versions": "claim_versions", "duplicates"
 DISPLAY_COLUMNS: dict[str, tuple[str, ...]] = {
     "current": (
         "source", "claim_group_id", "claim_id", "status", "last_updated", "versions", "mbi",
-        "historic_mbis", "patient", "claim_type",
+        "historic_mbis", "patient", "claim_type", "flags",
     ),
     "versions": (
         "source", "claim_group_id", "claim_id", "status", "last_updated", "records", "claim_type",

@@ -9,6 +9,7 @@ checksums and counts).
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -188,7 +189,7 @@ class Exporter:
             # its exports hold no cancelled ExplanationOfBenefit, and one with _since lists those
             # cancelled after it under deleted[] (Bulk Data: transaction Bundles of DELETE entries).
             lines = [
-                render(bene, revision, True)
+                _without_meta(render(bene, revision, True)) if self.config.reference else render(bene, revision, True)
                 for bene in kept
                 for revision in self.population.view(bene, kind, until, job.since)
                 if revision.status != "cancelled"
@@ -219,3 +220,8 @@ def _eager(name: str, lines: list[bytes]) -> StoredFile:
     """A file built now from its lines."""
     segments = [Segment(gzip_bytes(b"".join(line + b"\n" for line in lines)))]
     return StoredFile(name, lambda: (segments, len(lines)))
+
+
+def _without_meta(line: bytes) -> bytes:
+    """The SMART reference server's resources carry no meta (lastUpdated is optional in FHIR)."""
+    return dumps({key: value for key, value in json.loads(line).items() if key != "meta"})

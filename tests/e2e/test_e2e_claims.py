@@ -259,23 +259,33 @@ def test_a_retried_curation_and_a_resumed_run_never_double_a_row(stack, monkeypa
     assert views(s, "duplicates") == []
 
 
+def _curated_files(s: Any) -> list[str]:
+    """The curated tables' files (not the snapshot's, under curated/<source>/_snapshot/ and _current/)."""
+    return [key for key in s.aws.list_keys(f"curated/{SOURCE}/") if "/_" not in key]
+
+
 def test_a_claims_rebuild_derives_the_curated_data_again_from_what_landed(stack):
     s = stack("bcda", patients=120, concurrency=4, error_files=False)
     assert s.run().status == "SUCCEEDED"
     s.emu.advance_data(days=30)
     assert s.run().status == "SUCCEEDED"
     before = views(s)
-    keys = s.aws.list_keys(f"curated/{SOURCE}/")
+    keys = _curated_files(s)
+    some_file = s.aws.s3.get_object(Bucket=s.aws.bucket, Key=keys[1])["Body"].read()
     # the rules changed: what the old ones wrote is gone (and a stale file of a table the rules no
     # longer produce for a landed file lies where the rebuild must remove it)
     for key in keys:
         s.aws.s3.delete_object(Bucket=s.aws.bucket, Key=key)
     stale = keys[0].replace("/claim_version_rows/", "/rejects/")
     s.aws.s3.put_object(Bucket=s.aws.bucket, Key=stale, Body=b"PAR1 not a real file PAR1")
+    # and the file of a run no longer in the ledger, which no landed file produces (issue #14, item 14)
+    orphan = keys[0].rsplit("/", 1)[0] + "/20200101T000000.000Z-gone00-00001.parquet"
+    s.aws.s3.put_object(Bucket=s.aws.bucket, Key=orphan, Body=some_file)
 
     rebuild = s.run(rebuild_claims=True)
     assert rebuild.status == "SUCCEEDED", rebuild.cause
-    assert sorted(s.aws.list_keys(f"curated/{SOURCE}/")) == sorted(keys)
+    assert sorted(_curated_files(s)) == sorted(keys)
+    assert rebuild.output["poll"]["pruned"] == 1
     assert views(s) == before
     assert rebuild.output["final"]["files"] == len({key.rsplit("/", 1)[1] for key in keys})  # each landed file
     assert s.watermark("Group/all") is not None and s.lease("claims-rebuild") is None

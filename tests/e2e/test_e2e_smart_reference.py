@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from bulkfhir import BulkDataClient
+from tests.e2e.test_e2e_claims import views
 from tests.e2e.test_e2e_faults import assert_complete_and_identical
 from tests.e2e.test_e2e_nothing_lost import _break_one_file
 
@@ -38,6 +39,11 @@ def test_a_transient_status_error_is_ridden_out_without_cancelling_the_job(stack
     assert _deletes(s) == []  # the job was never cancelled
     assert s.watermark("Patient") is not None
     assert s.leaked_secrets() == []
+    # the reference server sends no meta: its claims are ordered by the export's transactionTime and
+    # flagged, not rejected (issue #15, defect 8)
+    current = views(s)
+    assert current and all(family["flags"] == ["no-last-updated"] for family in current)
+    assert all(family["last_updated"] is None for family in current)
 
 
 # ---- 2. error[] entries that carry a count -----------------------------------------------------------

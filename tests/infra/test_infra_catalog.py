@@ -30,7 +30,19 @@ PROJECTED = {
     "projection.run_date.interval": "1",
     "projection.run_date.interval.unit": "DAYS",
 }
+# the curated tables: one folder a month, not ~2,500 day folders per source per query (issue #15)
+MONTHLY = {
+    "EXTERNAL": "TRUE",
+    "projection.enabled": "true",
+    "projection.source.type": "enum",
+    "projection.run_month.type": "date",
+    "projection.run_month.format": "yyyy-MM",
+    "projection.run_month.range": "2020-01,NOW",
+    "projection.run_month.interval": "1",
+    "projection.run_month.interval.unit": "MONTHS",
+}
 PARTITION_KEYS = [{"Name": "source", "Type": "string"}, {"Name": "run_date", "Type": "string"}]
+MONTHLY_KEYS = [{"Name": "source", "Type": "string"}, {"Name": "run_month", "Type": "string"}]
 
 
 def tables(synth: Synth) -> dict[str, dict[str, Any]]:
@@ -63,12 +75,12 @@ def test_one_database_named_by_config(default: Synth, variant: Synth) -> None:
 
 
 @pytest.mark.parametrize("table", SCHEMA["tables"], ids=lambda table: table["name"])
-def test_each_curated_table_is_its_parquet_files_projected_by_source_and_run_date(
+def test_each_curated_table_is_its_parquet_files_projected_by_source_and_run_month(
     default: Synth, table: dict[str, Any]
 ) -> None:
     glue = tables(default)[table["name"]]
     assert glue["TableType"] == "EXTERNAL_TABLE"
-    assert glue["PartitionKeys"] == PARTITION_KEYS
+    assert glue["PartitionKeys"] == MONTHLY_KEYS
     # the data columns: the table's columns without the partition keys, with their Hive types
     expected = [(c["name"], c["type"], c["comment"]) for c in table["columns"] if c["name"] != "source"]
     columns = glue["StorageDescriptor"]["Columns"]
@@ -79,9 +91,9 @@ def test_each_curated_table_is_its_parquet_files_projected_by_source_and_run_dat
     assert storage["InputFormat"].endswith("MapredParquetInputFormat")
     parameters = glue["Parameters"]
     assert parameters == {
-        **PROJECTED,
+        **MONTHLY,
         "projection.source.values": "bcda-sandbox",
-        "storage.location.template": f"s3://{bucket(default)}/curated/${{source}}/{table['name']}/run_date=${{run_date}}/",
+        "storage.location.template": f"s3://{bucket(default)}/curated/${{source}}/{table['name']}/run_month=${{run_month}}/",
         "classification": "parquet",
     }
 
@@ -90,9 +102,9 @@ def test_the_location_template_is_where_the_curation_writes(default: Synth) -> N
     """The template, filled with a partition's values, is the folder of the key the curation writes."""
     template = tables(default)["claim_version_rows"]["Parameters"]["storage.location.template"]
     key = SCHEMA["key_template"].format(
-        source="bcda-sandbox", table="claim_version_rows", run_date="2026-06-01", run_id="r1", file_index=3
+        source="bcda-sandbox", table="claim_version_rows", run_month="2026-06", run_id="r1", file_index=3
     )
-    folder = template.replace("${source}", "bcda-sandbox").replace("${run_date}", "2026-06-01")
+    folder = template.replace("${source}", "bcda-sandbox").replace("${run_month}", "2026-06")
     assert f"s3://{bucket(default)}/{key}".startswith(folder)
     assert "/" not in f"s3://{bucket(default)}/{key}".removeprefix(folder)
 
@@ -185,9 +197,30 @@ def test_each_view_is_a_presto_view_of_its_sql_file(default: Synth, variant: Syn
     )
 
 
+@pytest.mark.parametrize("snapshot", [s for s in SCHEMA["snapshots"] if s["catalog"]], ids=lambda s: s["name"])
+def test_each_snapshot_table_reads_the_files_its_sources_manifest_lists(
+    default: Synth, snapshot: dict[str, Any]
+) -> None:
+    # issue #15: claims_current, claim_versions and patients_current read each source's latest
+    # snapshot (one PUT of curated/<source>/_current/<table>/manifest switches it), not all of history
+    glue = tables(default)[snapshot["name"]]
+    assert glue["PartitionKeys"] == [{"Name": "source", "Type": "string"}]
+    storage = glue["StorageDescriptor"]
+    assert storage["InputFormat"] == "org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat"
+    assert storage["SerdeInfo"]["SerializationLibrary"] == "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
+    view = next(v for v in SCHEMA["views"] if v["name"] == snapshot["view"])
+    expected = [(c["name"], c["hive_type"]) for c in view["columns"] if c["name"] != "source"]
+    assert [(c["Name"], c["Type"]) for c in storage["Columns"]] == expected
+    assert glue["Parameters"]["storage.location.template"] == (
+        f"s3://{bucket(default)}/curated/${{source}}/_current/{snapshot['name']}/"
+    )
+    assert "projection.run_month.type" not in glue["Parameters"]
+
+
 def test_views_are_created_after_the_tables_and_views_they_may_read(default: Synth) -> None:
     by_name = {r["Properties"]["TableInput"]["Name"]: lid for lid, r in default.resources("AWS::Glue::Table").items()}
     curated = {by_name[table["name"]] for table in SCHEMA["tables"]}
+    curated |= {by_name[snapshot["name"]] for snapshot in SCHEMA["snapshots"] if snapshot["catalog"]}
     for index, view in enumerate(SCHEMA["views"]):
         earlier = {by_name[v["name"]] for v in SCHEMA["views"][:index]}
         depends = set(default.json["Resources"][by_name[view["name"]]].get("DependsOn", []))

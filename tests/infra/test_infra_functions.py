@@ -28,6 +28,10 @@ def test_download_and_curation_are_big_and_long_the_others_small(default: Synth)
         props = functions[logical_id]["Properties"]
         if name == "download_file":
             assert (props["MemorySize"], props["Timeout"]) == (1024, 900)
+        elif name == "resolve_claims":
+            # DuckDB folds the run's claims into the snapshot: 2 GB for it, 10 GB of /tmp to spill
+            assert (props["MemorySize"], props["Timeout"]) == (3008, 900)
+            assert props["EphemeralStorage"] == {"Size": 10240}
         elif name == "curate_file":
             # JSON parsing is CPU-bound: 1,769 MB is one full vCPU; one file per invocation
             assert (props["MemorySize"], props["Timeout"]) == (1769, 900)

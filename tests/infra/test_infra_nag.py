@@ -36,7 +36,9 @@ EXPECTED_ACKNOWLEDGEMENTS = {
         "Query/QueryPolicy",
     },
 }
-FUNCTIONS = "StartRun|Authenticate|KickOff|CheckStatus|DownloadFile|CurateFile|PlanRebuild|Finalize|RecordFailure"
+FUNCTIONS = (
+    "StartRun|Authenticate|KickOff|CheckStatus|DownloadFile|CurateFile|PlanRebuild|ResolveClaims|Finalize|RecordFailure"
+)
 
 
 def acknowledgements(synth: Synth) -> dict[str, dict[str, str]]:

@@ -14,7 +14,7 @@ import claims
 from infra import contract, error_names
 from infra.asl_extract import handler_logical_ids, resolve
 
-MAIN_TASKS = ("Start run", "Authenticate", "Kick off export", "Check export status", "Finalize run")
+MAIN_TASKS = ("Start run", "Authenticate", "Kick off export", "Check export status", "Resolve claims", "Finalize run")
 LAMBDA_THROTTLED = "Lambda.TooManyRequestsException"
 LAMBDA_SERVICE_ERRORS = {
     "Lambda.ClientExecutionTimeoutException",
@@ -89,7 +89,8 @@ def test_the_happy_path_and_its_loops(asl: dict[str, Any], states: dict[str, Any
         "SecondsPath": "$.poll.wait_seconds",
         "Next": "Check export status",
     }
-    assert states["Download files"]["Next"] == "Finalize run"
+    assert states["Download files"]["Next"] == "Resolve claims"  # the run's claims snapshot (issue #15)
+    assert states["Resolve claims"]["Next"] == "Finalize run"
     assert states["Finalize run"]["Next"] == "Export landed"
     assert states["Export landed"] == {"Type": "Succeed"}
 
@@ -127,6 +128,7 @@ def test_every_lambda_task_returns_into_its_own_key(default: Synth, asl: dict[st
         "Authenticate": ("authenticate", "$.auth"),
         "Kick off export": ("kick_off", "$.job"),
         "Check export status": ("check_status", "$.poll"),
+        "Resolve claims": ("resolve_claims", "$.resolved"),
         "Finalize run": ("finalize", "$.final"),
         "Record the failure": ("record_failure", "$.failure"),
         "Download file": ("download_file", "$.result"),
@@ -292,7 +294,7 @@ def test_a_claims_rebuild_curates_every_landed_file_again(states: dict[str, Any]
     assert rebuild["ItemReader"]["Parameters"]["Key.$"] == "$.poll.files_key"
     assert rebuild["ItemSelector"] == {"file.$": "$$.Map.Item.Value", "run.$": "$.run", "rebuild": True}
     assert rebuild["ItemProcessor"]["StartAt"] == "Curate landed file"
-    assert rebuild["Next"] == "Finalize run"
+    assert rebuild["Next"] == "Resolve claims"
 
 
 def test_jsonpath_only(asl: dict[str, Any]) -> None:

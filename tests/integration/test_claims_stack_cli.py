@@ -89,7 +89,7 @@ def test_the_sql_sent_is_one_trino_select_of_the_view(view: str) -> None:
     assert {table.name for table in statement.find_all(exp.Table)} == {VIEWS[view]}
     # arrays come back as JSON text, the rest as is
     casts = {select.alias_or_name for select in statement.selects if select.find(exp.Cast)}
-    assert casts == {"current": {"historic_mbis"}, "versions": set(), "duplicates": {"seen_at"}}[view]
+    assert casts == {"current": {"historic_mbis", "flags"}, "versions": set(), "duplicates": {"seen_at"}}[view]
 
 
 def test_it_waits_for_the_query_and_pages_through_the_results(deployed: Deployed) -> None:

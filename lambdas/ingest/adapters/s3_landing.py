@@ -204,5 +204,10 @@ class S3Landing:
     def delete(self, key: str) -> None:
         self._s3.delete_object(Bucket=self.bucket, Key=key)
 
+    def list_keys(self, prefix: str) -> Iterator[str]:
+        for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+            for found in page.get("Contents", ()):
+                yield str(found["Key"])
+
     def open_object(self, key: str, content_type: str = "application/vnd.apache.parquet") -> DirectUpload:
         return DirectUpload(self._s3, self.bucket, key, content_type, self._part_size)

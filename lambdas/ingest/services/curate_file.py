@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from claims import ROW_TYPES, LandedFile, curate_lines
+from claims import ROW_TYPES, LandedFile, bounded_lines, curate_lines
 from ingest.errors import ConfigurationError, IncompleteRunError
 from ingest.payloads import RunContext
 from ingest.wiring import Deps
@@ -52,13 +52,16 @@ class _ChunkReader(io.RawIOBase):
         return count
 
 
-def _landed_of(run: RunContext, item: dict[str, Any]) -> LandedFile:
-    """Where the file landed: this run's, or (a rebuild) the run that landed it."""
+def _landed_of(run: RunContext, item: dict[str, Any], transaction_time: object) -> LandedFile:
+    """Where the file landed: this run's, or (a rebuild) the run that landed it, with that export's
+    transactionTime (what orders a resource that has no meta.lastUpdated)."""
     key = str(item["key"])
     run_id = str(item.get("landed_run_id") or run.run_id)
     found = _RUN_DATE.search(key)
     run_date = str(item.get("landed_run_date") or (found.group(1) if found else run.run_date))
-    return LandedFile(run.source, run_id, run_date, key, int(item["index"]))
+    landed_time = item.get("landed_transaction_time") if "landed_run_id" in item else transaction_time
+    time = str(landed_time) if landed_time and landed_time != "none" else None
+    return LandedFile(run.source, run_id, run_date, key, int(item["index"]), transaction_time=time)
 
 
 def curate_file(deps: Deps, event: dict[str, Any]) -> dict[str, Any]:
@@ -66,7 +69,7 @@ def curate_file(deps: Deps, event: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(item, dict) or "key" not in item or "index" not in item:
         raise ConfigurationError("Curate file needs $.file: an item of files.json")
     run = RunContext.from_state(event)
-    landed = _landed_of(run, item)
+    landed = _landed_of(run, item, event.get("transaction_time"))
     rebuild = bool(event.get("rebuild"))
     record = deps.store.get_landed_file(landed.run_id, landed.file_index)
     if record is None or record.key != landed.object_key:
@@ -79,8 +82,10 @@ def curate_file(deps: Deps, event: dict[str, Any]) -> dict[str, Any]:
         return {"status": "curated", "index": landed.file_index, "skipped": True}
 
     body = deps.landing.read_stream(landed.object_key, 1 << 20)
-    with gzip.GzipFile(fileobj=io.BufferedReader(_ChunkReader(body), 1 << 20)) as lines:
-        report = curate_lines(lines, landed, lambda table: deps.landing.open_object(landed.output_key(table)))
+    with gzip.GzipFile(fileobj=io.BufferedReader(_ChunkReader(body), 1 << 20)) as stream:
+        report = curate_lines(
+            bounded_lines(stream), landed, lambda table: deps.landing.open_object(landed.output_key(table))
+        )
     for table in ROW_TYPES:
         stale = landed.output_key(table)
         # the rules no longer derive rows of this table here (a rebuild): its old file must go. Only an

@@ -48,7 +48,7 @@ def test_the_emulators_deletion_line_gives_one_row_with_where_it_landed(tmp_path
         DeletedResource("src", "Patient", "-1000", RUN, DELETED.object_key, 2),
     ]
     assert tables[REJECTS] == []
-    assert (tmp_path / "curated/src/deleted_resources/run_date=2026-07-01" / f"{RUN}-00004.parquet").is_file()
+    assert (tmp_path / "curated/src/deleted_resources/run_month=2026-07" / f"{RUN}-00004.parquet").is_file()
 
 
 def test_each_delete_entry_is_a_row_and_each_other_entry_a_reject_of_the_same_line(tmp_path: Path) -> None:

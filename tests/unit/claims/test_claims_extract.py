@@ -14,6 +14,7 @@ import pytest
 
 from claims import DirectoryOutputs, LandedFile, curate_lines
 from claims.extract import claim_version, partial_claim, patient_mbi
+from claims.jsonparse import content_digest
 from claims.rows import ClaimVersion, Reject
 from local.emulator.claims import eob
 from local.emulator.claims import partial_claim as emulator_partial_claim
@@ -22,14 +23,17 @@ from local.emulator.resources import dumps, patient
 from tests.unit.claims.conftest import LOADED, bene, revision
 
 EXPECTED_INSTANT = "2026-03-04T05:06:07.890+00:00"  # BFD's style, as the emulator writes it
+LOADED_US = int(LOADED.timestamp()) * 1_000_000 + LOADED.microsecond
 
 
 @pytest.mark.parametrize("r4", [False, True], ids=["STU3 (v1)", "R4 (v2-v3)"])
 def test_a_bcda_eob_gives_its_claim_version_row(r4: bool, landed: LandedFile) -> None:
-    row = claim_version(eob(bene(), revision(), r4), landed, 7)
+    resource = eob(bene(), revision(), r4)
+    row = claim_version(resource, landed, 7)
     assert row == ClaimVersion(
         source="src", claim_group_id="777", claim_id="9991831999", status="active",
-        last_updated=EXPECTED_INSTANT, last_updated_utc=LOADED, claim_type="CARRIER",
+        last_updated=EXPECTED_INSTANT, last_updated_utc=LOADED, updated_us=LOADED_US, updated_from="lastUpdated",
+        content_digest=content_digest(resource), claim_type="CARRIER",
         service_start="2026-02-01", service_end="2026-02-01", patient="-10000000000066",
         mbi=None, historic_mbis=(),  # BCDA carries MBIs on Patient, not on the EOB
         resource_id="carrier-9991831999", run_id=landed.run_id, object_key=landed.object_key, line=7,
@@ -177,7 +181,7 @@ def test_bad_lines_become_rejects_with_their_key_and_line_and_good_lines_still_l
     assert reasons[3] == "resourceType Coverage is not curated"
     assert reasons[4] == "no resourceType"
     assert reasons[5] == "ExplanationOfBenefit 9991831999 has no status"
-    assert reasons[6] == "meta.lastUpdated is not an instant: 'yesterday'"
+    assert reasons[6] == "meta.lastUpdated is not a FHIR instant: 'yesterday'"
     assert "no claim-group and clm_id/pde_id identifier" in reasons[7]
     assert reasons[8].startswith("not JSON")
 
@@ -211,7 +215,7 @@ def test_curating_a_file_again_overwrites_its_own_output(tmp_path: Path, landed:
     curate_lines(lines, landed, DirectoryOutputs(tmp_path, landed))
     files = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert [str(p.relative_to(tmp_path)) for p in files] == [
-        "curated/src/claim_version_rows/run_date=2026-06-01/20260601T000000.000Z-aaaaaa-00001.parquet"
+        "curated/src/claim_version_rows/run_month=2026-06/20260601T000000.000Z-aaaaaa-00001.parquet"
     ]
     assert duckdb.sql(f"SELECT count(*) FROM '{files[0]}'").fetchall() == [(1,)]
 

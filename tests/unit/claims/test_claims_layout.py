@@ -10,7 +10,7 @@ from claims import LandedFile
 def test_the_key_of_a_landed_files_table() -> None:
     landed = LandedFile("bcda prod", "20261125T081627.418Z-10a990", "2026-11-25", "fhir/x", 7)
     assert landed.output_key("claim_version_rows") == (
-        "curated/bcda_prod/claim_version_rows/run_date=2026-11-25/20261125T081627.418Z-10a990-00007.parquet"
+        "curated/bcda_prod/claim_version_rows/run_month=2026-11/20261125T081627.418Z-10a990-00007.parquet"
     )
 
 

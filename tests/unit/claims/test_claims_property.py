@@ -24,6 +24,7 @@ from local.emulator.config import DEFAULT_DATA_LOAD_TIME
 from local.emulator.population import Beneficiary, Population, Revision
 from local.emulator.render import render
 from local.emulator.resources import deletion_bundle
+from resolve import DirectoryStore, resolve_source
 from tests.support.claims import land
 from tests.unit.claims.conftest import ab2d_line, land_deleted
 
@@ -127,6 +128,20 @@ def _views(root: Path) -> tuple[list[Row], list[Row]]:
     return sorted(current), sorted(versions.fetchall())
 
 
+def _assert_the_snapshot_is_history_after(root: Path, month: int) -> None:
+    """Resolve what was curated since the last snapshot (resolve.build, as the Resolve claims step
+    does after each run): its tables equal the history views over every curated file."""
+    report = resolve_source(DirectoryStore(root), "rand", root.parent / "work", f"g{month}")
+    assert report.mode == ("full" if month == 0 else "incremental")
+    assert report.removed_generations == (1 if month >= 2 else 0)  # the current and the previous are kept
+    resolved, history = ClaimsDatabase(root), ClaimsDatabase(root, snapshots=False)
+    for table in ("claims_current", "claim_versions", "patients_current"):
+        query = f"SELECT * FROM {table} ORDER BY ALL"
+        assert resolved.connection.execute(query).fetchall() == history.connection.execute(query).fetchall(), table
+    plan = resolved.connection.execute("EXPLAIN SELECT * FROM claims_current").fetchall()
+    assert "READ_PARQUET" in str(plan).upper() and "WINDOW" not in str(plan).upper()  # the snapshot, not history
+
+
 def _land(root: Path, run_id: str, run_date: str, export: Export, index: int = 1) -> None:
     land(root, "rand", run_id, run_date, export.lines, index)
     if export.deleted:
@@ -159,6 +174,7 @@ def _assert_views_equal(truth: tuple[list[Row], list[Row]], exports: list[Export
             f"2026-{month + 1:02d}-15",
             Export(rng.sample(export.lines, len(export.lines)), export.deleted, export.patients),
         )
+        _assert_the_snapshot_is_history_after(tmp_path / "shuffled", month)
     assert _views(tmp_path / "shuffled") == truth
     summary = ClaimsDatabase(tmp_path / "shuffled").summary()
     assert summary.duplicates_dropped == sum(len(export.lines) for export in exports)

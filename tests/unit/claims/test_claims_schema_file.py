@@ -35,7 +35,7 @@ def test_the_tables_in_the_file_are_the_writers_columns() -> None:
     assert [table.name for table in CATALOG.tables] == list(ROW_TYPES)
     for table in CATALOG.tables:
         assert [(c.name, c.type) for c in table.columns] == [(c.name, c.type) for c in columns(table.name)]
-        assert [key.name for key in table.partition_keys] == ["source", "run_date"]
+        assert [key.name for key in table.partition_keys] == ["source", "run_month"]
 
 
 def test_the_key_template_is_the_one_the_curation_writes() -> None:

@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 import requests
 
+from tests.unit.emulator.conftest import Client
+
 
 def test_okta_token_in_the_body_or_the_query(ab2d: Any) -> None:
     emu = ab2d.emu
@@ -222,3 +224,12 @@ def test_v2_default_since_follows_the_last_fully_downloaded_job(ab2d: Any) -> No
     emu.clock.advance(60)
     ab2d.kickoff()
     assert emu.jobs()[1].since == first_job.created_at
+
+
+def test_the_cms_page_examples_answer_a_full_history_since_at_the_floor(start: Any) -> None:
+    # issue #15 defect 7: `local-run --flavor ab2d --scenario cms-examples` landed no EOB, because a
+    # full-history AB2D v2 export asks for _since=2020-02-13 (the floor) and the page's claims predate it
+    ab2d = Client(start(flavor="ab2d", scenario="cms-examples")).login()
+    manifest = ab2d.manifest(query="_since=2020-02-13T00:00:00.000-05:00")
+    lines = gzip.decompress(ab2d.body(ab2d.download(manifest["output"][0]["url"]))).splitlines()
+    assert [line.count(b'"99995"') for line in lines] == [1]

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from claims import DirectoryOutputs, LandedFile, curate_lines
+from local.claims import summary
 from local.cli import main
 from local.emulator.resources import deletion_bundle
 from tests.support.claims import ab2d_eob, day, land, land_bcda_and_ab2d
@@ -18,7 +19,7 @@ RUN = "20260601T041233.705Z-abcdef"
 
 CURRENT_KEYS = [
     "source", "claim_group_id", "claim_id", "status", "last_updated", "versions", "mbi", "historic_mbis",
-    "patient", "claim_type",
+    "patient", "claim_type", "flags",
 ]  # fmt: skip
 
 
@@ -106,3 +107,18 @@ def test_a_smart_servers_deletion_shows_as_a_cancelled_claim(
     (row,) = [json.loads(line) for line in out.splitlines()]
     assert (row["claim_group_id"], row["claim_id"], row["status"], row["versions"]) == ("g1", "11", "cancelled", 1)
     assert "1 families (0 active, 1 cancelled" in err
+
+
+def test_the_claims_line_of_a_source_whose_every_line_was_rejected_names_the_reason(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # issue #15 defect 8: the run's line said only "claims: none curated for this source"
+    no_group = json.loads(ab2d_eob("1", "2", "active", day("01/01/2020")))
+    no_group["identifier"] = [i for i in no_group["identifier"] if "claim-group" not in i["system"]]
+    land(tmp_path, "refused", RUN, "2026-06-01", [json.dumps(no_group).encode()] * 3)
+    assert summary.main([str(tmp_path), "refused"]) == 0
+    assert capsys.readouterr().out.strip() == (
+        "claims: 0 versions seen (0 distinct), 0 families (0 active, 0 cancelled, 0 anomalies), 0 duplicates "
+        'dropped, 3 rejects (most often, 3 times: "ExplanationOfBenefit pde… has no claim-group identifier"), '
+        "0 deletions"
+    )
