@@ -22,7 +22,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from infra import contract
-from infra.constructs.storage import CURATED_PREFIX, DATA_PREFIXES, RUNS_PREFIX, STAGING_PREFIX
+from infra.constructs.storage import CURATED_PREFIX, DATA_PREFIXES, ERRORS_PREFIX, RUNS_PREFIX, STAGING_PREFIX
 
 
 class Need(Enum):
@@ -32,7 +32,7 @@ class Need(Enum):
     RUN_FILES_READ = "read run files (file lists, pre-signed URLs) under runs/"
     RUN_FILES_READ_WRITE = "read and write run files under runs/"
     TELL_MISSING = "tell a missing object (404) from a forbidden one (403)"
-    CURATE = "read landed data files under fhir/ and write the curated claims under curated/"
+    CURATE = "read landed data and deleted files (fhir/, deleted/) and write the curated claims under curated/"
     LANDING = "land files under fhir/, errors/, deleted/ through staging/ (multipart, copy, checkpoints)"
     EVENT_LANDED = "put ExportLanded on the default bus"
     EVENT_FAILED = "put ExportFailed on the default bus"
@@ -134,8 +134,10 @@ def _landing(r: Resources) -> list[iam.PolicyStatement]:
 
 
 def _curate(r: Resources) -> list[iam.PolicyStatement]:
+    # what claims.curatable reads: output files under fhir/, a server's deleted files under deleted/
+    read = [f"{prefix}*" for prefix in DATA_PREFIXES if prefix != ERRORS_PREFIX]
     return [
-        _objects("ReadLandedData", r.bucket, ("s3:GetObject",), [f"{DATA_PREFIXES[0]}*"]),
+        _objects("ReadLandedData", r.bucket, ("s3:GetObject",), read),
         # GetObject also answers HeadObject: is a curated file of an earlier curation there to replace?
         _objects("WriteCuratedClaims", r.bucket, (*_OBJECT_WRITE, "s3:GetObject", "s3:DeleteObject",
                                                    "s3:ListMultipartUploadParts"), [f"{CURATED_PREFIX}*"]),

@@ -17,6 +17,7 @@ from infra.nag import acknowledge
 #: Landed data: ``fhir/``, ``errors/``, ``deleted/``; run bookkeeping: ``runs/``; large files being
 #: assembled and download checkpoints: ``staging/`` (docs/architecture.md §4).
 DATA_PREFIXES = ("fhir/", "errors/", "deleted/")
+ERRORS_PREFIX = "errors/"
 RUNS_PREFIX = "runs/"
 STAGING_PREFIX = "staging/"
 #: the claims layer's Parquet files (lambdas/claims): curated/<source>/<table>/run_date=.../

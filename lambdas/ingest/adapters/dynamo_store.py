@@ -324,12 +324,17 @@ class DynamoRunStore:
         )
         return int(response["Attributes"]["downloads"])
 
-    def put_file_failure(self, run_id: str, index: int, error: str, message: str, url: str, at: str) -> None:
+    def put_file_failure(
+        self, run_id: str, index: int, error: str, message: str, url: str, at: str, step: str = "Download file"
+    ) -> None:
+        """Why a file's step failed (``step``: the state's name), for Record the failure: a Distributed
+        Map reports only that too many items failed."""
         self._table.put_item(
             Item={
                 "pk": RUN + run_id,
                 "sk": f"FAILURE#{index:05d}",
                 "index": index,
+                "step": step,
                 "error": error,
                 "message": message[:2000],
                 "url": url,
@@ -337,8 +342,21 @@ class DynamoRunStore:
             }
         )
 
-    def clear_file_failure(self, run_id: str, index: int) -> None:
-        self._table.delete_item(Key={"pk": RUN + run_id, "sk": f"FAILURE#{index:05d}"})
+    def clear_file_failure(self, run_id: str, index: int, url: str | None = None) -> None:
+        """Forget a file's failure; with ``url``, only a failure of that file (a claims rebuild curates
+        files of many runs, whose indexes repeat)."""
+        condition = {
+            "ConditionExpression": "attribute_not_exists(pk) OR #url = :url",
+            "ExpressionAttributeNames": {"#url": "url"},
+            "ExpressionAttributeValues": {":url": url},
+        }
+        try:
+            self._table.delete_item(
+                Key={"pk": RUN + run_id, "sk": f"FAILURE#{index:05d}"}, **(condition if url is not None else {})
+            )
+        except ClientError as error:
+            if not _conditional_failed(error):
+                raise
 
     def file_failures(self, run_id: str) -> list[dict[str, Any]]:
         return [_plain(item) for item in self._query(run_id, "FAILURE#")]
