@@ -105,12 +105,15 @@ class DynamoRunStore:
                 raise
             return False
 
-    def release_lease(self, source: str, scope: str, run_id: str) -> bool:
+    def release_lease(self, source: str, scope: str, run_id: str, execution: str) -> bool:
+        """Release the lease only while this execution of this run holds it. The run id alone is not
+        enough: a run that resumes an open job keeps that job's run id, so a redrive of the stopped
+        execution it took the lease over from would otherwise free the live run's lease."""
         try:
             self._table.delete_item(
                 Key={"pk": LEASE + source, "sk": scope},
-                ConditionExpression="run_id = :run",
-                ExpressionAttributeValues={":run": run_id},
+                ConditionExpression="run_id = :run AND execution = :execution",
+                ExpressionAttributeValues={":run": run_id, ":execution": execution},
             )
             return True
         except ClientError as error:

@@ -137,5 +137,5 @@ def record_failure(deps: Deps, state: dict[str, Any]) -> dict[str, str]:
             {"source": run.source, "run_id": run.run_id, "scope": run.scope, "error": error, "cause": cause},
         )
     finally:
-        deps.store.release_lease(run.source, run.scope, run.run_id)
+        deps.store.release_lease(run.source, run.scope, run.run_id, run.execution)
     return {"error": error, "cause": cause}
