@@ -46,9 +46,10 @@ SPECS: dict[str, FunctionSpec] = {
     "kick_off": FunctionSpec(
         256,
         Duration.minutes(2),
-        (Need.SECRETS,),
+        # an abandoned resume's landed files are discarded before the export starts over
+        (Need.SECRETS, Need.DISCARD),
         "Kick off export: $export, record the job",
-        TableItems(reads=("server_job",), writes=("open_job", "server_job", "ledger")),
+        TableItems(reads=("server_job", "run_files"), writes=("open_job", "server_job", "ledger")),
     ),
     "check_status": FunctionSpec(
         256,

@@ -34,6 +34,7 @@ class Need(Enum):
     TELL_MISSING = "tell a missing object (404) from a forbidden one (403)"
     CURATE = "read landed data and deleted files (fhir/, deleted/) and write the curated claims under curated/"
     LANDING = "land files under fhir/, errors/, deleted/ through staging/ (multipart, copy, checkpoints)"
+    DISCARD = "delete what an abandoned run landed and curated (its export starts over and lands it all again)"
     EVENT_LANDED = "put ExportLanded on the default bus"
     EVENT_FAILED = "put ExportFailed on the default bus"
 
@@ -144,6 +145,11 @@ def _curate(r: Resources) -> list[iam.PolicyStatement]:
     ]  # fmt: skip
 
 
+def _discard(r: Resources) -> list[iam.PolicyStatement]:
+    prefixes = [f"{prefix}*" for prefix in (*DATA_PREFIXES, CURATED_PREFIX)]
+    return [_objects("DiscardAbandonedFiles", r.bucket, ("s3:DeleteObject",), prefixes)]
+
+
 def _tell_missing(r: Resources) -> list[iam.PolicyStatement]:
     # "Is this file landed already?", "is there a file list of an earlier poll?" are HeadObjects; S3
     # answers 404 for a missing key only to a caller allowed to list the bucket (403 otherwise). No
@@ -171,6 +177,7 @@ _STATEMENTS = {
     Need.TELL_MISSING: _tell_missing,
     Need.CURATE: _curate,
     Need.LANDING: _landing,
+    Need.DISCARD: _discard,
     Need.EVENT_LANDED: lambda _r: _event(contract.EXPORT_LANDED),
     Need.EVENT_FAILED: lambda _r: _event(contract.EXPORT_FAILED),
 }

@@ -44,7 +44,7 @@ TELL_MISSING = {"TellMissingFromForbidden": "s3:ListBucket"}
 EXPECTED = {
     "start_run": {**READS, **WRITES, **STATE_KEY},
     "authenticate": {**SECRETS},
-    "kick_off": {**SECRETS, **READS, **WRITES, **STATE_KEY},
+    "kick_off": {**SECRETS, **READS, **WRITES, **STATE_KEY, "DiscardAbandonedFiles": "s3:DeleteObject"},
     "check_status": {**SECRETS, **WRITES, **STATE_KEY, **READ_WRITE_RUN_FILES, **TELL_MISSING, **OBJECT_KEY},
     "download_file": {
         **SECRETS,
@@ -71,7 +71,7 @@ EXPECTED = {
 #: handler -> (partition-key prefixes it may read, ... it may write): each step only its own items
 TABLE_ITEMS = {
     "start_run": (["LEASE#*", "LEDGER#*", "OPENJOB#*", "WATERMARK#*"], ["LEASE#*", "LEDGER#*"]),
-    "kick_off": (["SERVERJOB#*"], ["LEDGER#*", "OPENJOB#*", "SERVERJOB#*"]),
+    "kick_off": (["RUN#*", "SERVERJOB#*"], ["LEDGER#*", "OPENJOB#*", "SERVERJOB#*"]),
     "check_status": (None, ["LEDGER#*"]),
     "download_file": (["RUN#*"], ["RUN#*"]),
     "finalize": (["RUN#*", "WATERMARK#*"], ["LEASE#*", "LEDGER#*", "OPENJOB#*", "WATERMARK#*"]),

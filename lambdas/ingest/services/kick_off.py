@@ -24,6 +24,7 @@ from bulkfhir._http import origin, strip_query
 from bulkfhir.profiles import full_history_since
 from ingest.payloads import JobState, RunContext
 from ingest.ports import OpenJob, ServerJob
+from ingest.services.discard_run import discard_landed_files
 from ingest.services.start_run import request_of
 from ingest.timeutil import parse_utc, utc_iso
 from ingest.wiring import Deps
@@ -238,6 +239,8 @@ def _abandon(deps: Deps, run: RunContext, why: str) -> None:
         },
     )
     deps.store.clear_open_job(run.source, run.scope, run.run_id)
+    # the fresh export lands every file again: the partial files must not sit beside them (#14)
+    discard_landed_files(deps, run.source, run.run_id, run.run_date)
 
 
 def _retire_stale_job(deps: Deps, run: RunContext, client: BulkDataClient) -> None:

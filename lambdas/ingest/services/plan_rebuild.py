@@ -26,7 +26,8 @@ def plan_rebuild(deps: Deps, state: dict[str, Any]) -> dict[str, Any]:
     items: list[dict[str, Any]] = []
     runs = 0
     for ledger in deps.store.all_runs(run.source):
-        if ledger["run_id"] == run.run_id:
+        # an abandoned run's files were discarded when its export started over (services.discard_run)
+        if ledger["run_id"] == run.run_id or ledger.get("status") == "ABANDONED":
             continue
         landed = [f for f in deps.store.list_landed_files(str(ledger["run_id"])) if curatable(f.kind, f.type)]
         runs += bool(landed)
