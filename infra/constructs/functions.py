@@ -54,7 +54,7 @@ SPECS: dict[str, FunctionSpec] = {
     "check_status": FunctionSpec(
         256,
         Duration.minutes(2),
-        (Need.SECRETS, Need.RUN_FILES_READ_WRITE, Need.TELL_MISSING),
+        (Need.SECRETS, Need.RUN_FILES_READ_WRITE, Need.SIGNED_URLS_WRITE, Need.TELL_MISSING),
         "Check export status: poll, write the manifest and file list",
         TableItems(writes=("ledger",)),
     ),
@@ -62,7 +62,7 @@ SPECS: dict[str, FunctionSpec] = {
     "download_file": FunctionSpec(
         1024,
         Duration.minutes(15),
-        (Need.SECRETS, Need.LANDING, Need.RUN_FILES_READ, Need.TELL_MISSING),
+        (Need.SECRETS, Need.LANDING, Need.SIGNED_URLS_READ, Need.TELL_MISSING),
         "Download file: stream one file into S3 and verify it",
         TableItems(reads=("run_files",), writes=("run_files",)),
     ),
@@ -192,8 +192,8 @@ class Functions(Construct):
         acknowledge_wildcard_resources(
             policy,
             "Wildcards only in resources: object prefixes of the landing bucket (fhir/*, errors/*, deleted/*, "
-            "runs/*, staging/*, curated/*), the random suffix of imported secrets, and '*' for X-Ray trace "
-            "segments and VPC network interfaces, whose actions support no resource-level scoping.",
+            "runs/*, signed-urls/*, staging/*, curated/*), the random suffix of imported secrets, and '*' for X-Ray "
+            "trace segments and VPC network interfaces, whose actions support no resource-level scoping.",
         )
         return iam.Role(
             self,

@@ -22,14 +22,22 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from infra import contract
-from infra.constructs.storage import CURATED_PREFIX, DATA_PREFIXES, ERRORS_PREFIX, RUNS_PREFIX, STAGING_PREFIX
+from infra.constructs.storage import (
+    CURATED_PREFIX,
+    DATA_PREFIXES,
+    ERRORS_PREFIX,
+    RUNS_PREFIX,
+    SIGNED_URLS_PREFIX,
+    STAGING_PREFIX,
+)
 
 
 class Need(Enum):
     """One kind of access a step needs."""
 
     SECRETS = "read the sources' credentials"
-    RUN_FILES_READ = "read run files (file lists, pre-signed URLs) under runs/"
+    SIGNED_URLS_READ = "read a run's pre-signed file URLs under signed-urls/"
+    SIGNED_URLS_WRITE = "read and write a run's pre-signed file URLs under signed-urls/"
     RUN_FILES_READ_WRITE = "read and write run files under runs/"
     TELL_MISSING = "tell a missing object (404) from a forbidden one (403)"
     CURATE = "read landed data and deleted files (fhir/, deleted/) and write the curated claims under curated/"
@@ -77,7 +85,7 @@ def statements_for(
     needs = set(needs)
     statements = _table(resources, table) if table else []
     statements += [statement for need in Need if need in needs for statement in _STATEMENTS[need](resources)]
-    if needs & {Need.RUN_FILES_READ, Need.RUN_FILES_READ_WRITE, Need.LANDING, Need.CURATE}:
+    if needs & {Need.RUN_FILES_READ_WRITE, Need.SIGNED_URLS_READ, Need.SIGNED_URLS_WRITE, Need.LANDING, Need.CURATE}:
         statements.append(_kms_via("KeyForObjects", resources.key, _KMS_FOR_OBJECTS, "s3"))
     return statements
 
@@ -118,12 +126,17 @@ def _secrets(r: Resources) -> list[iam.PolicyStatement]:
     return statements
 
 
-def _run_files_read(r: Resources) -> list[iam.PolicyStatement]:
-    return [_objects("ReadRunFiles", r.bucket, ("s3:GetObject",), [f"{RUNS_PREFIX}*"])]
-
-
 def _run_files_read_write(r: Resources) -> list[iam.PolicyStatement]:
     return [_objects("ReadWriteRunFiles", r.bucket, ("s3:GetObject", *_OBJECT_WRITE), [f"{RUNS_PREFIX}*"])]
+
+
+def _signed_urls_read(r: Resources) -> list[iam.PolicyStatement]:
+    return [_objects("ReadSignedUrls", r.bucket, ("s3:GetObject",), [f"{SIGNED_URLS_PREFIX}*"])]
+
+
+def _signed_urls_write(r: Resources) -> list[iam.PolicyStatement]:
+    actions = ("s3:GetObject", *_OBJECT_WRITE)
+    return [_objects("ReadWriteSignedUrls", r.bucket, actions, [f"{SIGNED_URLS_PREFIX}*"])]
 
 
 def _landing(r: Resources) -> list[iam.PolicyStatement]:
@@ -172,8 +185,9 @@ def _event(detail_type: str) -> list[iam.PolicyStatement]:
 
 _STATEMENTS = {
     Need.SECRETS: _secrets,
-    Need.RUN_FILES_READ: _run_files_read,
     Need.RUN_FILES_READ_WRITE: _run_files_read_write,
+    Need.SIGNED_URLS_READ: _signed_urls_read,
+    Need.SIGNED_URLS_WRITE: _signed_urls_write,
     Need.TELL_MISSING: _tell_missing,
     Need.CURATE: _curate,
     Need.LANDING: _landing,

@@ -34,6 +34,10 @@ def assert_every_call_allowed(s: Any) -> dict[str, set[str]]:
     return touched
 
 
+def _object(s: Any, key: str) -> bytes:
+    return bytes(s.aws.s3.get_object(Bucket=s.aws.bucket, Key=key)["Body"].read())
+
+
 def test_a_smart_source_with_deletions_signed_urls_and_a_rebuild_needs_nothing_its_roles_lack(stack):
     s = stack("smart", patients=60, signed_file_urls=True, record_calls=True)
     assert (first := s.run()).status == "SUCCEEDED", first.cause
@@ -44,6 +48,10 @@ def test_a_smart_source_with_deletions_signed_urls_and_a_rebuild_needs_nothing_i
     assert (rebuild := s.run(rebuild_claims=True)).status == "SUCCEEDED", rebuild.cause
     touched = assert_every_call_allowed(s)
     assert "GetObject deleted/" in touched["curate_file"]  # the deleted files were curated (and read back)
+    # item 6: the signed URLs are in one place only (which only Check status and Download file may read)
+    holding = [key for key in s.aws.list_keys() if b"X-Amz-Signature" in _object(s, key)]
+    assert holding and all(key.startswith("signed-urls/e2e/") for key in holding), holding
+    assert touched["download_file"] >= {"GetObject signed-urls/"}
     assert {"start_run", "authenticate", "kick_off", "check_status", "download_file", "curate_file",
             "plan_rebuild", "finalize"} <= set(touched)  # fmt: skip
 

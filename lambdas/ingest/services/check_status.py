@@ -87,7 +87,7 @@ def _complete(
     files_key = layout.files_key(run.source, run.run_id)
     urls_key = layout.file_urls_key(run.source, run.run_id)
     items, full_urls = file_items(run, manifest, _earlier_items(deps.landing, files_key))
-    deps.landing.put_json(layout.server_manifest_key(run.source, run.run_id), manifest.raw)
+    deps.landing.put_json(layout.server_manifest_key(run.source, run.run_id), layout.without_signatures(manifest.raw))
     earlier_urls = deps.landing.get_json(urls_key) if deps.landing.head_metadata(urls_key) is not None else {}
     if full_urls or earlier_urls:
         deps.landing.put_json(urls_key, {**earlier_urls, **full_urls})
