@@ -49,7 +49,7 @@ SPECS: dict[str, FunctionSpec] = {
         # an abandoned resume's landed files are discarded before the export starts over
         (Need.SECRETS, Need.DISCARD),
         "Kick off export: $export, record the job",
-        TableItems(reads=("server_job", "run_files"), writes=("open_job", "server_job", "ledger")),
+        TableItems(reads=("server_job", "open_job", "run_files"), writes=("open_job", "server_job", "ledger")),
     ),
     "check_status": FunctionSpec(
         256,

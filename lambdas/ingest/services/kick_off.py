@@ -228,25 +228,31 @@ def _resume(deps: Deps, run: RunContext, client: BulkDataClient) -> JobState | N
 
 def _abandon(deps: Deps, run: RunContext, why: str) -> None:
     logger.warning("the earlier run's job cannot be resumed; abandoning it", extra={"why": why[:500]})
+    job = OpenJob(run.run_id, str(run.resume_job_url), None, {}, run.run_date)
+    cause = f"its export job could not be resumed ({why[:600]}); the run started over with a fresh export"
+    _abandon_run(deps, run.source, run.scope, job, cause)
+
+
+def _abandon_run(deps: Deps, source: str, scope: str, job: OpenJob, cause: str) -> None:
+    """A run whose export job will never be resumed: recorded, its open job cleared, and (a later export
+    lands every file again) the files it landed discarded, so that nothing is there twice (#14)."""
     deps.store.update_run(
-        run.source,
-        run.run_id,
-        {
-            "status": "ABANDONED",
-            "error": "ResumeAbandoned",
-            "cause": f"its export job could not be resumed ({why[:600]}); the run started over with a fresh export",
-            "failed_at": utc_iso(deps.clock()),
-        },
+        source,
+        job.run_id,
+        {"status": "ABANDONED", "error": "ResumeAbandoned", "cause": cause, "failed_at": utc_iso(deps.clock())},
     )
-    deps.store.clear_open_job(run.source, run.scope, run.run_id)
-    # the fresh export lands every file again: the partial files must not sit beside them (#14)
-    discard_landed_files(deps, run.source, run.run_id, run.run_date)
+    deps.store.clear_open_job(source, scope, job.run_id)
+    discard_landed_files(deps, source, job.run_id, job.run_date)
 
 
 def _retire_stale_job(deps: Deps, run: RunContext, client: BulkDataClient) -> None:
     """An earlier run's job of another request: cancel it if this stack started it on this server (a
     job still running would hold BCDA's duplicate-job slot); it is never resumed."""
     job_url = str(run.stale_job_url)
+    stale = deps.store.get_open_job(run.source, run.scope)
+    if stale is not None and stale.job_url == job_url and stale.run_id != run.run_id:
+        cause = f"its export job was not resumed: run {run.run_id} asked for another export"
+        _abandon_run(deps, run.source, run.scope, stale, cause)
     claim = deps.store.get_server_job(strip_query(job_url))
     if not (claim and claim.started_by_us) or origin(job_url) != origin(client.api_root):
         return
