@@ -5,14 +5,18 @@ AWS, where moto grants everything.
 The dispatcher runs a handler in the thread that invoked it (moto's Step Functions worker), so the
 function in progress is a property of the thread: every botocore API call made while it is set is
 recorded under that function, with its parameters and how it ended (an S3 ``HeadObject`` of a
-missing key answers 404 only to a caller who may list the bucket).
+missing key answers 404 only to a caller who may list the bucket); a thread a handler starts (boto3's
+managed copy uses a pool) works for the same function. A call from another thread than
+the one that made the recorder, outside any function, is the Step Functions engine's own (invoking
+a function, a Distributed Map reading its items and writing its results): it is recorded under
+``engine`` (the state machine's logical id) when that is set.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 from unittest import mock
@@ -35,8 +39,11 @@ class CallRecorder:
 
     def __init__(self) -> None:
         self.calls: list[RecordedCall] = []
+        #: who the calls of moto's Step Functions engine threads are recorded under (None: not recorded)
+        self.engine: str | None = None
         self._lock = threading.Lock()
         self._local = threading.local()
+        self._owner = threading.get_ident()
 
     @contextmanager
     def running(self, function: str) -> Iterator[None]:
@@ -53,6 +60,8 @@ class CallRecorder:
 
         def make_api_call(client: BaseClient, operation: str, params: dict[str, Any]) -> Any:
             function = getattr(recorder._local, "function", None)
+            if function is None and threading.get_ident() != recorder._owner:
+                function = recorder.engine
             if function is None:
                 return original(client, operation, params)
             service = client.meta.service_model.service_name
@@ -64,7 +73,24 @@ class CallRecorder:
             recorder._add(RecordedCall(function, service, operation, dict(params), None))
             return result
 
-        return mock.patch.object(BaseClient, "_make_api_call", make_api_call)
+        start = threading.Thread.start
+
+        def start_for_the_same_function(thread: threading.Thread) -> None:
+            function = getattr(recorder._local, "function", None)
+            if function is not None:
+                run = thread.run
+
+                def run_as_function() -> None:
+                    recorder._local.function = function
+                    run()
+
+                thread.run = run_as_function  # type: ignore[method-assign]
+            start(thread)
+
+        patches = ExitStack()
+        patches.enter_context(mock.patch.object(BaseClient, "_make_api_call", make_api_call))
+        patches.enter_context(mock.patch.object(threading.Thread, "start", start_for_the_same_function))
+        return patches
 
     def _add(self, call: RecordedCall) -> None:
         with self._lock:

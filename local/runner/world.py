@@ -21,7 +21,13 @@ from typing import IO, Any
 import boto3
 from moto import mock_aws
 
-from infra.asl_extract import DEFAULT_PSEUDO_PARAMETERS, default_reference, extract_definition, resolve
+from infra.asl_extract import (
+    DEFAULT_PSEUDO_PARAMETERS,
+    default_reference,
+    extract_definition,
+    resolve,
+    state_machine_ids,
+)
 from ingest.observability import logger
 from ingest.settings import load_settings
 from ingest.wiring import container
@@ -230,6 +236,8 @@ class LocalAws:
         self.state_machine_arn = self.stepfunctions.create_state_machine(
             name=STATE_MACHINE_NAME, definition=json.dumps(definition), roleArn=self._role
         )["stateMachineArn"]
+        if self.recorder is not None:
+            self.recorder.engine = state_machine_ids(self.template)[0]
 
     # -- what the runner and tests use --------------------------------------------------------
 

@@ -1,7 +1,8 @@
 """What only AWS enforces (issue #14, item 5): every AWS call each function really makes on the real
 state machine — every flavour, a SMART source with deletions, a claims rebuild, a failure, a resume,
 a large file through staging — is allowed by that function's synthesized role, the landing bucket's
-policy and the KMS key's policy (``tests/support/iam_policies.py``). moto allows everything; without
+policy and the KMS key's policy (``tests/support/iam_policies.py``); so is every call of the state
+machine itself (invoking the steps, the Distributed Maps reading their item lists). moto allows everything; without
 this, a missing permission is found by the first real run that needs it."""
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from tests.e2e.test_e2e_nothing_lost import _fail_after_the_export
 from tests.support.iam_policies import StackIam
 
 
-def _handler_name(s: Any, function: str) -> str:
-    return s.aws.dispatcher.functions[function].handler.split(".")[2]
+def _handler_name(s: Any, caller: str) -> str:
+    if caller not in s.aws.dispatcher.functions:
+        return "state machine"  # moto's Step Functions engine: invokes, the maps' item reader and results
+    return s.aws.dispatcher.functions[caller].handler.split(".")[2]
 
 
 def assert_every_call_allowed(s: Any) -> dict[str, set[str]]:
@@ -54,6 +57,8 @@ def test_a_smart_source_with_deletions_signed_urls_and_a_rebuild_needs_nothing_i
     assert touched["download_file"] >= {"GetObject signed-urls/"}
     assert {"start_run", "authenticate", "kick_off", "check_status", "download_file", "curate_file",
             "plan_rebuild", "finalize"} <= set(touched)  # fmt: skip
+    # the state machine's own: invoking the steps, the maps reading their item lists
+    assert {"Invoke", "GetObject runs/"} <= touched["state machine"], touched["state machine"]
 
 
 def test_a_failure_a_resume_and_a_file_through_staging_need_nothing_their_roles_lack(stack, monkeypatch):

@@ -199,9 +199,11 @@ class StackIam:
             if resource.get("Type") == kind:
                 yield logical_id, resource.get("Properties", {})
 
-    def role_of(self, function: str) -> str:
-        role = _ref_id(self._resources[function]["Properties"]["Role"])
-        assert role is not None, f"{function} has no role of the stack"
+    def role_of(self, caller: str) -> str:
+        """The role of a function or the state machine (by logical id)."""
+        props = self._resources[caller]["Properties"]
+        role = _ref_id(props.get("Role", props.get("RoleArn")))
+        assert role is not None, f"{caller} has no role of the stack"
         return role
 
     def role_arn(self, role: str) -> str:
@@ -377,4 +379,8 @@ def requests_for(call: RecordedCall, world: World, table_arn: str) -> list[Reque
         ]
     if call.service == "stepfunctions" and call.operation in ("DescribeExecution", "GetExecutionHistory"):
         return [Request(f"states:{call.operation}", str(p["executionArn"]))]
+    if call.service == "lambda" and call.operation == "Invoke":
+        name = str(p["FunctionName"])
+        arn = name if name.startswith("arn:") else f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
+        return [Request("lambda:InvokeFunction", arn)]
     raise NotImplementedError(f"{call.service} {call.operation} is not modelled")
