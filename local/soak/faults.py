@@ -7,10 +7,14 @@ to, and whether the run should land (``succeed``) or fail cleanly (``fail``; the
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from unittest import mock
+
+from bulkfhir import BulkDataClient, TransientError
 
 #: what a fault's input may look at: the scope's watermark, the flavour
 InputFor = Callable[["RunContext"], dict[str, Any]]
@@ -31,6 +35,10 @@ class Fault:
     expect: str = "succeed"  # "succeed" | "fail"
     flavors: tuple[str, ...] = ("bcda", "ab2d", "smart")
     weight: int = 1
+    #: knobs that depend on the emulator's state (e.g. the jobs it has), set after ``knobs``
+    knobs_for: Callable[[Any], dict[str, Any]] | None = None
+    #: what a fault the emulator cannot play does on the wire, in effect for the run (given the emulator)
+    during: Callable[[Any], AbstractContextManager[None]] | None = None
 
 
 def _later_since(context: RunContext) -> dict[str, Any]:
@@ -39,6 +47,29 @@ def _later_since(context: RunContext) -> dict[str, Any]:
         return {"since": "2020-01-01T00:00:00Z"}  # no watermark yet: only a full pull may set the first
     later = datetime.fromisoformat(context.watermark.replace("Z", "+00:00")) + timedelta(seconds=1)
     return {"since": later.strftime("%Y-%m-%dT%H:%M:%S.%fZ")}  # never in the future (servers refuse that)
+
+
+def _jobs_unreportable(emulator: Any) -> dict[str, Any]:
+    """Every existing job's status is refused (credentials rotated, a proxy): a run that would resume
+    an earlier run's job abandons it and starts over with a fresh export."""
+    return {"status_override": {job.id: 403 for job in emulator.jobs()}}
+
+
+@contextmanager
+def _first_file_keeps_breaking(emulator: Any) -> Iterator[None]:
+    """The connection to one file (the newest job's first) breaks on every download, the others land:
+    the run fails with part of its files landed, and the next run resumes or abandons the job."""
+    real_open = BulkDataClient.open_file
+
+    def open_file(client: BulkDataClient, url: str, **kwargs: Any) -> Any:
+        jobs = emulator.jobs()
+        broken = jobs[-1].files[0].url.split("?")[0] if jobs and jobs[-1].files else None
+        if url.split("?", maxsplit=1)[0] == broken:
+            raise TransientError("soak: the connection to this file keeps breaking", bytes_received=None)
+        return real_open(client, url, **kwargs)
+
+    with mock.patch.object(BulkDataClient, "open_file", open_file):
+        yield
 
 
 def _fewer_types(context: RunContext) -> dict[str, Any]:
@@ -65,6 +96,8 @@ FAULTS: tuple[Fault, ...] = (
     # every download of every file breaks: the run fails after the export; the next run resumes the job
     # (with a manifest listed in another order, as BCDA's has no ORDER BY)
     Fault("downloads-keep-failing", "drop-connection", {"fault_downloads_per_file": 100}, expect="fail"),
+    Fault("one-file-keeps-breaking", during=_first_file_keeps_breaking, expect="fail"),
+    Fault("resume-refused", knobs_for=_jobs_unreportable),
     Fault("narrower-since", execution_input=_later_since),
     Fault("narrower-types", execution_input=_fewer_types, flavors=("bcda", "smart")),
 )

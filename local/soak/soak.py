@@ -21,7 +21,7 @@ import random
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -31,7 +31,7 @@ from ingest.adapters.dynamo_store import DynamoRunStore
 from local.claims.truth import export_windows, truth_mismatches, view_rows
 from local.emulator import Emulator, EmulatorConfig
 from local.runner.clockwork import Clockwork
-from local.runner.synth import synthesize_in_child
+from local.runner.synth import synthesize, synthesize_in_child
 from local.runner.template_cache import CODE_ROOT, cached_template
 from local.runner.world import LocalAws
 from local.soak.faults import BASELINE, Fault, RunContext, faults_for
@@ -40,6 +40,7 @@ SOURCE = "soak"
 DATA_PREFIXES = ("fhir/", "errors/", "deleted/")
 _PLACEHOLDER = "http://127.0.0.1:1"
 DEFAULT_SCOPE = {"bcda": "Group/all", "ab2d": "Patient", "smart": "Patient"}
+AB2D_DATE_SLACK_SECONDS = 5.0
 #: the emulator's counters that number its jobs (the rest count a scenario's faults)
 _ID_COUNTERS = ("-job-id", "ab2d-job", "smart-job", "adopt-job")
 
@@ -69,9 +70,11 @@ class RunOutcome:
     expected: bool
 
 
-def _template(source: dict[str, Any], origin: str) -> dict[str, Any]:
+def _template(source: dict[str, Any], origin: str, in_process: bool) -> dict[str, Any]:
+    """The synthesized template (cached like local-run's); ``in_process``: synthesized in this process,
+    where a test session's CDK is already loaded, rather than in a child."""
     config = json.loads(json.dumps({"sources": [source]}).replace(origin, _PLACEHOLDER))
-    cached = cached_template(config, lambda c: synthesize_in_child(c, CODE_ROOT))
+    cached = cached_template(config, synthesize if in_process else lambda c: synthesize_in_child(c, CODE_ROOT))
     return dict(json.loads(json.dumps(cached.template).replace(_PLACEHOLDER, origin)))
 
 
@@ -96,7 +99,9 @@ def _quiet_moto(stream: IO[str]) -> Iterator[None]:
 class Soak:
     """One emulator and one emulated stack for all runs; ``run(number)`` plays one run and checks it."""
 
-    def __init__(self, flavor: str, seed: int, patients: int, workdir: Path, say: Callable[[str], None]) -> None:
+    def __init__(
+        self, flavor: str, seed: int, patients: int, workdir: Path, say: Callable[[str], None], in_process: bool = False
+    ) -> None:
         self.flavor, self.seed, self.say = flavor, seed, say
         self.workdir = workdir
         self._exits = ExitStack()
@@ -109,8 +114,8 @@ class Soak:
         logs = self._exits.enter_context((workdir / "lambda.jsonl").open("a", encoding="utf-8"))
         self._exits.enter_context(_quiet_moto(logs))
         clockwork = Clockwork(scale=0.0, on_wait=self.emu.clock.advance)
-        self.aws = self._exits.enter_context(LocalAws(_template(source, self.emu.origin), clockwork=clockwork,
-                                                      log_stream=logs))  # fmt: skip
+        template = _template(source, self.emu.origin, in_process)
+        self.aws = self._exits.enter_context(LocalAws(template, clockwork=clockwork, log_stream=logs))
         secret: dict[str, Any] = {"client_id": self.emu.client_id}
         if self.emu.private_key_path:
             secret["private_key_jwk"] = json.loads(Path(self.emu.private_key_path).read_text())
@@ -141,8 +146,9 @@ class Soak:
         execution_input = {"source": SOURCE}
         if fault.execution_input is not None:
             execution_input.update(fault.execution_input(RunContext(self.flavor, watermark)))
-        arn = self.aws.start(execution_input)
-        status = self._wait(arn)
+        with fault.during(self.emu) if fault.during else nullcontext():
+            arn = self.aws.start(execution_input)
+            status = self._wait(arn)
         self._arrange(None)
         problems = self._check(arn, status)
         ledger = self._ledger_of(arn) or {}
@@ -165,7 +171,8 @@ class Soak:
                 del self.emu.state.counters[name]
         if fault is not None:
             self.emu.config.scenario = fault.scenario
-            for name, value in fault.knobs.items():
+            knobs = {**fault.knobs, **(fault.knobs_for(self.emu) if fault.knobs_for else {})}
+            for name, value in knobs.items():
                 setattr(self.emu.config, name, value)
 
     def _wait(self, arn: str, timeout: float = 900.0) -> str:
@@ -189,7 +196,9 @@ class Soak:
             job = jobs.get(str(ledger.get("job_url")))
             if job is not None:
                 self.succeeded_runs[str(ledger["run_id"])] = job.id
-                if ledger.get("watermark_held") == "no":
+                # AB2D: the kick-off time; a job adopted without knowing its start earns none (README)
+                unknown_start = self.flavor == "ab2d" and ledger.get("kicked_off_at") in (None, "unknown")
+                if ledger.get("watermark_held") == "no" and not unknown_start:
                     earned = job.created_at if self.flavor == "ab2d" else job.transaction_time
                     scope = str(ledger["scope"])
                     if earned is not None and earned > self.expected_watermarks.get(scope, earned.min.replace(
@@ -236,8 +245,10 @@ class Soak:
         problems: list[str] = []
         served = {f.url.split("?")[0]: f.url for job in self.emu.state.jobs.all() for f in job.files}
         for key in set(self._known) - set(keys):
-            problems.append(f"lost: {key} ({self._known.pop(key)}) is gone")
-            self.tally.lost += 1
+            url = self._known.pop(key)
+            if key.split("/")[-2] in self.succeeded_runs:  # an abandoned run's partial files must go
+                problems.append(f"lost: {key} ({url}) is gone")
+                self.tally.lost += 1
         for key in (key for key in keys if key not in self._known):
             url = self.aws.s3.head_object(Bucket=self.aws.bucket, Key=key)["Metadata"].get("source-url", "")
             self._known[key] = url
@@ -253,11 +264,13 @@ class Soak:
 
     def _check_watermarks(self) -> list[str]:
         problems = []
-        slack = 1.0 if self.flavor == "ab2d" else 0.0  # AB2D: the Date header's whole seconds
+        # AB2D: the 202's Date header, in whole seconds, stamped as the server answers: at most a few
+        # seconds before the job's own timestamp, and never after it (a later one could skip data)
+        slack = AB2D_DATE_SLACK_SECONDS if self.flavor == "ab2d" else 0.0
         for scope, expected in self.expected_watermarks.items():
             text = self.store.get_watermark(SOURCE, scope)
             got = datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
-            if got is None or abs((got - expected).total_seconds()) > slack:
+            if got is None or not 0 <= (expected - got).total_seconds() <= slack:
                 problems.append(f"watermark of {scope}: {text}, earned {expected.isoformat()}")
         if problems:
             self.tally.wrong_watermarks += 1
@@ -289,8 +302,11 @@ def _baseline() -> dict[str, Any]:
     return {name: (dict(value) if isinstance(value, dict) else value) for name, value in BASELINE.items()}
 
 
-def soak(runs: int, seed: int, flavor: str = "bcda", patients: int = 60, out: IO[str] | None = None) -> Tally:
-    """Play ``runs`` runs; one line per run and the summary line to ``out``."""
+def soak(
+    runs: int, seed: int, flavor: str = "bcda", patients: int = 60, out: IO[str] | None = None, in_process: bool = False
+) -> Tally:
+    """Play ``runs`` runs; one line per run and the summary line to ``out`` (``in_process``: synthesize
+    the template in this process, as a test session does)."""
     stream = out or io.StringIO()
 
     def say(line: str) -> None:
@@ -298,7 +314,7 @@ def soak(runs: int, seed: int, flavor: str = "bcda", patients: int = 60, out: IO
         stream.flush()
 
     with tempfile.TemporaryDirectory(prefix="soak-") as workdir:
-        world = Soak(flavor, seed, patients, Path(workdir), say)
+        world = Soak(flavor, seed, patients, Path(workdir), say, in_process)
         try:
             for number in range(runs):
                 started = time.monotonic()
