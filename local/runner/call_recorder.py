@@ -6,10 +6,10 @@ The dispatcher runs a handler in the thread that invoked it (moto's Step Functio
 function in progress is a property of the thread: every botocore API call made while it is set is
 recorded under that function, with its parameters and how it ended (an S3 ``HeadObject`` of a
 missing key answers 404 only to a caller who may list the bucket); a thread a handler starts (boto3's
-managed copy uses a pool) works for the same function. A call from another thread than
-the one that made the recorder, outside any function, is the Step Functions engine's own (invoking
-a function, a Distributed Map reading its items and writing its results): it is recorded under
-``engine`` (the state machine's logical id) when that is set.
+managed copy uses a pool) works for the same function. A thread moto's Step Functions engine starts
+runs the state machine: its calls outside any function (invoking a function, a Distributed Map
+reading its items and writing its results) are recorded under ``engine`` (the state machine's
+logical id) when that is set. Other calls (the caller's own) are not recorded.
 """
 
 from __future__ import annotations
@@ -23,6 +23,10 @@ from unittest import mock
 
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
+
+#: the threads of moto's Step Functions engine (an execution, a state, a map's iterations)
+_ENGINE_PACKAGE = "moto.stepfunctions"
+_ENGINE = "<the state machine>"
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,6 @@ class CallRecorder:
         self.engine: str | None = None
         self._lock = threading.Lock()
         self._local = threading.local()
-        self._owner = threading.get_ident()
 
     @contextmanager
     def running(self, function: str) -> Iterator[None]:
@@ -60,7 +63,7 @@ class CallRecorder:
 
         def make_api_call(client: BaseClient, operation: str, params: dict[str, Any]) -> Any:
             function = getattr(recorder._local, "function", None)
-            if function is None and threading.get_ident() != recorder._owner:
+            if function is _ENGINE:
                 function = recorder.engine
             if function is None:
                 return original(client, operation, params)
@@ -77,6 +80,9 @@ class CallRecorder:
 
         def start_for_the_same_function(thread: threading.Thread) -> None:
             function = getattr(recorder._local, "function", None)
+            target = getattr(thread, "_target", None)
+            if function is None and str(getattr(target, "__module__", "")).startswith(_ENGINE_PACKAGE):
+                function = _ENGINE
             if function is not None:
                 run = thread.run
 

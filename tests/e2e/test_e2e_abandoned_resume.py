@@ -44,6 +44,7 @@ def test_a_failed_runs_files_go_when_a_run_of_another_request_replaces_its_job(s
     assert [k for k in s.aws.list_keys("fhir/") if f"/{stale.run_id}/" in k]
     narrower = s.run(**_later_since(RunContext("bcda", s.watermark("Group/all"))))
     assert narrower.status == "SUCCEEDED", narrower.cause
-    assert s.ledger(stale.run_id)["status"] == "ABANDONED"
+    ledger = s.ledger(stale.run_id)
+    assert ledger["status"] == "FAILED" and ledger["discarded_files"] > 0  # how it ended, and what went
     assert [k for k in s.aws.list_keys() if f"/{stale.run_id}" in k and not k.startswith(("runs/", "staging/"))] == []
     assert s.run().status == "SUCCEEDED"  # the scheduled run fetches the skipped window again

@@ -3,9 +3,11 @@ with a fresh export of the same request, which lands every file again. Left in p
 run's files would sit beside the fresh ones under fhir/ and be counted twice by the raw tables, and
 their curated rows would turn up as duplicates in the claims views.
 
+The same holds for a failed run whose job a run of other parameters replaces: it is never resumed.
+
 The bucket is versioned: a delete leaves the object as a noncurrent version (recoverable, and
-retained like any landed data). The run's landed-file records stay, as its ledger's history; a
-claims rebuild skips ABANDONED runs.
+retained like any landed data). The run's landed-file records stay, as its ledger's history; its
+ledger entry gets ``discarded_files``, and a claims rebuild skips such a run.
 """
 
 from __future__ import annotations

@@ -26,8 +26,8 @@ def plan_rebuild(deps: Deps, state: dict[str, Any]) -> dict[str, Any]:
     items: list[dict[str, Any]] = []
     runs = 0
     for ledger in deps.store.all_runs(run.source):
-        # an abandoned run's files were discarded when its export started over (services.discard_run)
-        if ledger["run_id"] == run.run_id or ledger.get("status") == "ABANDONED":
+        # a run whose job was never resumed had its files discarded (services.discard_run)
+        if ledger["run_id"] == run.run_id or "discarded_files" in ledger:
             continue
         landed = [f for f in deps.store.list_landed_files(str(ledger["run_id"])) if curatable(f.kind, f.type)]
         runs += bool(landed)

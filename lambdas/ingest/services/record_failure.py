@@ -106,7 +106,9 @@ def record_failure(deps: Deps, state: dict[str, Any]) -> dict[str, str]:
         elif error != "IncompleteRunError":
             # A function of the map died without a word (crash, timeout, out of memory).
             error = "IncompleteRunError"
-            cause = f"a file's download or curation failed without reporting why ({cause})"
+            cause = (
+                f"some files did not land or were not curated: a step of the map failed without reporting why ({cause})"
+            )
     error = public_error_name(error)
 
     downloading = poll is not None and poll.state == "complete"
