@@ -252,7 +252,11 @@ def describe_body(response: requests.Response, limit: int = 160) -> str:
         text = response.text
     except (UnicodeDecodeError, requests.RequestException):
         return "(unreadable body)"
-    if "html" in content_type or text.lstrip()[:15].lower().startswith(("<!doctype html", "<html")):
+    # Only a body that is markup is a page: Express (the SMART reference server) sends its plain
+    # "Invalid token" / "Too many files" as text/html, and that text is the server's answer.
+    if text.lstrip()[:15].lower().startswith(("<!doctype html", "<html")) or (
+        "html" in content_type and text.lstrip().startswith("<")
+    ):
         match = _TITLE.search(text)
         title = _SPACES.sub(" ", match.group(1)).strip() if match else ""
         return f"an HTML page{f' titled {title!r}' if title else ''} (a proxy or gateway answered, not the API)"

@@ -31,6 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if not 0 <= args.port <= 65535:
+        print(f"bulk-ingest emulator: --port {args.port}: expected 0 (any free port) to 65535", file=sys.stderr)
+        return 2
     try:
         config = EmulatorConfig(
             flavor=args.flavor,
@@ -53,8 +56,15 @@ def run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    with Emulator(config) as emulator:
+    try:
+        emulator = Emulator(config).start()
+    except OSError as error:  # the port is taken, or the address is not this machine's
+        print(f"bulk-ingest emulator: cannot listen on {args.host}:{args.port}: {error.strerror}", file=sys.stderr)
+        return 2
+    try:
         print(json.dumps(emulator.describe()), flush=True)
         while not stop.wait(0.5):
             pass
+    finally:
+        emulator.stop()
     return 0

@@ -68,6 +68,7 @@ class EmulatorConfig:
     # ---- tokens
     token_ttl_seconds: int | None = None  # None = the flavour's (BCDA 1200, AB2D 1800, SMART 300)
     token_expiry_after_calls: int = 3  # token-expiry scenario: API calls a token survives
+    token_early_expiries: int = 1  # token-expiry scenario: how many tokens die early (the later ones live)
     bcda_token_rate_limit: int = 1000  # token calls per 5 min before 429 (SSAS prod threshold)
     # ---- BCDA
     bcda_retry_after: int = 0  # CLIENT_RETRY_AFTER_IN_SECONDS on the duplicate-job 429

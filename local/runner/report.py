@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -16,19 +19,39 @@ MIRRORED_PREFIXES = ("fhir/", "errors/", "deleted/", "runs/")
 CURATED_PREFIX = "curated/"
 
 
-def mirror(aws: LocalAws, out_dir: Path, run_id: str | None, source: str | None = None) -> int:
+def mirror(
+    aws: LocalAws,
+    out_dir: Path,
+    run_id: str | None,
+    source: str | None = None,
+    on_bytes: Callable[[int], None] | None = None,
+) -> list[str]:
     """Copy this run's landed objects (and the source's curated claims) into ``out_dir`` in the S3
-    layout; returns the count."""
-    copied = 0
+    layout; returns their keys (``on_bytes(n)`` as the bytes are written)."""
+    copied: list[str] = []
     for key in aws.list_keys():
         curated = source is not None and key.startswith(f"{CURATED_PREFIX}{source}/")
         if not curated and (not key.startswith(MIRRORED_PREFIXES) or key.startswith("runs/map-results/")):
             continue
         if not curated and run_id and f"/{run_id}/" not in key:
             continue
-        aws.download(key, out_dir / key)
-        copied += 1
+        aws.download(key, out_dir / key, on_bytes)
+        copied.append(key)
     return copied
+
+
+def link_claims(out_dir: Path, keys: list[str], root: Path) -> None:
+    """The mirrored curated files among ``keys`` under ``root`` (hard links; copies where links fail):
+    a run's own claims, apart from what earlier runs left in ``out_dir``."""
+    for key in keys:
+        if not key.startswith(CURATED_PREFIX):
+            continue
+        target = root / key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(out_dir / key, target)
+        except OSError:
+            shutil.copyfile(out_dir / key, target)
 
 
 def _started_run(history: list[dict[str, Any]]) -> dict[str, Any]:

@@ -104,7 +104,7 @@ def _kick(deps: Deps, run: RunContext, client: BulkDataClient, previous: JobStat
     if isinstance(result, KickOffAccepted):
         # AB2D filters lastUpdated, and refuses a _since in its future, by its own clock.
         kicked_off_at = utc_iso(result.server_time)
-        _claim(deps, run, result.status_url, request_url, started_by_us=True)
+        _claim_accepted(deps, run, result.status_url, request_url)
         _record(deps, run, result.status_url, kicked_off_at, adopted=False)
         return JobState(
             status="accepted",
@@ -171,6 +171,21 @@ def _claim(deps: Deps, run: RunContext, job_url: str, request_url: str, *, start
     if not claimed:
         logger.warning("another run of this stack has claimed that job; not adopting it")
     return claimed
+
+
+def _claim_accepted(deps: Deps, run: RunContext, job_url: str, request_url: str) -> None:
+    """The job the server has just accepted for this run is this run's, whatever the table says: a claim
+    already on its URL is of an earlier job that the server no longer has and whose URL it gave out again
+    (a server restarted or reset with its job counter: the local emulator, a test server)."""
+    job = ServerJob(strip_query(job_url), run.source, run.run_id, request_url, started_by_us=True)
+    earlier = deps.store.replace_server_job(job)
+    if earlier is not None and earlier.run_id != run.run_id:
+        logger.warning(
+            "the server gave this run's new job the URL of run %s's job, which it no longer has (was it "
+            "restarted or reset?); the URL is this run's job now",
+            earlier.run_id,
+            extra={"job_url": job.job_url, "earlier_run": earlier.run_id},
+        )
 
 
 def _unclaimed(deps: Deps, run: RunContext, job_urls: tuple[str, ...]) -> tuple[str, ...]:
