@@ -64,9 +64,13 @@ def test_a_smart_source_with_deletions_signed_urls_and_a_rebuild_needs_nothing_i
 def test_a_failure_a_resume_and_a_file_through_staging_need_nothing_their_roles_lack(stack, monkeypatch):
     # one EOB file larger than a part: a multipart upload under staging/, copied to its key
     s = stack("bcda", scenario="large-files", patients=40, file_mb=12, large_file_count=1, record_calls=True)
-    _fail_after_the_export(monkeypatch, s)  # a file that will not download: Record the failure
+    stale = _fail_after_the_export(monkeypatch, s)  # a file that will not download: Record the failure
     resumed = s.run()
     assert resumed.status == "SUCCEEDED", resumed.cause
+    # (found by the soak) the ledger of the resumed run tells its outcome; the failure is its history
+    ledger = s.ledger(stale.run_id)
+    assert ledger["status"] == "SUCCEEDED" and "error" not in ledger and "cause" not in ledger, ledger
+    assert ledger["resumed_after"].startswith("TransientError: Download file failed on file #")
     touched = assert_every_call_allowed(s)
     assert "CompleteMultipartUpload staging/" in touched["download_file"], touched["download_file"]
     assert "record_failure" in touched

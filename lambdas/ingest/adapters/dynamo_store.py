@@ -238,17 +238,21 @@ class DynamoRunStore:
     def put_run(self, source: str, run_id: str, attributes: dict[str, Any]) -> None:
         self._table.put_item(Item={"pk": LEDGER + source, "sk": RUN + run_id, "run_id": run_id, **attributes})
 
-    def update_run(self, source: str, run_id: str, attributes: dict[str, Any]) -> None:
-        if not attributes:
+    def update_run(self, source: str, run_id: str, attributes: dict[str, Any], remove: tuple[str, ...] = ()) -> None:
+        """Set ``attributes`` of a run's ledger entry, and drop those named in ``remove``."""
+        if not attributes and not remove:
             return
         names = {f"#a{i}": name for i, name in enumerate(attributes)}
+        names.update({f"#r{i}": name for i, name in enumerate(remove)})
         values = {f":v{i}": value for i, value in enumerate(attributes.values())}
-        assignments = ", ".join(f"#a{i} = :v{i}" for i in range(len(attributes)))
+        expression = ("SET " + ", ".join(f"#a{i} = :v{i}" for i in range(len(attributes)))) if attributes else ""
+        if remove:
+            expression += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(remove)))
         self._table.update_item(
             Key={"pk": LEDGER + source, "sk": RUN + run_id},
-            UpdateExpression=f"SET {assignments}",
+            UpdateExpression=expression.strip(),
             ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
+            **({"ExpressionAttributeValues": values} if values else {}),
         )
 
     def get_run(self, source: str, run_id: str) -> dict[str, Any] | None:
