@@ -56,9 +56,10 @@ SPECS: dict[str, FunctionSpec] = {
     "kick_off": FunctionSpec(
         256,
         Duration.minutes(12),
-        (Need.SECRETS,),
+        # an abandoned resume's landed files are discarded before the export starts over
+        (Need.SECRETS, Need.DISCARD),
         "Kick off export: $export, record the job",
-        TableItems(reads=("server_job",), writes=("open_job", "server_job", "ledger")),
+        TableItems(reads=("server_job", "open_job", "run_files"), writes=("open_job", "server_job", "ledger")),
     ),
     # a token and the poll, both again on a refused token; then the manifest into files.json. Memory:
     # the largest manifest the client accepts (64 MiB: 550,000 BCDA-sized entries) peaks at about
@@ -66,7 +67,7 @@ SPECS: dict[str, FunctionSpec] = {
     "check_status": FunctionSpec(
         1024,
         Duration.minutes(8),
-        (Need.SECRETS, Need.RUN_FILES_READ_WRITE, Need.TELL_MISSING),
+        (Need.SECRETS, Need.RUN_FILES_READ_WRITE, Need.SIGNED_URLS_WRITE, Need.TELL_MISSING),
         "Check export status: poll, write the manifest and file list",
         TableItems(writes=("ledger",)),
     ),
@@ -74,7 +75,7 @@ SPECS: dict[str, FunctionSpec] = {
     "download_file": FunctionSpec(
         1024,
         Duration.minutes(15),
-        (Need.SECRETS, Need.LANDING, Need.RUN_FILES_READ, Need.TELL_MISSING),
+        (Need.SECRETS, Need.LANDING, Need.SIGNED_URLS_READ, Need.TELL_MISSING),
         "Download file: stream one file into S3 and verify it",
         TableItems(reads=("run_files",), writes=("run_files",)),
     ),
@@ -215,8 +216,8 @@ class Functions(Construct):
         acknowledge_wildcard_resources(
             policy,
             "Wildcards only in resources: object prefixes of the landing bucket (fhir/*, errors/*, deleted/*, "
-            "runs/*, staging/*, curated/*), the random suffix of imported secrets, and '*' for X-Ray trace "
-            "segments and VPC network interfaces, whose actions support no resource-level scoping.",
+            "runs/*, signed-urls/*, staging/*, curated/*), the random suffix of imported secrets, and '*' for X-Ray "
+            "trace segments and VPC network interfaces, whose actions support no resource-level scoping.",
         )
         return iam.Role(
             self,

@@ -22,20 +22,29 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from infra import contract
-from infra.constructs.storage import CURATED_PREFIX, DATA_PREFIXES, RUNS_PREFIX, STAGING_PREFIX
+from infra.constructs.storage import (
+    CURATED_PREFIX,
+    DATA_PREFIXES,
+    ERRORS_PREFIX,
+    RUNS_PREFIX,
+    SIGNED_URLS_PREFIX,
+    STAGING_PREFIX,
+)
 
 
 class Need(Enum):
     """One kind of access a step needs."""
 
     SECRETS = "read the sources' credentials"
-    RUN_FILES_READ = "read run files (file lists, pre-signed URLs) under runs/"
+    SIGNED_URLS_READ = "read a run's pre-signed file URLs under signed-urls/"
+    SIGNED_URLS_WRITE = "read and write a run's pre-signed file URLs under signed-urls/"
     RUN_FILES_READ_WRITE = "read and write run files under runs/"
     TELL_MISSING = "tell a missing object (404) from a forbidden one (403)"
-    CURATE = "read landed data files under fhir/ and write the curated claims under curated/"
+    CURATE = "read landed data and deleted files (fhir/, deleted/) and write the curated claims under curated/"
     PRUNE_CURATED = "list the curated claims under curated/ and delete those no landed file produces"
     RESOLVE = "read the curated claims, write and switch their snapshot under curated/<source>/_snapshot/ and _current/"
     LANDING = "land files under fhir/, errors/, deleted/ through staging/ (multipart, copy, checkpoints)"
+    DISCARD = "delete what an abandoned run landed and curated (its export starts over and lands it all again)"
     EVENT_LANDED = "put ExportLanded on the default bus"
     EVENT_FAILED = "put ExportFailed on the default bus"
 
@@ -78,7 +87,7 @@ def statements_for(
     needs = set(needs)
     statements = _table(resources, table) if table else []
     statements += [statement for need in Need if need in needs for statement in _STATEMENTS[need](resources)]
-    if needs & {Need.RUN_FILES_READ, Need.RUN_FILES_READ_WRITE, Need.LANDING, Need.CURATE, Need.RESOLVE}:
+    if needs & _OBJECT_NEEDS:
         statements.append(_kms_via("KeyForObjects", resources.key, _KMS_FOR_OBJECTS, "s3"))
     return statements
 
@@ -119,12 +128,17 @@ def _secrets(r: Resources) -> list[iam.PolicyStatement]:
     return statements
 
 
-def _run_files_read(r: Resources) -> list[iam.PolicyStatement]:
-    return [_objects("ReadRunFiles", r.bucket, ("s3:GetObject",), [f"{RUNS_PREFIX}*"])]
-
-
 def _run_files_read_write(r: Resources) -> list[iam.PolicyStatement]:
     return [_objects("ReadWriteRunFiles", r.bucket, ("s3:GetObject", *_OBJECT_WRITE), [f"{RUNS_PREFIX}*"])]
+
+
+def _signed_urls_read(r: Resources) -> list[iam.PolicyStatement]:
+    return [_objects("ReadSignedUrls", r.bucket, ("s3:GetObject",), [f"{SIGNED_URLS_PREFIX}*"])]
+
+
+def _signed_urls_write(r: Resources) -> list[iam.PolicyStatement]:
+    actions = ("s3:GetObject", *_OBJECT_WRITE)
+    return [_objects("ReadWriteSignedUrls", r.bucket, actions, [f"{SIGNED_URLS_PREFIX}*"])]
 
 
 def _landing(r: Resources) -> list[iam.PolicyStatement]:
@@ -136,8 +150,10 @@ def _landing(r: Resources) -> list[iam.PolicyStatement]:
 
 
 def _curate(r: Resources) -> list[iam.PolicyStatement]:
+    # what claims.curatable reads: output files under fhir/, a server's deleted files under deleted/
+    read = [f"{prefix}*" for prefix in DATA_PREFIXES if prefix != ERRORS_PREFIX]
     return [
-        _objects("ReadLandedData", r.bucket, ("s3:GetObject",), [f"{DATA_PREFIXES[0]}*"]),
+        _objects("ReadLandedData", r.bucket, ("s3:GetObject",), read),
         # GetObject also answers HeadObject: is a curated file of an earlier curation there to replace?
         _objects("WriteCuratedClaims", r.bucket, (*_OBJECT_WRITE, "s3:GetObject", "s3:DeleteObject",
                                                    "s3:ListMultipartUploadParts"), [f"{CURATED_PREFIX}*"]),
@@ -165,6 +181,11 @@ def _resolve(r: Resources) -> list[iam.PolicyStatement]:
     ]  # fmt: skip
 
 
+def _discard(r: Resources) -> list[iam.PolicyStatement]:
+    prefixes = [f"{prefix}*" for prefix in (*DATA_PREFIXES, CURATED_PREFIX)]
+    return [_objects("DiscardAbandonedFiles", r.bucket, ("s3:DeleteObject",), prefixes)]
+
+
 def _tell_missing(r: Resources) -> list[iam.PolicyStatement]:
     # "Is this file landed already?", "is there a file list of an earlier poll?" are HeadObjects; S3
     # answers 404 for a missing key only to a caller allowed to list the bucket (403 otherwise). No
@@ -185,15 +206,22 @@ def _event(detail_type: str) -> list[iam.PolicyStatement]:
     ]
 
 
+#: The needs that read or write objects, and so use the bucket's key through S3.
+_OBJECT_NEEDS = {
+    Need.RUN_FILES_READ_WRITE, Need.SIGNED_URLS_READ, Need.SIGNED_URLS_WRITE, Need.LANDING, Need.CURATE, Need.RESOLVE,
+}  # fmt: skip
+
 _STATEMENTS = {
     Need.SECRETS: _secrets,
-    Need.RUN_FILES_READ: _run_files_read,
     Need.RUN_FILES_READ_WRITE: _run_files_read_write,
+    Need.SIGNED_URLS_READ: _signed_urls_read,
+    Need.SIGNED_URLS_WRITE: _signed_urls_write,
     Need.TELL_MISSING: _tell_missing,
     Need.CURATE: _curate,
     Need.PRUNE_CURATED: _prune_curated,
     Need.RESOLVE: _resolve,
     Need.LANDING: _landing,
+    Need.DISCARD: _discard,
     Need.EVENT_LANDED: lambda _r: _event(contract.EXPORT_LANDED),
     Need.EVENT_FAILED: lambda _r: _event(contract.EXPORT_FAILED),
 }

@@ -17,11 +17,16 @@ from infra.nag import acknowledge
 #: Landed data: ``fhir/``, ``errors/``, ``deleted/``; run bookkeeping: ``runs/``; large files being
 #: assembled and download checkpoints: ``staging/`` (docs/architecture.md §4).
 DATA_PREFIXES = ("fhir/", "errors/", "deleted/")
+ERRORS_PREFIX = "errors/"
 RUNS_PREFIX = "runs/"
 STAGING_PREFIX = "staging/"
 #: the claims layer's Parquet files (lambdas/claims): curated/<source>/<table>/run_month=YYYY-MM/
 CURATED_PREFIX = "curated/"
 MAP_RESULTS_PREFIX = "runs/map-results/"
+#: a run's pre-signed file URLs (credentials to the server's files), apart from runs/ (ingest.layout)
+SIGNED_URLS_PREFIX = "signed-urls/"
+#: they outlive the run only as long as a server keeps its files for a resume (AB2D: 72 hours)
+SIGNED_URLS_DAYS = 3
 #: Athena query results of the stack's workgroup (expire after ``catalog.results_expiry_days``).
 ATHENA_RESULTS_PREFIX = "athena-results/"
 TTL_ATTRIBUTE = "expires_at_epoch"
@@ -197,6 +202,13 @@ def _housekeeping_rules(config: IngestConfig) -> list[s3.LifecycleRule]:
             id="ExpireAthenaResults",
             prefix=ATHENA_RESULTS_PREFIX,
             expiration=Duration.days(config.catalog.results_expiry_days),
+            noncurrent_version_expiration=Duration.days(1),
+        ),
+        # Pre-signed URLs are credentials to the server's files: gone once no resume can use them.
+        s3.LifecycleRule(
+            id="ExpireSignedUrls",
+            prefix=SIGNED_URLS_PREFIX,
+            expiration=Duration.days(SIGNED_URLS_DAYS),
             noncurrent_version_expiration=Duration.days(1),
         ),
         s3.LifecycleRule(

@@ -5,6 +5,9 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterable
+from typing import Any
+
+from bulkfhir._http import file_identity
 
 _SAFE = re.compile(r"[^A-Za-z0-9_\-]")
 
@@ -38,9 +41,35 @@ def curation_list_key(source: str, run_id: str) -> str:
     return run_prefix(source, run_id) + "curate-files.json"
 
 
+#: Pre-signed file URLs (credentials to the server's files) live only here: readable by the functions
+#: that fetch and record them, expired by the bucket's lifecycle after the run (infra storage).
+SIGNED_URLS_PREFIX = "signed-urls/"
+
+
 def file_urls_key(source: str, run_id: str) -> str:
-    """The full URLs (with their query strings) of a run's pre-signed files: kept in S3, never in state."""
-    return run_prefix(source, run_id) + "file-urls.json"
+    """The full URLs (with their query strings) of a run's pre-signed files: kept in S3, never in state,
+    and nowhere else in the bucket."""
+    return f"{SIGNED_URLS_PREFIX}{_safe(source)}/{run_id}/file-urls.json"
+
+
+def without_signatures(manifest: Any) -> Any:
+    """A completion manifest as received, but each file URL as its identity: without the parameters that
+    sign it (a pre-signed URL's credential and signature, which ``file_urls_key`` keeps), with those that
+    name the file (``download?file=A``)."""
+    if not isinstance(manifest, dict):
+        return manifest
+    kept = dict(manifest)
+    for kind in ("output", "error", "deleted"):
+        entries = manifest.get(kind)
+        if isinstance(entries, list):
+            kept[kind] = [_url_without_query(entry) for entry in entries]
+    return kept
+
+
+def _url_without_query(entry: Any) -> Any:
+    if not isinstance(entry, dict) or not isinstance(entry.get("url"), str):
+        return entry
+    return {**entry, "url": file_identity(entry["url"])}
 
 
 def data_key(source: str, run_id: str, run_date: str, kind: str, resource_type: str, sequence: int) -> str:

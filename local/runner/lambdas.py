@@ -15,11 +15,14 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 from unittest import mock
 
 from moto.awslambda_simple.models import LambdaSimpleBackend
+
+from local.runner.call_recorder import CallRecorder
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -59,8 +62,10 @@ class Invocation:
 class LambdaDispatcher:
     """Maps moto function names to real handlers and records every invocation."""
 
-    def __init__(self) -> None:
+    def __init__(self, recorder: CallRecorder | None = None) -> None:
         self.functions: dict[str, FunctionSpec] = {}
+        #: records the AWS calls each handler makes (tests hold them against the synthesized policies)
+        self.recorder = recorder
         self.invocations: list[Invocation] = []
         self._handlers: dict[str, Handler] = {}
 
@@ -86,7 +91,8 @@ class LambdaDispatcher:
         event = json.loads(body) if body else {}
         started = time.monotonic()
         try:
-            result = self._handler(spec.handler)(event, context)
+            with self.recorder.running(function.function_name) if self.recorder else nullcontext():
+                result = self._handler(spec.handler)(event, context)
         except Exception as error:
             self.invocations.append(
                 Invocation(function.function_name, time.monotonic() - started, type(error).__name__)

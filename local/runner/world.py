@@ -21,12 +21,19 @@ from typing import IO, Any
 import boto3
 from moto import mock_aws
 
-from infra.asl_extract import DEFAULT_PSEUDO_PARAMETERS, default_reference, extract_definition, resolve
+from infra.asl_extract import (
+    DEFAULT_PSEUDO_PARAMETERS,
+    default_reference,
+    extract_definition,
+    resolve,
+    state_machine_ids,
+)
 from ingest.observability import logger
 from ingest.settings import load_settings
 from ingest.wiring import container
 from local.follow import execution_history
 from local.runner.activity import Activity
+from local.runner.call_recorder import CallRecorder
 from local.runner.clockwork import Clockwork
 from local.runner.fidelity import aws_semantics
 from local.runner.lambdas import FunctionSpec, LambdaDispatcher
@@ -106,10 +113,13 @@ class LocalAws:
         *,
         clockwork: Clockwork | None = None,
         log_stream: IO[str] | None = None,
+        record_calls: bool = False,
     ) -> None:
         self.template = template
         self.clockwork = clockwork or Clockwork()
-        self.dispatcher = LambdaDispatcher()
+        #: with ``record_calls``: every AWS call each function made (``local.runner.call_recorder``)
+        self.recorder = CallRecorder() if record_calls else None
+        self.dispatcher = LambdaDispatcher(self.recorder)
         #: set when an execution's history grows or an execution ends
         self.activity = Activity()
         self._log_stream = log_stream
@@ -127,6 +137,8 @@ class LocalAws:
             mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}})
         )
         self._stack.enter_context(self.dispatcher.patch())
+        if self.recorder is not None:
+            self._stack.enter_context(self.recorder.patch())
         self._stack.enter_context(self.clockwork.patch())
         self._stack.enter_context(self.activity.patch())
         self._stack.enter_context(aws_semantics())
@@ -180,7 +192,13 @@ class LocalAws:
     def _mapper(self, logical_id: str, attribute: str | None, resource: Mapping[str, Any]) -> str | None:
         if resource.get("Type") == "AWS::SecretsManager::Secret" and attribute is None:
             return self._secret_arns.get(logical_id)
+        if resource.get("Type") == "AWS::StepFunctions::StateMachine" and attribute is None:
+            return self.state_machine_arn or None  # once created: policies that name it resolve to it
         return None
+
+    def resolve(self, node: Any) -> Any:
+        """A template value with every reference resolved to this world's resources (names, ARNs)."""
+        return self._resolve(node)
 
     def _resolve(self, node: Any) -> Any:
         return resolve(node, self.template, self._mapper)
@@ -241,6 +259,8 @@ class LocalAws:
         self.state_machine_arn = self.stepfunctions.create_state_machine(
             name=STATE_MACHINE_NAME, definition=json.dumps(definition), roleArn=self._role
         )["stateMachineArn"]
+        if self.recorder is not None:
+            self.recorder.engine = state_machine_ids(self.template)[0]
 
     # -- what the runner and tests use --------------------------------------------------------
 

@@ -168,20 +168,23 @@ def _capture_events(stack: Stack) -> None:
 
 @pytest.fixture
 def stack() -> Iterator[Any]:
-    """stack(flavor, scenario="none", concurrency=4, wait_scale=0, source={...}, config={...}, **emulator knobs)
-    -> a running Stack (``source`` and ``config`` go into the cdk.json-style configuration)."""
+    """stack(flavor, scenario="none", concurrency=4, wait_scale=0, source={...}, config={...}, record_calls=False,
+    **emulator knobs) -> a running Stack (``source`` and ``config`` go into the cdk.json-style configuration;
+    ``record_calls``: ``s.aws.recorder`` records every AWS call each function makes)."""
     with ExitStack() as exits:
 
         def _start(flavor: str, scenario: str = "none", concurrency: int = 4, wait_scale: float = 0.0,
                    source: dict[str, Any] | None = None, config: dict[str, Any] | None = None,
-                   **knobs: Any) -> Stack:  # fmt: skip
+                   record_calls: bool = False, **knobs: Any) -> Stack:  # fmt: skip
             emu = exits.enter_context(Emulator(EmulatorConfig(flavor=flavor, scenario=scenario, **knobs)))
             template = template_for(
                 flavor, emu.base_url, emu.token_url, config, download_concurrency=concurrency, **(source or {})
             )
             logs = io.StringIO()
             clockwork = Clockwork(scale=wait_scale, on_wait=emu.clock.advance)
-            aws = exits.enter_context(LocalAws(template, clockwork=clockwork, log_stream=logs))
+            aws = exits.enter_context(
+                LocalAws(template, clockwork=clockwork, log_stream=logs, record_calls=record_calls)
+            )
             secret: dict[str, Any] = {"client_id": emu.client_id}
             if emu.private_key_path:
                 secret["private_key_jwk"] = json.loads(Path(emu.private_key_path).read_text())

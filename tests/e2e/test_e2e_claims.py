@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from local.claims.query import ClaimsDatabase
+from local.claims.truth import export_windows, truth_mismatches, view_rows
 from local.emulator.examples import GROUP
 from local.emulator.population import ExportWindow
 
@@ -22,13 +23,9 @@ SOURCE = "e2e"
 def views(s: Any, view: str = "current") -> list[dict[str, Any]]:
     """A claims view over what the stack curated so far (the bucket's curated/ files, on disk)."""
     with tempfile.TemporaryDirectory() as root:
-        keys = s.aws.list_keys(f"curated/{SOURCE}/")
-        for key in keys:
+        for key in s.aws.list_keys(f"curated/{SOURCE}/"):
             s.aws.download(key, Path(root) / key)
-        if not keys:
-            return []
-        result = ClaimsDatabase(Path(root)).query(view, source=SOURCE)
-        return [dict(zip(result.columns, row, strict=True)) for row in result.rows]
+        return view_rows(Path(root), SOURCE, view)
 
 
 def _day(text: str) -> str:
@@ -106,47 +103,15 @@ def test_the_duplicate_of_the_cms_page_from_an_overlapping_since(stack, flavor):
 # ---- random populations: the emulator knows each claim family's true state at every data load --------
 
 
-def _family_rows(s: Any) -> dict[str, dict[str, Any]]:
-    return {row["claim_group_id"]: row for row in views(s)}
-
-
 def _exports_of(s: Any) -> list[ExportWindow]:
     """What each completed export of the emulator held: its data load, its _since, its members."""
-    population = s.emu.state.population
-    flavor = s.emu.config.flavor
-    windows = []
-    for job in s.emu.state.jobs.all():
-        if job.state != "Completed":
-            continue
-        members = population.group("runout" if job.group == "runout" else "all", job.data_step)
-        # BCDA's Group/all: a beneficiary first attributed after _since gets their full history
-        newcomers = {b.index for b in members if job.since and job.group == "all" and b.attributed_at > job.since}
-        for since, indexes in ((None, newcomers), (job.since, {b.index for b in members} - newcomers)):
-            windows.append(ExportWindow(job.data_step, since, frozenset(indexes), flavor == "ab2d", flavor == "smart"))
-    return windows
+    return export_windows(s.emu.state)
 
 
 def _assert_views_tell_the_truth(s: Any) -> int:
-    truth = s.emu.state.population.truth(_exports_of(s))
-    seen = _family_rows(s)
-    assert set(seen) == set(truth), (
-        f"families only in the views: {sorted(set(seen) - set(truth))[:5]}; "
-        f"only in the truth: {sorted(set(truth) - set(seen))[:5]}"
-    )
-    wrong = {
-        group: (row, truth[group])
-        for group, row in seen.items()
-        if (row["claim_id"], row["status"], row["versions"], row["mbi"], row["patient"], row["claim_type"])
-        != (
-            truth[group].claim_id,
-            truth[group].status,
-            truth[group].versions,
-            truth[group].mbi,
-            truth[group].patient,
-            truth[group].claim_type,
-        )
-    }
-    assert not wrong, f"{len(wrong)} of {len(seen)} families differ, e.g. {next(iter(wrong.items()))}"
+    seen = views(s)
+    wrong = truth_mismatches(s.emu.state, seen, _exports_of(s))
+    assert not wrong, f"{len(wrong)} differences, e.g. {wrong[:3]}"
     return len(seen)
 
 

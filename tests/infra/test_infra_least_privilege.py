@@ -44,8 +44,16 @@ TELL_MISSING = {"TellMissingFromForbidden": "s3:ListBucket"}
 EXPECTED = {
     "start_run": {**READS, **WRITES, **STATE_KEY},
     "authenticate": {**SECRETS},
-    "kick_off": {**SECRETS, **READS, **WRITES, **STATE_KEY},
-    "check_status": {**SECRETS, **WRITES, **STATE_KEY, **READ_WRITE_RUN_FILES, **TELL_MISSING, **OBJECT_KEY},
+    "kick_off": {**SECRETS, **READS, **WRITES, **STATE_KEY, "DiscardAbandonedFiles": "s3:DeleteObject"},
+    "check_status": {
+        **SECRETS,
+        **WRITES,
+        **STATE_KEY,
+        **READ_WRITE_RUN_FILES,
+        **TELL_MISSING,
+        **OBJECT_KEY,
+        "ReadWriteSignedUrls": "s3:AbortMultipartUpload s3:GetObject s3:PutObject",
+    },
     "download_file": {
         **SECRETS,
         **READS,
@@ -53,7 +61,7 @@ EXPECTED = {
         **STATE_KEY,
         "LandFiles": "s3:AbortMultipartUpload s3:GetObject s3:ListMultipartUploadParts s3:PutObject",
         "DeleteStagingObjects": "s3:DeleteObject",
-        "ReadRunFiles": "s3:GetObject",
+        "ReadSignedUrls": "s3:GetObject",
         **TELL_MISSING,
         **OBJECT_KEY,
     },
@@ -71,7 +79,7 @@ EXPECTED = {
 #: handler -> (partition-key prefixes it may read, ... it may write): each step only its own items
 TABLE_ITEMS = {
     "start_run": (["LEASE#*", "LEDGER#*", "OPENJOB#*", "WATERMARK#*"], ["LEASE#*", "LEDGER#*"]),
-    "kick_off": (["SERVERJOB#*"], ["LEDGER#*", "OPENJOB#*", "SERVERJOB#*"]),
+    "kick_off": (["OPENJOB#*", "RUN#*", "SERVERJOB#*"], ["LEDGER#*", "OPENJOB#*", "SERVERJOB#*"]),
     "check_status": (None, ["LEDGER#*"]),
     "download_file": (["RUN#*"], ["RUN#*"]),
     "finalize": (["RUN#*", "WATERMARK#*"], ["LEASE#*", "LEDGER#*", "OPENJOB#*", "WATERMARK#*"]),
@@ -144,7 +152,8 @@ def test_object_access_is_scoped_to_prefixes(default: Synth) -> None:
         return [r.removeprefix(f"<{landing}.Arn>/") for r in found]
 
     assert prefixes("check_status", "ReadWriteRunFiles") == ["runs/*"]
-    assert prefixes("download_file", "ReadRunFiles") == ["runs/*"]
+    assert prefixes("download_file", "ReadSignedUrls") == ["signed-urls/*"]
+    assert prefixes("check_status", "ReadWriteSignedUrls") == ["signed-urls/*"]
     assert prefixes("finalize", "ReadWriteRunFiles") == ["runs/*"]
     assert prefixes("download_file", "LandFiles") == ["deleted/*", "errors/*", "fhir/*", "staging/*"]
     assert prefixes("download_file", "DeleteStagingObjects") == ["staging/*"]

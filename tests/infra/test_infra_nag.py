@@ -85,6 +85,7 @@ def test_wildcard_resources_are_acknowledged_one_by_one(vpc: Synth) -> None:
     assert objects == {"fhir/*", "errors/*", "deleted/*", "staging/*", "runs/*", "runs/map-results/*"} | {
         "curated/*",  # written by curation, read by the query policy
         "athena-results/*",
+        "signed-urls/*",  # a run's pre-signed file URLs
     }
     executions = {r for r in resources if ":execution:" in r}
     assert len(executions) == 2 and all(r.endswith((":*", "/*:*")) for r in executions)

@@ -48,15 +48,16 @@ def test_a_lease_is_taken_over_only_from_the_holder_that_was_checked(aws):
     assert store.take_over_lease("bcda", "Group/all", "run-3", "exec-3", NOW + 6, 3600, ended=ended) is False
     lease = store.get_lease("bcda", "Group/all")
     assert (lease.run_id, lease.execution) == ("run-2", "exec-2")
-    assert store.release_lease("bcda", "Group/all", "run-2") is True
+    assert store.release_lease("bcda", "Group/all", "run-2", "exec-2") is True
 
 
 def test_only_the_holder_releases_the_lease(aws):
     store = aws.store()
     store.acquire_lease("bcda", "Group/all", "run-1", "exec-1", NOW, 3600)
-    assert store.release_lease("bcda", "Group/all", "run-2") is False
+    assert store.release_lease("bcda", "Group/all", "run-2", "exec-1") is False
+    assert store.release_lease("bcda", "Group/all", "run-1", "exec-2") is False
     assert store.get_lease("bcda", "Group/all") is not None
-    assert store.release_lease("bcda", "Group/all", "run-1") is True
+    assert store.release_lease("bcda", "Group/all", "run-1", "exec-1") is True
     assert store.get_lease("bcda", "Group/all") is None
 
 

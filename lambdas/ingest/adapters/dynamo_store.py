@@ -105,12 +105,15 @@ class DynamoRunStore:
                 raise
             return False
 
-    def release_lease(self, source: str, scope: str, run_id: str) -> bool:
+    def release_lease(self, source: str, scope: str, run_id: str, execution: str) -> bool:
+        """Release the lease only while this execution of this run holds it. The run id alone is not
+        enough: a run that resumes an open job keeps that job's run id, so a redrive of the stopped
+        execution it took the lease over from would otherwise free the live run's lease."""
         try:
             self._table.delete_item(
                 Key={"pk": LEASE + source, "sk": scope},
-                ConditionExpression="run_id = :run",
-                ExpressionAttributeValues={":run": run_id},
+                ConditionExpression="run_id = :run AND execution = :execution",
+                ExpressionAttributeValues={":run": run_id, ":execution": execution},
             )
             return True
         except ClientError as error:
@@ -235,17 +238,21 @@ class DynamoRunStore:
     def put_run(self, source: str, run_id: str, attributes: dict[str, Any]) -> None:
         self._table.put_item(Item={"pk": LEDGER + source, "sk": RUN + run_id, "run_id": run_id, **attributes})
 
-    def update_run(self, source: str, run_id: str, attributes: dict[str, Any]) -> None:
-        if not attributes:
+    def update_run(self, source: str, run_id: str, attributes: dict[str, Any], remove: tuple[str, ...] = ()) -> None:
+        """Set ``attributes`` of a run's ledger entry, and drop those named in ``remove``."""
+        if not attributes and not remove:
             return
         names = {f"#a{i}": name for i, name in enumerate(attributes)}
+        names.update({f"#r{i}": name for i, name in enumerate(remove)})
         values = {f":v{i}": value for i, value in enumerate(attributes.values())}
-        assignments = ", ".join(f"#a{i} = :v{i}" for i in range(len(attributes)))
+        expression = ("SET " + ", ".join(f"#a{i} = :v{i}" for i in range(len(attributes)))) if attributes else ""
+        if remove:
+            expression += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(remove)))
         self._table.update_item(
             Key={"pk": LEDGER + source, "sk": RUN + run_id},
-            UpdateExpression=f"SET {assignments}",
+            UpdateExpression=expression.strip(),
             ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
+            **({"ExpressionAttributeValues": values} if values else {}),
         )
 
     def get_run(self, source: str, run_id: str) -> dict[str, Any] | None:
@@ -314,12 +321,17 @@ class DynamoRunStore:
         )
         return int(response["Attributes"]["downloads"])
 
-    def put_file_failure(self, run_id: str, index: int, error: str, message: str, url: str, at: str) -> None:
+    def put_file_failure(
+        self, run_id: str, index: int, error: str, message: str, url: str, at: str, step: str = "Download file"
+    ) -> None:
+        """Why a file's step failed (``step``: the state's name), for Record the failure: a Distributed
+        Map reports only that too many items failed."""
         self._table.put_item(
             Item={
                 "pk": RUN + run_id,
                 "sk": f"FAILURE#{index:05d}",
                 "index": index,
+                "step": step,
                 "error": error,
                 "message": message[:2000],
                 "url": url,
@@ -327,8 +339,21 @@ class DynamoRunStore:
             }
         )
 
-    def clear_file_failure(self, run_id: str, index: int) -> None:
-        self._table.delete_item(Key={"pk": RUN + run_id, "sk": f"FAILURE#{index:05d}"})
+    def clear_file_failure(self, run_id: str, index: int, url: str | None = None) -> None:
+        """Forget a file's failure; with ``url``, only a failure of that file (a claims rebuild curates
+        files of many runs, whose indexes repeat)."""
+        condition = {
+            "ConditionExpression": "attribute_not_exists(pk) OR #url = :url",
+            "ExpressionAttributeNames": {"#url": "url"},
+            "ExpressionAttributeValues": {":url": url},
+        }
+        try:
+            self._table.delete_item(
+                Key={"pk": RUN + run_id, "sk": f"FAILURE#{index:05d}"}, **(condition if url is not None else {})
+            )
+        except ClientError as error:
+            if not _conditional_failed(error):
+                raise
 
     def file_failures(self, run_id: str) -> list[dict[str, Any]]:
         return [_plain(item) for item in self._query(run_id, "FAILURE#")]

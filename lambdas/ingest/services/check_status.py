@@ -161,7 +161,11 @@ def _complete(
     files_key = layout.files_key(run.source, run.run_id)
     urls_key = layout.file_urls_key(run.source, run.run_id)
     items, full_urls = file_items(run, manifest, _earlier_items(deps.landing, files_key))
-    _write_json(deps.landing, layout.server_manifest_key(run.source, run.run_id), _ENCODER.iterencode(manifest.raw))
+    _write_json(
+        deps.landing,
+        layout.server_manifest_key(run.source, run.run_id),
+        _ENCODER.iterencode(layout.without_signatures(manifest.raw)),
+    )
     earlier_urls = deps.landing.get_json(urls_key) if deps.landing.head_metadata(urls_key) is not None else {}
     if full_urls or earlier_urls:
         urls = {**earlier_urls, **full_urls}

@@ -23,6 +23,7 @@ from typing import Any
 from claims import ROW_TYPES, LandedFile, bounded_lines, curate_lines
 from ingest.errors import ConfigurationError, IncompleteRunError
 from ingest.payloads import RunContext
+from ingest.timeutil import utc_iso
 from ingest.wiring import Deps
 
 logger = logging.getLogger(__name__)
@@ -64,13 +65,31 @@ def _landed_of(run: RunContext, item: dict[str, Any], transaction_time: object) 
     return LandedFile(run.source, run_id, run_date, key, int(item["index"]), transaction_time=time)
 
 
+#: The state that runs this step (Record the failure names it with the file).
+STEP = "Curate file"
+
+
 def curate_file(deps: Deps, event: dict[str, Any]) -> dict[str, Any]:
     item = event.get("file")
     if not isinstance(item, dict) or "key" not in item or "index" not in item:
         raise ConfigurationError("Curate file needs $.file: an item of files.json")
     run = RunContext.from_state(event)
     landed = _landed_of(run, item, event.get("transaction_time"))
-    rebuild = bool(event.get("rebuild"))
+    try:
+        result = _curate(deps, landed, rebuild=bool(event.get("rebuild")))
+    except Exception as error:
+        # Kept for Record the failure (under this run: a rebuild's items come from many runs), which
+        # would otherwise only know that a map item failed.
+        deps.store.put_file_failure(
+            run.run_id, landed.file_index, type(error).__name__, str(error), landed.object_key,
+            utc_iso(deps.clock()), step=STEP,
+        )  # fmt: skip
+        raise
+    deps.store.clear_file_failure(run.run_id, landed.file_index, url=landed.object_key)
+    return result
+
+
+def _curate(deps: Deps, landed: LandedFile, *, rebuild: bool) -> dict[str, Any]:
     record = deps.store.get_landed_file(landed.run_id, landed.file_index)
     if record is None or record.key != landed.object_key:
         raise IncompleteRunError(

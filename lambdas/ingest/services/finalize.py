@@ -88,7 +88,7 @@ def finalize_rebuild(deps: Deps, run: RunContext, poll: PollState) -> dict[str, 
     deps.store.update_run(
         run.source, run.run_id, {"status": "SUCCEEDED", "completed_at": now, "files": len(files), "claims": claims}
     )
-    deps.store.release_lease(run.source, run.scope, run.run_id)
+    deps.store.release_lease(run.source, run.scope, run.run_id, run.execution)
     return {"run_id": run.run_id, "files": len(files), "claims": claims, "mode": run.mode}
 
 
@@ -181,7 +181,7 @@ def finalize(deps: Deps, state: dict[str, Any]) -> dict[str, Any]:
         },
     )
     deps.store.clear_open_job(run.source, run.scope, run.run_id)
-    deps.store.release_lease(run.source, run.scope, run.run_id)
+    deps.store.release_lease(run.source, run.scope, run.run_id, run.execution)
     return {
         "run_id": run.run_id,
         "manifest_key": manifest_key,

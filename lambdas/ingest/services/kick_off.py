@@ -25,6 +25,7 @@ from bulkfhir._http import origin, strip_query
 from bulkfhir.profiles import full_history_since
 from ingest.payloads import JobState, RunContext
 from ingest.ports import OpenJob, ServerJob
+from ingest.services.discard_run import discard_landed_files
 from ingest.services.start_run import request_of
 from ingest.timeutil import parse_utc, utc_iso
 from ingest.wiring import Deps
@@ -257,23 +258,32 @@ def _resume(deps: Deps, run: RunContext, client: BulkDataClient) -> JobState | N
 
 def _abandon(deps: Deps, run: RunContext, why: str) -> None:
     logger.warning("the earlier run's job cannot be resumed; abandoning it", extra={"why": why[:500]})
+    cause = f"its export job could not be resumed ({why[:600]}); the run started over with a fresh export"
     deps.store.update_run(
         run.source,
         run.run_id,
-        {
-            "status": "ABANDONED",
-            "error": "ResumeAbandoned",
-            "cause": f"its export job could not be resumed ({why[:600]}); the run started over with a fresh export",
-            "failed_at": utc_iso(deps.clock()),
-        },
+        {"status": "ABANDONED", "error": "ResumeAbandoned", "cause": cause, "failed_at": utc_iso(deps.clock())},
     )
-    deps.store.clear_open_job(run.source, run.scope, run.run_id)
+    _never_resumed(deps, run.source, run.scope, OpenJob(run.run_id, str(run.resume_job_url), None, {}, run.run_date))
+
+
+def _never_resumed(deps: Deps, source: str, scope: str, job: OpenJob) -> None:
+    """A run whose export job will never be resumed: its open job cleared and, since a later export lands
+    every file again, the files it landed discarded, so that nothing is there twice (#14). The ledger
+    says so (a claims rebuild skips such a run)."""
+    deps.store.clear_open_job(source, scope, job.run_id)
+    discarded = discard_landed_files(deps, source, job.run_id, job.run_date)
+    deps.store.update_run(source, job.run_id, {"discarded_files": discarded, "discarded_at": utc_iso(deps.clock())})
 
 
 def _retire_stale_job(deps: Deps, run: RunContext, client: BulkDataClient) -> None:
     """An earlier run's job of another request: cancel it if this stack started it on this server (a
     job still running would hold BCDA's duplicate-job slot); it is never resumed."""
     job_url = str(run.stale_job_url)
+    stale = deps.store.get_open_job(run.source, run.scope)
+    if stale is not None and stale.job_url == job_url and stale.run_id != run.run_id:
+        # its ledger entry keeps the status it ended with (FAILED, ABORTED...): only its files go
+        _never_resumed(deps, run.source, run.scope, stale)
     claim = deps.store.get_server_job(strip_query(job_url))
     if not (claim and claim.started_by_us) or origin(job_url) != origin(client.api_root):
         return

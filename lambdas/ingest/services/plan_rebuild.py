@@ -54,7 +54,8 @@ def plan_rebuild(deps: Deps, state: dict[str, Any]) -> dict[str, Any]:
     items: list[dict[str, Any]] = []
     runs = 0
     for ledger in deps.store.all_runs(run.source):
-        if ledger["run_id"] == run.run_id:
+        # a run whose job was never resumed had its files discarded (services.discard_run)
+        if ledger["run_id"] == run.run_id or "discarded_files" in ledger:
             continue
         landed = [f for f in deps.store.list_landed_files(str(ledger["run_id"])) if curatable(f.kind, f.type)]
         runs += bool(landed)

@@ -28,6 +28,8 @@ _RESERVED = {
     "States.Runtime": "StateMachineRuntimeError",
     "States.DataLimitExceeded": "DataLimitExceededError",
 }
+#: The map's steps that record a file's failure (the state names); older records name none: downloads.
+DOWNLOAD_STEP = "Download file"
 #: Errors after which the server job cannot be resumed by a re-run.
 _JOB_IS_DEAD = {"ExportGoneError", "ExportFailedError"}
 
@@ -66,11 +68,22 @@ def _cancel_running_job(deps: Deps, run: RunContext, job: JobState) -> str:
 
 
 def _failure_that_ended_the_run(deps: Deps, run: RunContext) -> dict[str, Any] | None:
-    """The latest failure of a file that did not land. A file that failed once and landed on a retry
-    has its record cleared; this also ignores one that outlived its file's landing."""
+    """The latest failure of a file's step that did not succeed since. A download that failed once and
+    landed on a retry has its record cleared; this also ignores one that outlived its file's landing.
+    A curation fails on a file that has landed: that one stands."""
     landed = {record.index for record in deps.store.list_landed_files(run.run_id)}
-    failures = [f for f in deps.store.file_failures(run.run_id) if int(f["index"]) not in landed]
+    failures = [
+        f
+        for f in deps.store.file_failures(run.run_id)
+        if f.get("step", DOWNLOAD_STEP) != DOWNLOAD_STEP or int(f["index"]) not in landed
+    ]
     return max(failures, key=lambda f: (str(f.get("failed_at") or ""), int(f["index"])), default=None)
+
+
+def _file_failure_cause(failure: dict[str, Any]) -> str:
+    """Which step failed on which file, and why: "Curate file failed on file #4 (deleted/...): ..."."""
+    step = failure.get("step", DOWNLOAD_STEP)
+    return readable_cause(f"{step} failed on file #{failure['index']} ({failure['url']}): {failure['message']}")
 
 
 def record_failure(deps: Deps, state: dict[str, Any]) -> dict[str, str]:
@@ -89,11 +102,13 @@ def record_failure(deps: Deps, state: dict[str, Any]) -> dict[str, str]:
         failure = _failure_that_ended_the_run(deps, run)
         if failure:
             error = str(failure["error"])
-            cause = readable_cause(f"file #{failure['index']} ({failure['url']}): {failure['message']}")
+            cause = _file_failure_cause(failure)
         elif error != "IncompleteRunError":
-            # The download function died without a word (crash, timeout, out of memory).
+            # A function of the map died without a word (crash, timeout, out of memory).
             error = "IncompleteRunError"
-            cause = f"some files did not land: the download function failed without reporting why ({cause})"
+            cause = (
+                f"some files did not land or were not curated: a step of the map failed without reporting why ({cause})"
+            )
     error = public_error_name(error)
 
     downloading = poll is not None and poll.state == "complete"
@@ -124,5 +139,5 @@ def record_failure(deps: Deps, state: dict[str, Any]) -> dict[str, str]:
             {"source": run.source, "run_id": run.run_id, "scope": run.scope, "error": error, "cause": cause},
         )
     finally:
-        deps.store.release_lease(run.source, run.scope, run.run_id)
+        deps.store.release_lease(run.source, run.scope, run.run_id, run.execution)
     return {"error": error, "cause": cause}

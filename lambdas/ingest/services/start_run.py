@@ -131,7 +131,12 @@ def start_run(deps: Deps, event: dict[str, Any], execution: str) -> RunContext:
         "watermark_held": run.watermark_held or "no",
     }
     if run.resume_job_url:
-        deps.store.update_run(source.name, run.run_id, {**record, "resumed_at": utc_iso(now)})
+        # the run goes on: the failure that stopped it is history, not its outcome (found by the soak)
+        previous = deps.store.get_run(source.name, run.run_id) or {}
+        resumed = {**record, "resumed_at": utc_iso(now)}
+        if previous.get("error"):
+            resumed["resumed_after"] = f"{previous['error']}: {previous.get('cause', '')}"[:1000]
+        deps.store.update_run(source.name, run.run_id, resumed, remove=("error", "cause", "failed_at"))
     else:
         deps.store.put_run(source.name, run.run_id, record)
     return run
