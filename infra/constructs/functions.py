@@ -100,7 +100,8 @@ SPECS: dict[str, FunctionSpec] = {
     "resolve_claims": FunctionSpec(
         3008,
         Duration.minutes(15),
-        (Need.RESOLVE,),
+        # a source's first resolve reads a generation.json that does not exist yet: a 404, not a 403
+        (Need.RESOLVE, Need.TELL_MISSING),
         "Resolve claims: fold the run's curated claims into the source's snapshot and switch it",
         ephemeral_mb=10240,
     ),

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from bulkfhir import BulkDataClient, ClientCredentials, ServerConfig
+from ingest import layout
 from ingest.services.check_status import check_status
 from ingest.settings import Settings, SourceSettings
 from ingest.wiring import Deps
@@ -69,7 +70,7 @@ def test_a_ten_thousand_file_manifest_goes_whole_into_files_json(aws, server):
     assert [item["index"] for item in files] == list(range(1, FILES + 1))
     assert len({item["key"] for item in files}) == FILES
     assert all("?" not in item["url"] for item in files)
-    urls_key = poll.files_key.replace("files.json", "file-urls.json")
+    urls_key = layout.file_urls_key(run["source"], run["run_id"])
     urls = json.loads(aws.s3.get_object(Bucket=BUCKET, Key=urls_key)["Body"].read())
     signed = [item for item in files if item["signed"]]
     assert len(signed) == len(urls) == (FILES - 1) // 2
