@@ -9,6 +9,7 @@ from local import deployed, secret_setter
 from local.claims import cli as claims_cli
 from local.emulator import cli as emulator_cli
 from local.runner import cli as local_run_cli
+from local.views import cli as views_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,10 +33,12 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     claims_cli.add_arguments(claims)
+    views = sub.add_parser("views", help="SQL on FHIR v2 ViewDefinitions: evaluate one over FHIR NDJSON")
+    views_cli.add_arguments(views)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:  # noqa: PLR0911 - one return per command
     args = build_parser().parse_args(argv)
     if args.command == "local-run":
         return local_run_cli.run(args)
@@ -43,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
         return emulator_cli.run(args)
     if args.command == "claims":
         return claims_cli.run(args)
+    if args.command == "views":
+        return views_cli.run(args)
     if args.command in ("start", "runs", "watermarks"):
         return deployed.run(args)
     if args.command == "secret":
