@@ -20,6 +20,8 @@ from claims.rows import Reject
 from claims.tables import REJECTS, columns
 
 Parser = Callable[[bytes], Any]
+#: shown every parsed JSON object with its line number (the views read the same parse)
+Observer = Callable[[dict[str, Any], int], None]
 _REASON_LIMIT = 300
 # An extractor bug on a shape nobody foresaw must not stop the file: the line becomes a reject.
 _SHAPE_ERRORS = (TypeError, ValueError, AttributeError, KeyError, IndexError)
@@ -79,16 +81,18 @@ def curate_lines(
     *,
     parse: Parser = loads,
     row_group_rows: int = 32_768,
+    observe: Observer | None = None,
 ) -> CurationReport:
     """Curate one landed file. ``lines``: its NDJSON lines (e.g. iterate ``gzip.open(...)``);
     ``open_sink(table)``: where that table's Parquet file goes (key: ``landed.output_key(table)``).
-    Every line ends as a row or a reject; on an exception every opened sink is aborted."""
+    Every line ends as a row or a reject; on an exception every opened sink is aborted.
+    ``observe(resource, line)`` sees each line that parsed to a JSON object, before its rows."""
     report = CurationReport()
     outputs = _Outputs(landed, open_sink, row_group_rows)
     try:
         for number, raw in enumerate(lines, start=1):
             report.lines = number
-            rows = _curate_line(raw, landed, number, parse)
+            rows = _curate_line(raw, landed, number, parse, observe)
             if not rows:
                 report.blank_lines += 1
             for table, row in rows:
@@ -102,7 +106,9 @@ def curate_lines(
     return report
 
 
-def _curate_line(raw: bytes, landed: LandedFile, number: int, parse: Parser) -> list[tuple[str, NamedTuple]]:
+def _curate_line(
+    raw: bytes, landed: LandedFile, number: int, parse: Parser, observe: Observer | None = None
+) -> list[tuple[str, NamedTuple]]:
     """The line's (table, row)s: its rows and rejects; none for a blank line, which is neither a
     record nor a reject."""
     if not raw.strip():
@@ -112,6 +118,8 @@ def _curate_line(raw: bytes, landed: LandedFile, number: int, parse: Parser) -> 
         resource = parse(raw)
         if not isinstance(resource, dict):
             raise Rejected(f"not a JSON object but {type(resource).__name__}")
+        if observe is not None:
+            observe(resource, number)
         kind = text(resource.get("resourceType"))
         if kind not in EXTRACTORS:
             raise Rejected(f"resourceType {kind} is not curated" if kind else "no resourceType")

@@ -76,6 +76,12 @@ class Module:
         self.values[name] = value
         return name
 
+    def cell(self) -> str:
+        """A new module-level cell (a one-item list) for a variable."""
+        name = self.fresh("d")
+        self.values[name] = [[]]
+        return name
+
     def fresh(self, prefix: str = "v") -> str:
         self.counter += 1
         return f"{prefix}{self.counter}"
@@ -97,7 +103,7 @@ class ExpressionCompiler:
     def __init__(self, module: Module, constants: dict[str, tuple[str, str | None]]) -> None:
         """``constants``: %name -> (the global holding its collection, its FHIR type)."""
         self.module = module
-        self.constants = constants
+        self.constants = dict(constants)
 
     def compile(self, node: ast.Node, scope: Scope) -> Code:
         method: Callable[[Any, Scope], Code] | None = getattr(self, f"_{type(node).__name__}", None)
@@ -107,6 +113,76 @@ class ExpressionCompiler:
 
     def collection(self, node: ast.Node, scope: Scope) -> str:
         return as_list(self.compile(node, scope))
+
+    def criteria(self, node: ast.Node, scope: Scope) -> str:
+        """A Python expression that is True exactly when ``node`` is FHIRPath ``true`` (singleton
+        evaluation: a single non-boolean item is true): the form of where() / exists() / iif()
+        criteria, where an empty or false result counts the same. Comparisons of an item's member
+        with string literals and the boolean operators become plain Python (``system = 'a' and
+        (code = 'x' or code = 'y')`` is one type check and two dict lookups), so a filter over
+        codings builds nothing."""
+        member = self._member_test(node, scope)
+        if member is not None:
+            item, test = member
+            return f"(type({item}) is dict and {test})"
+        if isinstance(node, ast.Binary) and node.op in ("and", "or"):
+            return f"({self.criteria(node.left, scope)} {node.op} {self.criteria(node.right, scope)})"
+        if isinstance(node, ast.Binary) and node.op == "=" and _string_literal(node.right):
+            left = self.compile(node.left, scope)
+            if left.type not in TEMPORAL:
+                return f"({as_list(left)} == [{node.right.value!r}])"  # type: ignore[union-attr]
+        if isinstance(node, ast.Call) and node.name == "where" and len(node.args) == 1:
+            tests = _conjunction(node.args[0])
+            if tests is not None and not _uses_index(node.args[0]):
+                # where(coding.where(system = 'a' and code = 'x')): one call, no list
+                return f"matches_one({self._base(node, scope)}, {self._tests(tests)})"
+        if isinstance(node, ast.Call) and node.name in ("exists", "empty") and not node.args:
+            base = self._base(node, scope)
+            return f"(len({base}) > 0)" if node.name == "exists" else f"(not {base})"
+        code = self.compile(node, scope)
+        return f"({code.text} is True)" if code.form == "bool3" else f"truth({code.text})"
+
+    def _member_test(self, node: ast.Node, scope: Scope) -> tuple[str, str] | None:
+        """``name = 'a'``, ``name = 'a' or name = 'b'``, and ``and`` / ``or`` of such, on the one
+        focus item: (the item, a test that assumes it is a dict). A member equals the literal when
+        it is the literal, or a one-item list of it (FHIRPath's singleton equality)."""
+        if not scope.single or scope.nullable:
+            return None
+        if isinstance(node, ast.Binary) and node.op == "=" and _string_literal(node.right):
+            name = _own_member(node.left)
+            if name is None:
+                return None
+            return scope.focus, self._member_in(scope.focus, name, [str(node.right.value)])  # type: ignore[union-attr]
+        if isinstance(node, ast.Binary) and node.op in ("and", "or"):
+            alternatives = _same_member_alternatives(node) if node.op == "or" else None
+            if alternatives is not None:
+                name, literals = alternatives
+                return scope.focus, self._member_in(scope.focus, name, literals)
+            left, right = self._member_test(node.left, scope), self._member_test(node.right, scope)
+            if left is not None and right is not None:
+                return scope.focus, f"({left[1]} {node.op} {right[1]})"
+        return None
+
+    def _tests(self, tests: list[tuple[str, list[str]]]) -> str:
+        return self.module.hoist(tuple((name, frozenset(literals)) for name, literals in tests), "t")
+
+    def _where_path_matches(self, base: str, criteria: ast.Node) -> str | None:
+        """``where(a.b.where(m = 'x' and ...))`` -> one runtime call (no list or frame per item)."""
+        if not (isinstance(criteria, ast.Call) and criteria.name == "where" and len(criteria.args) == 1):
+            return None
+        names: list[str] = []
+        current = criteria.base
+        while isinstance(current, ast.Member):
+            names.append(current.name)
+            current = current.base
+        tests = _conjunction(criteria.args[0])
+        if current is not None or not names or tests is None:
+            return None
+        return f"where_path_matches({base}, {tuple(reversed(names))!r}, {self._tests(tests)})"
+
+    def _member_in(self, item: str, name: str, literals: list[str]) -> str:
+        accepted = self.module.hoist((*literals, *([literal] for literal in literals)), "t")
+        return f"({item}.get({name!r}) in {accepted})"
 
     # ---- terms
 
@@ -168,31 +244,16 @@ class ExpressionCompiler:
         """``names`` from the focus: one item (``item``) or the focus collection."""
         if item is None:
             return self._walk_collection(scope.focus, names)
-        first, rest = names[0], names[1:]
-        if first in CHOICE_NAMES:
-            start = f"child1_choice({item}, {first!r})"
-        elif rest and not any(name in CHOICE_NAMES for name in rest):
-            return f"path1({item}, {tuple(names)!r})"
-        else:
-            start = f"child1({item}, {first!r})"
-        return self._walk_collection(start, rest) if rest else start
+        if len(names) == 1:
+            return f"child1({item}, {names[0]!r})"
+        if len(names) == 2:
+            return f"path2({item}, {names[0]!r}, {names[1]!r})"
+        return f"path1({item}, {tuple(names)!r})"
 
     def _walk_collection(self, base: str, names: list[str]) -> str:
-        code = base
-        plain: list[str] = []
-        for name in names:
-            if name in CHOICE_NAMES:
-                if plain:
-                    code = f"path({code}, {tuple(plain)!r})"
-                    plain = []
-                code = f"child_choice({code}, {name!r})"
-            else:
-                plain.append(name)
-        if len(plain) == 1:
-            code = f"child({code}, {plain[0]!r})"
-        elif plain:
-            code = f"path({code}, {tuple(plain)!r})"
-        return code
+        if len(names) == 1:
+            return f"child({base}, {names[0]!r})"
+        return f"path({base}, {tuple(names)!r})"
 
     def _Indexer(self, node: ast.Indexer, scope: Scope) -> Code:
         base = self.collection(node.base, scope)
@@ -268,12 +329,36 @@ class ExpressionCompiler:
     def _iterate(self, base: str, loop: str, uses_index: bool) -> str:
         return f"enumerate({base})" if uses_index else base
 
+    def _fn_defineVariable(self, node: ast.Call, scope: Scope) -> Code:
+        """``defineVariable(name[, expr])`` (FHIRPath 3.0): %name holds expr evaluated on the input
+        (or the input) for the rest of the expression; the input passes through."""
+        self._arity(node, 1, 2)
+        name = node.args[0]
+        if not (isinstance(name, ast.Literal) and name.kind == "string"):
+            raise CompileError("defineVariable() takes the variable's name as a string literal")
+        variable_name = str(name.value)
+        if variable_name in self.constants or variable_name in ("rowIndex", "resource", "rootResource", "context"):
+            raise CompileError(f"defineVariable(): %{variable_name} is already defined")
+        # a cell in the generated module (an assignment expression cannot sit in a comprehension's
+        # iterable): set when the chain reaches defineVariable, read by what follows it in the chain
+        cell = self.module.cell()
+        step = (
+            f"lambda {cell}_in: {self.collection(node.args[1], Scope(f'{cell}_in', False, scope.index))}"
+            if len(node.args) == 2
+            else "None"
+        )
+        self.constants[variable_name] = (f"{cell}[0]", None)
+        return Code(f"define_variable({cell}, {self._base(node, scope)}, {step})", "list")
+
     def _fn_where(self, node: ast.Call, scope: Scope) -> Code:
         self._arity(node, 1)
         base = self._base(node, scope)
+        fused = self._where_path_matches(base, node.args[0])
+        if fused is not None:
+            return Code(fused, "list")
         uses_index = _uses_index(node.args[0])
         inner, item, loop = self._item_scope(scope, uses_index)
-        criteria = as_bool(self.compile(node.args[0], inner))
+        criteria = self.criteria(node.args[0], inner)
         return Code(f"[{item} for {loop} in {self._iterate(base, loop, uses_index)} if {criteria}]", "list")
 
     def _fn_select(self, node: ast.Call, scope: Scope) -> Code:
@@ -300,7 +385,7 @@ class ExpressionCompiler:
             return Code(f"(len({base}) > 0)", "bool3", "boolean")
         uses_index = _uses_index(node.args[0])
         inner, _, loop = self._item_scope(scope, uses_index)
-        criteria = as_bool(self.compile(node.args[0], inner))
+        criteria = self.criteria(node.args[0], inner)
         return Code(f"any({criteria} for {loop} in {self._iterate(base, loop, uses_index)})", "bool3", "boolean")
 
     def _fn_all(self, node: ast.Call, scope: Scope) -> Code:
@@ -308,7 +393,7 @@ class ExpressionCompiler:
         base = self._base(node, scope)
         uses_index = _uses_index(node.args[0])
         inner, _, loop = self._item_scope(scope, uses_index)
-        criteria = as_bool(self.compile(node.args[0], inner))
+        criteria = self.criteria(node.args[0], inner)
         return Code(f"all({criteria} for {loop} in {self._iterate(base, loop, uses_index)})", "bool3", "boolean")
 
     def _fn_empty(self, node: ast.Call, scope: Scope) -> Code:
@@ -383,7 +468,7 @@ class ExpressionCompiler:
     def _fn_iif(self, node: ast.Call, scope: Scope) -> Code:
         self._arity(node, 2, 3)
         inner = scope if node.base is None else Scope(self.collection(node.base, scope), False, scope.index)
-        criterion = as_bool(self.compile(node.args[0], inner))
+        criterion = self.criteria(node.args[0], inner)
         when_true = self.collection(node.args[1], inner)
         when_false = self.collection(node.args[2], inner) if len(node.args) == 3 else "EMPTY"
         return Code(f"({when_true} if {criterion} else {when_false})", "list")
@@ -513,6 +598,39 @@ class ExpressionCompiler:
         self._arity(node, 0)
         base = self._base(node, scope)
         return Code(f"(len({base}) == 1 and not isinstance({base}[0], (dict, list)))", "bool3", "boolean")
+
+
+def _own_member(node: ast.Node) -> str | None:
+    """The name of ``name`` / ``$this.name`` (a member of the focus item; not a choice element)."""
+    if isinstance(node, ast.Member) and (node.base is None or isinstance(node.base, ast.This)):
+        return None if node.name in CHOICE_NAMES else node.name
+    return None
+
+
+def _conjunction(node: ast.Node) -> list[tuple[str, list[str]]] | None:
+    """``m1 = 'a' and (m2 = 'x' or m2 = 'y')`` -> [(m1, ['a']), (m2, ['x', 'y'])]."""
+    if isinstance(node, ast.Binary) and node.op == "and":
+        left, right = _conjunction(node.left), _conjunction(node.right)
+        return left + right if left is not None and right is not None else None
+    alternatives = _same_member_alternatives(node)
+    return [alternatives] if alternatives is not None else None
+
+
+def _same_member_alternatives(node: ast.Node) -> tuple[str, list[str]] | None:
+    """``m = 'a' or m = 'b' or ...`` -> (m, ['a', 'b', ...])."""
+    if isinstance(node, ast.Binary) and node.op == "or":
+        left, right = _same_member_alternatives(node.left), _same_member_alternatives(node.right)
+        if left is not None and right is not None and left[0] == right[0]:
+            return left[0], left[1] + right[1]
+        return None
+    if isinstance(node, ast.Binary) and node.op == "=" and _string_literal(node.right):
+        name = _own_member(node.left)
+        return (name, [str(node.right.value)]) if name is not None else None  # type: ignore[union-attr]
+    return None
+
+
+def _string_literal(node: ast.Node) -> bool:
+    return isinstance(node, ast.Literal) and node.kind == "string"
 
 
 def _uses_index(node: ast.Node) -> bool:

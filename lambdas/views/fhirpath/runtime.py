@@ -23,10 +23,9 @@ EMPTY: Collection = []
 CHOICE_NAMES = frozenset({
     "value", "deceased", "multipleBirth", "effective", "onset", "abatement", "occurrence", "serviced",
     "location", "diagnosis", "procedure", "timing", "allowed", "used", "medication", "reported", "born",
-    "age", "defaultValue", "fixed", "pattern", "minValue", "maxValue", "answer", "subject", "product",
-    "asNeeded", "rate", "dose", "scheduled", "performed", "collected", "time", "identified", "entity",
-    "item", "content", "source", "target", "instantiates", "doseNumber", "seriesDoses", "probability",
-    "when", "detail", "offset", "definition", "event", "duration", "period", "quantity", "reason",
+    "age", "defaultValue", "fixed", "pattern", "minValue", "maxValue", "answer", "product", "asNeeded",
+    "rate", "dose", "scheduled", "performed", "collected", "identified", "doseNumber", "seriesDoses",
+    "probability",
 })  # fmt: skip
 
 
@@ -39,22 +38,12 @@ def _choice(item: dict[str, Any], name: str) -> Any:
 
 
 def child1(item: Any, name: str) -> Collection:
-    """One item's ``name`` as a collection."""
+    """One item's ``name`` as a collection (a choice element named without its type: its one
+    ``name[x]``)."""
     if type(item) is dict:
         value = item.get(name)
-        if value is None:
+        if value is None and (name not in CHOICE_NAMES or (value := _choice(item, name)) is None):
             return EMPTY
-        return value if type(value) is list else [value]
-    return EMPTY
-
-
-def child1_choice(item: Any, name: str) -> Collection:
-    if type(item) is dict:
-        value = item.get(name)
-        if value is None:
-            value = _choice(item, name)
-            if value is None:
-                return EMPTY
         return value if type(value) is list else [value]
     return EMPTY
 
@@ -66,32 +55,119 @@ def child(collection: Collection, name: str) -> Collection:
     for item in collection:
         if type(item) is dict:
             value = item.get(name)
-            if value is not None:
-                if type(value) is list:
-                    out.extend(value)
-                else:
-                    out.append(value)
-    return out
-
-
-def child_choice(collection: Collection, name: str) -> Collection:
-    out: Collection = []
-    for item in collection:
-        out.extend(child1_choice(item, name))
+            if value is None and (name not in CHOICE_NAMES or (value := _choice(item, name)) is None):
+                continue
+            if type(value) is list:
+                out.extend(value)
+            else:
+                out.append(value)
     return out
 
 
 def path1(item: Any, names: Sequence[str]) -> Collection:
-    """``a.b.c`` from one item (no choice names among them)."""
-    collection = child1(item, names[0])
-    for name in names[1:]:
-        if not collection:
+    """``a.b.c`` from one item: a walk down single objects until a list (the common case costs
+    one call)."""
+    node = item
+    for index, name in enumerate(names):
+        if type(node) is not dict:
             return EMPTY
-        collection = child(collection, name)
-    return collection
+        value = node.get(name)
+        if value is None and (name not in CHOICE_NAMES or (value := _choice(node, name)) is None):
+            return EMPTY
+        if type(value) is list:
+            rest = names[index + 1 :]
+            return path(value, rest) if rest else value
+        node = value
+    return [node]
+
+
+def path2(item: Any, first: str, second: str) -> Collection:
+    """``a.b`` from one item: :func:`path1` for the commonest length, without its loop."""
+    if type(item) is not dict:
+        return EMPTY
+    value = item.get(first)
+    if value is None and (first not in CHOICE_NAMES or (value := _choice(item, first)) is None):
+        return EMPTY
+    if type(value) is dict:
+        found = value.get(second)
+        if found is None and (second not in CHOICE_NAMES or (found := _choice(value, second)) is None):
+            return EMPTY
+        return found if type(found) is list else [found]
+    if type(value) is list:
+        return child(value, second)
+    return EMPTY
+
+
+Tests = tuple[tuple[str, frozenset[str]], ...]
+
+
+def _passes(item: dict[str, Any], tests: Tests) -> bool:
+    """Each test's member is one of its strings (or a one-item list of one: singleton equality)."""
+    for key, accepted in tests:
+        value = item.get(key)
+        if type(value) is str:
+            if value not in accepted:
+                return False
+        elif not (type(value) is list and len(value) == 1 and type(value[0]) is str and value[0] in accepted):
+            return False
+    return True
+
+
+def matches_one(collection: Collection, tests: Tests) -> bool:
+    """``truth(collection.where(m1 = ... and m2 = ...))`` without the list: the items whose member
+    ``key`` is one of ``accepted`` for every test; one is true, none false, several an error."""
+    found = 0
+    for item in collection:
+        if type(item) is dict and _passes(item, tests):
+            found += 1
+    if found > 1:
+        raise ViewEvaluationError(f"a boolean criteria gave {found} items")
+    return found == 1
+
+
+def where_path_matches(collection: Collection, names: tuple[str, ...], tests: Tests) -> Collection:
+    """``collection.where(a.b.where(m1 = ... and ...))`` in one call: the items whose ``a.b`` has
+    exactly one match (several are an error, as the criteria's singleton evaluation says). The
+    commonest filter of CMS data (adjudication by category coding, careTeam by role coding): the
+    walk and the tests are inline for the common shapes, :func:`path1` / :func:`_passes` otherwise."""
+    out: Collection = []
+    first, second = (names[0], names[1]) if len(names) == 2 else ("", "")
+    key1, accepted1 = tests[0]
+    key2, accepted2 = tests[1] if len(tests) == 2 else ("", frozenset())
+    two, more = len(tests) == 2, len(tests) > 2
+    for item in collection:
+        children: Any = None
+        if first and type(item) is dict:
+            value = item.get(first)
+            if type(value) is dict:
+                children = value.get(second)
+                if type(children) is not list:
+                    children = None
+        if children is None:
+            children = path1(item, names)
+        found = 0
+        for child_item in children:
+            if type(child_item) is not dict:
+                continue
+            value1 = child_item.get(key1)
+            if more or type(value1) is not str:
+                found += _passes(child_item, tests)
+            elif value1 in accepted1:
+                if not two:
+                    found += 1
+                    continue
+                value2 = child_item.get(key2)
+                found += value2 in accepted2 if type(value2) is str else _passes(child_item, tests)
+        if found == 1:
+            out.append(item)
+        elif found > 1:
+            raise ViewEvaluationError(f"a boolean criteria gave {found} items")
+    return out
 
 
 def path(collection: Collection, names: Sequence[str]) -> Collection:
+    if len(collection) == 1:
+        return path1(collection[0], names)
     for name in names:
         if not collection:
             return EMPTY
@@ -581,3 +657,12 @@ def typed_child(collection: Collection, name: str, typed: str, type_name: str) -
         else:
             out.append(value)
     return out
+
+
+def define_variable(
+    cell: list[Collection], collection: Collection, step: Callable[[Collection], Collection] | None
+) -> Collection:
+    """``defineVariable(name[, expr])``: the variable's cell gets expr of the input (or the input),
+    and the input passes through. One evaluation at a time per compiled view (its cells are its own)."""
+    cell[0] = collection if step is None else step(collection)
+    return collection
