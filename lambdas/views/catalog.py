@@ -151,6 +151,8 @@ def load_tables(user_views: Path | None = None) -> tuple[ViewTable, ...]:
 
 def describe(tables: tuple[ViewTable, ...]) -> dict[str, Any]:
     """The tables as JSON: what infra builds the Glue catalog and the curation Choice from."""
+    from views.sql import current_name, current_view_sql  # noqa: PLC0415 - views.sql imports this module
+
     return {
         "rejects_table": {"name": REJECTS_TABLE, "columns": [_column(c) for c in REJECT_COLUMNS]},
         "tables": [
@@ -161,6 +163,7 @@ def describe(tables: tuple[ViewTable, ...]) -> dict[str, Any]:
                 "origin": table.origin,
                 "description": table.definition.description or "",
                 "columns": [_column(c) for c in table.columns],
+                "current": {"name": current_name(table), "sql": current_view_sql(table)},
             }
             for table in tables
         ],

@@ -38,7 +38,7 @@ class ViewsCurationError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class _Table:
+class PreparedView:
     table: ViewTable
     view: CompiledView
     convert: Callable[[tuple[Any, ...]], tuple[Any, ...]]
@@ -63,13 +63,13 @@ def _row_converter(view: CompiledView) -> Callable[[tuple[Any, ...]], tuple[Any,
     return convert
 
 
-def prepare(tables: Sequence[ViewTable]) -> list[_Table]:
+def prepare(tables: Sequence[ViewTable]) -> list[PreparedView]:
     """Compile the views once (a container's start): what :class:`ViewOutputs` evaluates."""
     prepared = []
     for table in tables:
         view = table.compile()
         columns = tuple(Column(c.name, c.hive_type) for c in table.columns)
-        prepared.append(_Table(table, view, _row_converter(view), columns))
+        prepared.append(PreparedView(table, view, _row_converter(view), columns))
     return prepared
 
 
@@ -106,7 +106,7 @@ class ViewOutputs:
 
     def __init__(
         self,
-        tables: Sequence[_Table],
+        tables: Sequence[PreparedView],
         landed: LandedFile,
         open_sink: OpenSink,
         *,
@@ -115,7 +115,7 @@ class ViewOutputs:
         self._landed = landed
         self._open_sink = open_sink
         self._row_group_rows = row_group_rows
-        self._by_type: dict[str, list[_Table]] = {}
+        self._by_type: dict[str, list[PreparedView]] = {}
         for table in tables:
             self._by_type.setdefault(table.table.resource, []).append(table)
         self._open: dict[str, tuple[TableSink, ParquetWriter]] = {}
@@ -216,4 +216,4 @@ def curate_view_lines(lines: Iterable[bytes], outputs: ViewOutputs, *, parse: Ca
     return count
 
 
-__all__ = ["ViewOutputs", "ViewsCurationError", "ViewsReport", "curate_view_lines", "prepare"]
+__all__ = ["PreparedView", "ViewOutputs", "ViewsCurationError", "ViewsReport", "curate_view_lines", "prepare"]

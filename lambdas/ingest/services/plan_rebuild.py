@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from claims import curatable
 from ingest import layout
+from ingest.curation import should_curate
 from ingest.errors import ConfigurationError
 from ingest.payloads import RunContext
 from ingest.wiring import Deps
@@ -25,10 +25,13 @@ def plan_rebuild(deps: Deps, state: dict[str, Any]) -> dict[str, Any]:
         raise ConfigurationError("List landed files runs only in a claims rebuild ($.run.mode)")
     items: list[dict[str, Any]] = []
     runs = 0
+    views = deps.settings.user_views_dir
     for ledger in deps.store.all_runs(run.source):
         if ledger["run_id"] == run.run_id:
             continue
-        landed = [f for f in deps.store.list_landed_files(str(ledger["run_id"])) if curatable(f.kind, f.type)]
+        landed = [
+            f for f in deps.store.list_landed_files(str(ledger["run_id"])) if should_curate(f.kind, f.type, views)
+        ]
         runs += bool(landed)
         items += [
             {"index": f.index, "kind": f.kind, "type": f.type, "key": f.key, "landed_run_id": ledger["run_id"]}
