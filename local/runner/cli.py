@@ -61,6 +61,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     where = parser.add_argument_group("where results go")
     where.add_argument("--out", type=Path, default=Path("out"), help="landed objects and run.json (default ./out)")
     where.add_argument("--state-dir", type=Path, help="keep watermarks, ledger and landed objects between runs")
+    where.add_argument(
+        "--views", type=Path, metavar="DIR", help="a folder of your SQL on FHIR ViewDefinitions (beside the defaults)"
+    )
 
     emulator = parser.add_argument_group("the built-in emulator")
     emulator.add_argument("--flavor", choices=FLAVORS, default="bcda", help="which server it imitates")
@@ -99,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
         advance_days=args.advance_days,
         export_hours=args.export_hours,
         wait_scale=args.wait_scale,
+        views=args.views,
     )
     try:
         result = run_local(options)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -32,6 +33,7 @@ from local.runner.synth import synthesize_in_child
 from local.runner.template_cache import CODE_ROOT, cached_template
 from local.runner.world import LocalAws
 
+USER_VIEWS_DIR = "BULK_USER_VIEWS_DIR"  # the environment contract's name (infra.contract)
 #: At most one progress update a second while the run moves; none while it waits.
 FOLLOW_SECONDS = 1.0
 #: While nothing happens (a Wait state), look at the execution only this often.
@@ -70,6 +72,8 @@ class LocalRunOptions:
     export_hours: float | None = None
     #: how long Wait states and retry back-offs really last (None: 0 for the emulator, 1 otherwise)
     wait_scale: float | None = None
+    #: a folder of the user's SQL on FHIR ViewDefinitions (cdk.json catalog.views_folder)
+    views: Path | None = None
 
 
 @dataclass
@@ -200,12 +204,16 @@ def run_local(options: LocalRunOptions, out: IO[str] | None = None) -> LocalRunR
         out.flush()
 
     with _target(options, say) as (source, secret, emu):
-        config = {"sources": [_source_config(source, options)]}
+        config: dict[str, Any] = {"sources": [_source_config(source, options)]}
+        if options.views is not None:
+            config["catalog"] = {"views_folder": str(options.views.resolve())}
         template = _template(config, emu.origin if emu else None, say)
         scale = options.wait_scale if options.wait_scale is not None else (0.0 if emu else 1.0)
         clockwork = Clockwork(scale=scale, on_wait=emu.clock.advance if emu else None)
         options.out_dir.mkdir(parents=True, exist_ok=True)
         with _log_file(options.out_dir) as logs, LocalAws(template, clockwork=clockwork, log_stream=logs) as aws:
+            if options.views is not None:  # in AWS the layer's /opt/views; here the folder itself
+                os.environ[USER_VIEWS_DIR] = str(options.views.resolve())
             if options.state_dir and restore(aws, options.state_dir):
                 say(f"restored watermarks, ledger and landed objects from {options.state_dir}")
             aws.put_credentials(source["name"], secret)
