@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "lambdas")]
 
-from benchmarks.measure import peak_rss_mib, reset_peak_rss
+from benchmarks.measure import DroppingSink, best_cpu_seconds, peak_rss_mib, reset_peak_rss
 from claims import LandedFile, curate_lines
 from local.emulator.claims import eob
 from local.emulator.population import CLAIM_TYPES, CLAIM_WEIGHTS, Beneficiary, Revision, seeded
@@ -59,36 +59,20 @@ def emulator_eobs(count: int, seed: int = 7) -> list[bytes]:
     return lines
 
 
-class _DroppingSink:
-    def write(self, data: bytes, /) -> int:
-        return len(data)
-
-    def commit(self) -> None:
-        pass
-
-    def abort(self) -> None:
-        pass
-
-
 def _cpu_seconds(work: Callable[[], object], repeat: int) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        gc.collect()
-        started = time.process_time()
-        work()
-        best = min(best, time.process_time() - started)
-    return best
+    gc.collect()
+    return best_cpu_seconds(work, repeat)
 
 
 def _views_only(lines: Iterable[bytes], tables: list) -> None:  # type: ignore[type-arg]
-    outputs = ViewOutputs(tables, LANDED, lambda table: _DroppingSink())
+    outputs = ViewOutputs(tables, LANDED, lambda table: DroppingSink())
     curate_view_lines(lines, outputs)
     outputs.commit()
 
 
 def _claims_and_views(lines: Iterable[bytes], tables: list) -> None:  # type: ignore[type-arg]
-    outputs = ViewOutputs(tables, LANDED, lambda table: _DroppingSink())
-    curate_lines(lines, LANDED, lambda table: _DroppingSink(), observe=outputs.observe)
+    outputs = ViewOutputs(tables, LANDED, lambda table: DroppingSink())
+    curate_lines(lines, LANDED, lambda table: DroppingSink(), observe=outputs.observe)
     outputs.commit()
 
 

@@ -9,40 +9,28 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
+#: what a pure curation package (claims; views, whose Parquet writer is claims') never imports: nothing
+#: of AWS, of the download path or of the local tools (the curation runs in its own function)
+PURE = {
+    "boto3",
+    "botocore",
+    "aws_lambda_powertools",
+    "ingest",
+    "bulkfhir",
+    "infra",
+    "local",
+    "aws_cdk",
+    "requests",
+    "duckdb",
+    "sqlglot",
+    "pyarrow",
+}
 # package folder -> top-level modules it must never import
 FORBIDDEN = {
     "lambdas/bulkfhir": {"boto3", "botocore", "aws_lambda_powertools", "ingest", "claims", "infra", "local", "aws_cdk"},
     "lambdas/ingest": {"infra", "local", "aws_cdk", "cdk_nag", "moto"},
-    # the curation runs in its own function: nothing of AWS, of the download path or of the local tools
-    "lambdas/claims": {
-        "boto3",
-        "botocore",
-        "aws_lambda_powertools",
-        "ingest",
-        "bulkfhir",
-        "infra",
-        "local",
-        "aws_cdk",
-        "requests",
-        "duckdb",
-        "sqlglot",
-        "pyarrow",
-    },
-    # the ViewDefinition engine: pure like claims (whose Parquet writer it shares)
-    "lambdas/views": {
-        "boto3",
-        "botocore",
-        "aws_lambda_powertools",
-        "ingest",
-        "bulkfhir",
-        "infra",
-        "local",
-        "aws_cdk",
-        "requests",
-        "duckdb",
-        "sqlglot",
-        "pyarrow",
-    },
+    "lambdas/claims": PURE | {"views"},
+    "lambdas/views": PURE,
     "infra": {"bulkfhir", "ingest", "claims", "views", "local", "lambdas", "boto3", "moto"},
 }
 

@@ -44,6 +44,22 @@ _NDJSON_GZ = {
 }
 
 
+def projected_parameters(sources: str, location_template: str) -> dict[str, str]:
+    """A table's parameters that project its ``source`` (enum of ``sources``) and ``run_date`` partitions."""
+    return {
+        "EXTERNAL": "TRUE",
+        "projection.enabled": "true",
+        "projection.source.type": "enum",
+        "projection.source.values": sources,
+        "projection.run_date.type": "date",
+        "projection.run_date.format": RUN_DATE_FORMAT,
+        "projection.run_date.range": RUN_DATE_RANGE,
+        "projection.run_date.interval": "1",
+        "projection.run_date.interval.unit": "DAYS",
+        "storage.location.template": location_template,
+    }
+
+
 class Catalog(Construct):
     """Tables and views over the landing bucket, in the database ``config.catalog.database``."""
 
@@ -109,18 +125,7 @@ class Catalog(Construct):
         that you specify", https://docs.aws.amazon.com/athena/latest/ug/tables-location-format.html).
         """
         template = f"s3://{self._bucket.bucket_name}/{prefix}run_date=${{run_date}}/"
-        parameters = {
-            "EXTERNAL": "TRUE",
-            "projection.enabled": "true",
-            "projection.source.type": "enum",
-            "projection.source.values": self._sources,
-            "projection.run_date.type": "date",
-            "projection.run_date.format": RUN_DATE_FORMAT,
-            "projection.run_date.range": RUN_DATE_RANGE,
-            "projection.run_date.interval": "1",
-            "projection.run_date.interval.unit": "DAYS",
-            "storage.location.template": template,
-        }
+        parameters = projected_parameters(self._sources, template)
         if classification:
             parameters["classification"] = classification
         self.tables[name] = self._glue_table(

@@ -12,7 +12,7 @@ from aws_cdk import aws_glue as glue
 from constructs import Construct
 
 from infra.catalog_schema import presto_view_text
-from infra.constructs.catalog import PARTITION_KEYS, RUN_DATE_FORMAT, RUN_DATE_RANGE, Catalog
+from infra.constructs.catalog import PARTITION_KEYS, Catalog, projected_parameters
 from infra.view_catalog_schema import load_view_catalog
 
 _PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
@@ -45,19 +45,8 @@ class ViewCatalog(Construct):
 
     def _table(self, name: str, description: str, columns: list[dict[str, str]]) -> None:
         prefix = f"curated/${{source}}/{name}/"
-        parameters = {
-            "EXTERNAL": "TRUE",
-            "classification": "parquet",
-            "projection.enabled": "true",
-            "projection.source.type": "enum",
-            "projection.source.values": self._sources,
-            "projection.run_date.type": "date",
-            "projection.run_date.format": RUN_DATE_FORMAT,
-            "projection.run_date.range": RUN_DATE_RANGE,
-            "projection.run_date.interval": "1",
-            "projection.run_date.interval.unit": "DAYS",
-            "storage.location.template": f"s3://{self._bucket_name}/{prefix}run_date=${{run_date}}/",
-        }
+        template = f"s3://{self._bucket_name}/{prefix}run_date=${{run_date}}/"
+        parameters = {**projected_parameters(self._sources, template), "classification": "parquet"}
         data = [c for c in columns if c["name"] not in PARTITION_KEYS]  # source: served from the partition
         self.tables[name] = glue.CfnTable(
             self, name, catalog_id=Aws.ACCOUNT_ID, database_name=self._catalog.database.ref,

@@ -31,6 +31,7 @@ import orjson
 
 from views.definition import Column
 from views.errors import ViewEvaluationError
+from views.fhirpath.runtime import str_value
 
 DEFAULT_DECIMAL = (18, 6)
 _STRINGS = frozenset({
@@ -93,13 +94,10 @@ def presto_type(hive: str) -> str:
 
 
 def _text(value: Any, column: str) -> str:
-    if isinstance(value, str):
-        return value
-    if type(value) is bool:
-        return "true" if value else "false"
-    if type(value) in (int, float):
-        return repr(value)
-    return orjson.dumps(value).decode()
+    """A number or boolean: its FHIR text; an object or list: its JSON."""
+    if isinstance(value, dict | list):
+        return orjson.dumps(value).decode()
+    return str_value(value)
 
 
 def _boolean(value: Any, column: str) -> bool:

@@ -4,14 +4,14 @@ NPIs each claim type carries where the data dictionary puts them."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from local.emulator.claims import eob
 from local.emulator.population import CLAIM_TYPES, Beneficiary, Revision
 from local.emulator.resources import coverage, patient
+from tests.support.views import emulator_eobs
 from views import CompiledView
 from views.catalog import load_tables
 
@@ -25,24 +25,7 @@ def views() -> dict[str, CompiledView]:
 
 
 def _eobs(claim_type: str, count: int = 40) -> list[dict[str, Any]]:
-    return [
-        eob(
-            BENE,
-            Revision(
-                "ExplanationOfBenefit",
-                f"{claim_type}-{n}",
-                LOADED,
-                n * 7919 + len(claim_type),
-                "active",
-                claim_type,
-                str(10**9 + n),
-                str(10**8 + n),
-                date(2025, 5, 1),
-            ),
-            True,
-        )
-        for n in range(count)
-    ]
+    return emulator_eobs(BENE, LOADED, (claim_type,), count)
 
 
 def _values(view: CompiledView, resources: list[dict[str, Any]], column: str) -> list[Any]:

@@ -4,7 +4,7 @@ a view lands in view_rejects with the reason, and the file goes on."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -13,9 +13,9 @@ import duckdb
 import pytest
 
 from claims import DirectoryOutputs, LandedFile, curate_lines
-from local.emulator.claims import eob
 from local.emulator.population import CLAIM_TYPES, Beneficiary, Revision
 from local.emulator.resources import coverage, dumps
+from tests.support.views import emulator_eobs
 from views.catalog import ViewTable, _table, load_tables
 from views.curate import ViewOutputs, curate_view_lines, prepare
 
@@ -31,25 +31,7 @@ def _landed(kind: str, index: int) -> LandedFile:
 
 
 def _eobs() -> list[dict[str, Any]]:
-    return [
-        eob(
-            BENE,
-            Revision(
-                "ExplanationOfBenefit",
-                f"{kind}-{n}",
-                LOADED,
-                n * 31 + len(kind),
-                "active",
-                kind,
-                str(10**9 + n),
-                str(10**8 + n),
-                date(2025, 5, 1),
-            ),
-            True,
-        )
-        for kind in CLAIM_TYPES
-        for n in range(6)
-    ]
+    return emulator_eobs(BENE, LOADED, CLAIM_TYPES, 6)
 
 
 def _curate(root: Path, tables: list[ViewTable], resources: list[dict[str, Any]], extra: bytes = b"") -> ViewOutputs:
