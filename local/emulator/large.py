@@ -35,10 +35,10 @@ def _member(seed: int, number: int, r4: bool) -> Segment:
         )  # fmt: skip
         resource = eob(bene, revision, r4)
         # these files are about bytes on the wire: the padding, not the claim, makes them big and
-        # incompressible, so the EOB keeps only its claim facts and one line
+        # incompressible (about 72 % of their NDJSON once gzipped), so the EOB keeps its claim facts only
         for bulky in ("contained", "careTeam", "supportingInfo", "diagnosis", "procedure", "benefitBalance", "total"):
             resource.pop(bulky, None)
-        resource["item"] = resource["item"][:1]
+        resource["item"] = [{"sequence": 1, "servicedDate": str(revision.service_date)}]
         padding = base64.b64encode(rng.randbytes(24_000)).decode()
         resource["extension"] = [{"url": PADDING_URL, "valueBase64Binary": padding}]
         line = dumps(resource) + b"\n"
