@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""The CDK app (``cdk synth`` / ``cdk deploy``; ``python app.py`` synthesizes into ./cdk.out too).
+"""The CDK app (``cdk synth`` / ``cdk deploy``; ``python app.py`` synthesizes into ./cdk.out too:
+the CDK CLI names its own output folder in CDK_OUTDIR, and without it the CDK would pick a temporary one).
 
 The configuration (context key ``"bulk-fhir-ingest"``) is read here as raw JSON, from the CDK CLI's
 context (cdk.json and ``-c``) or, when run directly, from cdk.json: the CDK's own context API drops
@@ -38,7 +39,8 @@ def app_context(env: Mapping[str, str], cdk_json: Path = CDK_JSON) -> tuple[dict
 
 def main() -> None:
     context, bundling = app_context(os.environ)
-    app, _stack = build_app(context, bundling=bundling)
+    outdir = None if os.environ.get("CDK_OUTDIR") else str(CDK_JSON.parent / "cdk.out")
+    app, _stack = build_app(context, bundling=bundling, outdir=outdir)
     app.synth()
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from local import deployed, secret_setter
+from local.arguments import OneLineParser
 from local.claims import cli as claims_cli
 from local.emulator import cli as emulator_cli
 from local.runner import cli as local_run_cli
@@ -14,7 +16,7 @@ from local.views import cli as views_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bulk-ingest", description=__doc__)
+    parser = OneLineParser(prog="bulk-ingest", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     local_run = sub.add_parser(
         "local-run",
@@ -46,8 +48,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:  # noqa: PLR0911 - one return per command
+def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except BrokenPipeError:
+        # `bulk-ingest claims ... | head`: the reader has what it wanted. Later writes (the interpreter
+        # flushes stdout at exit) go nowhere instead of raising again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+def _dispatch(args: argparse.Namespace) -> int:  # noqa: PLR0911 - one return per command
     if args.command == "local-run":
         return local_run_cli.run(args)
     if args.command == "emulator":

@@ -17,7 +17,7 @@ from typing import IO, Any
 
 from infra import outputs
 from ingest.adapters.dynamo_store import DynamoRunStore
-from local import stack_access
+from local import arguments, stack_access
 from local.follow import Progress
 from local.stack_access import AwsTarget, DeployedError, stack_outputs
 
@@ -26,6 +26,8 @@ from local.stack_access import AwsTarget, DeployedError, stack_outputs
 class StackRefs:
     state_machine_arn: str
     table_name: str
+    #: the landing bucket, for the bytes of downloads in flight (None: the files landed are shown)
+    bucket: str | None = None
 
 
 def resolve(args: argparse.Namespace, cloudformation: Any) -> StackRefs:
@@ -37,7 +39,9 @@ def resolve(args: argparse.Namespace, cloudformation: Any) -> StackRefs:
     if missing:
         raise DeployedError(f"stack {args.stack} has no output {', '.join(missing)}: is it the bulk-fhir-ingest stack?")
     return StackRefs(
-        args.state_machine_arn or found[outputs.STATE_MACHINE_ARN], args.table or found[outputs.TABLE_NAME]
+        args.state_machine_arn or found[outputs.STATE_MACHINE_ARN],
+        args.table or found[outputs.TABLE_NAME],
+        found.get(outputs.BUCKET_NAME),
     )
 
 
@@ -63,7 +67,9 @@ def execution_input(args: argparse.Namespace) -> dict[str, Any]:
     return document
 
 
-def start(args: argparse.Namespace, stepfunctions: Any, table: Any, refs: StackRefs, out: IO[str]) -> int:
+def start(
+    args: argparse.Namespace, stepfunctions: Any, table: Any, refs: StackRefs, out: IO[str], s3: Any = None
+) -> int:
     arn = stepfunctions.start_execution(
         stateMachineArn=refs.state_machine_arn,
         input=json.dumps(execution_input(args)),
@@ -72,7 +78,7 @@ def start(args: argparse.Namespace, stepfunctions: Any, table: Any, refs: StackR
     out.write(f"started {arn}\n")
     if not args.follow:
         return 0
-    progress = Progress(stepfunctions, table, arn, out)
+    progress = Progress(stepfunctions, table, arn, out, s3=s3, bucket=refs.bucket)
     while (description := stepfunctions.describe_execution(executionArn=arn))["status"] == "RUNNING":
         progress.tick()
         time.sleep(args.poll_seconds)
@@ -134,12 +140,12 @@ def add_arguments(sub: Any) -> None:
     )
     start_parser.add_argument("--name", help="execution name (default: generated)")
     start_parser.add_argument("--no-follow", dest="follow", action="store_false", help="start and return")
-    start_parser.add_argument("--poll-seconds", type=float, default=10.0, help="how often to look (default 10)")
+    start_parser.add_argument("--poll-seconds", type=float, default=2.0, help="how often to look (default 2)")
     stack_options(start_parser)
 
     runs_parser = sub.add_parser("runs", help="the run ledger of a source, newest first")
-    runs_parser.add_argument("--source", required=True)
-    runs_parser.add_argument("--limit", type=int, default=20)
+    runs_parser.add_argument("--source", required=True, help="a source configured in cdk.json")
+    runs_parser.add_argument("--limit", type=int, default=20, help="how many runs, newest first (default 20)")
     stack_options(runs_parser)
 
     watermarks_parser = sub.add_parser("watermarks", help="every source's watermarks")
@@ -148,6 +154,16 @@ def add_arguments(sub: Any) -> None:
 
 def run(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] | None = None) -> int:
     out, err = out or sys.stdout, err or sys.stderr
+    try:  # before any AWS call
+        if args.command == "start":
+            arguments.since(args.since)
+            arguments.export(args.export, None)
+            arguments.types(args.types)
+            arguments.in_range("--poll-seconds", args.poll_seconds, 0.1)
+        if args.command == "runs":
+            arguments.in_range("--limit", args.limit, 1)
+    except arguments.ArgumentProblem as problem:
+        return arguments.fail(f"bulk-ingest {args.command}", problem)
     return stack_access.exit_code(f"bulk-ingest {args.command}", err, lambda: _run(args, out, err))
 
 
@@ -157,7 +173,7 @@ def _run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     err.write(f"bulk-ingest {args.command}: {_used(args, aws)}\n")
     table = aws.session.resource("dynamodb").Table(refs.table_name)
     if args.command == "start":
-        return start(args, aws.client("stepfunctions"), table, refs, out)
+        return start(args, aws.client("stepfunctions"), table, refs, out, aws.client("s3"))
     if args.command == "runs":
         columns = ("run_id", "status", "scope", "since", "file_count", "records", "error", "cause")
         out.write(_table_text(runs(table, args.source, args.limit), columns))

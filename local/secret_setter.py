@@ -108,10 +108,12 @@ def run(args: argparse.Namespace, stdin: IO[str] | None = None, err: IO[str] | N
 
 
 def _set(args: argparse.Namespace, stdin: IO[str], err: IO[str]) -> int:
+    # A file that cannot be read is said before any AWS call (it used to be reported as missing credentials).
+    text = _read(args, stdin, err) if args.file is not None else None
     aws = stack_access.connect(args)
     api, secret_arn = _source_secret(stack_access.stack_outputs(aws.client("cloudformation"), args.stack), args)
     err.write(f"{_COMMAND}: {aws.where(f'stack {args.stack}')}\n")
-    credentials = check_credentials(api, _read(args, stdin, err))
+    credentials = check_credentials(api, text if text is not None else _read(args, stdin, err))
     version = aws.client("secretsmanager").put_secret_value(SecretId=secret_arn, SecretString=json.dumps(credentials))
     err.write(f"{_COMMAND}: stored the {api} credentials of source {args.source} in {secret_arn} "
               f"(version {version['VersionId']})\n")  # fmt: skip

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ProfileNotFound
 
 #: infra.stack.STACK_ID (not imported: that would start the CDK's JavaScript runtime).
 STACK = "BulkFhirIngest"
@@ -81,12 +81,20 @@ def stack_outputs(cloudformation: Any, stack: str) -> dict[str, str]:
     return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
 
 
+NO_CREDENTIALS = (
+    "no AWS credentials found: pass --profile NAME (or set AWS_PROFILE), export AWS_ACCESS_KEY_ID and "
+    "AWS_SECRET_ACCESS_KEY, or sign in with `aws configure` / `aws sso login`"
+)
+
+
 def exit_code(command: str, err: IO[str], action: Callable[[], int]) -> int:
     """``action()``'s exit code; a ``DeployedError`` or a failed AWS call is one line on ``err``, exit 2."""
     try:
         return action()
     except DeployedError as error:
         err.write(f"{command}: {error}\n")
+    except NoCredentialsError:
+        err.write(f"{command}: {NO_CREDENTIALS}\n")
     except (ClientError, BotoCoreError) as error:
         err.write(f"{command}: the AWS call failed: {error}\n")
     return 2

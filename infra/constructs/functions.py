@@ -36,6 +36,11 @@ class FunctionSpec:
     table: TableItems | None = None
 
 
+# Timeouts nest: every step that talks to the server has room for its requests to run to their HTTP
+# bounds (bulkfhir.request_seconds_at_most: 95 s each with the client's timeouts), so a slow server
+# raises a TransientError, which is retried, before Lambda ends the step (a Lambda timeout is not
+# retried, and the failure path would cancel the server's job). tests/infra/test_infra_timeouts_nest.py
+# pins the arithmetic.
 SPECS: dict[str, FunctionSpec] = {
     "start_run": FunctionSpec(
         256,
@@ -44,17 +49,23 @@ SPECS: dict[str, FunctionSpec] = {
         "Start run: lease, watermark, run input",
         TableItems(reads=("watermark", "lease", "open_job", "ledger"), writes=("lease", "ledger")),
     ),
-    "authenticate": FunctionSpec(256, Duration.seconds(60), (Need.SECRETS,), "Authenticate: prove the credentials"),
+    # SMART discovery and the token request
+    "authenticate": FunctionSpec(256, Duration.minutes(4), (Need.SECRETS,), "Authenticate: prove the credentials"),
+    # a minute of looking at jobs the server named, then the kick-off (a token, the request, both again
+    # on a refused token) and BCDA's job history
     "kick_off": FunctionSpec(
         256,
-        Duration.minutes(2),
+        Duration.minutes(12),
         (Need.SECRETS,),
         "Kick off export: $export, record the job",
         TableItems(reads=("server_job",), writes=("open_job", "server_job", "ledger")),
     ),
+    # a token and the poll, both again on a refused token; then the manifest into files.json. Memory:
+    # the largest manifest the client accepts (64 MiB: 550,000 BCDA-sized entries) peaks at about
+    # 650 MiB (benchmarks/bench_check_status_memory.py); 50,000 files take 133-175 MiB.
     "check_status": FunctionSpec(
-        256,
-        Duration.minutes(2),
+        1024,
+        Duration.minutes(8),
         (Need.SECRETS, Need.RUN_FILES_READ_WRITE, Need.TELL_MISSING),
         "Check export status: poll, write the manifest and file list",
         TableItems(writes=("ledger",)),
@@ -90,9 +101,10 @@ SPECS: dict[str, FunctionSpec] = {
         "Finalize run: manifest, ExportLanded, watermark",
         TableItems(reads=("run_files", "watermark"), writes=("watermark", "ledger", "open_job", "lease")),
     ),
+    # the cancel of a job that may still run: a token and the DELETE, both again on a refused token
     "record_failure": FunctionSpec(
         256,
-        Duration.minutes(2),
+        Duration.minutes(8),
         (Need.SECRETS, Need.EVENT_FAILED),
         "Record the failure: ledger, cancel the job, release the lease, ExportFailed",
         TableItems(reads=("run_files",), writes=("ledger", "open_job", "lease")),

@@ -25,6 +25,7 @@ from bulkfhir.client import (
     ServerConfig,
     format_instant,
     new_session,
+    request_seconds_at_most,
 )
 from bulkfhir.credentials import ClientCredentials, Secret
 from bulkfhir.download import FileDownload
@@ -39,6 +40,7 @@ from bulkfhir.errors import (
 )
 from bulkfhir.gzipstream import GzipMembersDecoder, NdjsonCounter
 from bulkfhir.manifest import Manifest, ManifestFile, parse_instant
+from bulkfhir.outcomes import OutcomeTally
 from bulkfhir.profiles import PROFILES, SourceProfile, file_lifetime_text, get_profile, profile_for
 from bulkfhir.progress import next_poll_wait, parse_progress
 from bulkfhir.tokens import AccessToken, TokenProvider
@@ -63,6 +65,7 @@ __all__ = [
     "Manifest",
     "ManifestFile",
     "NdjsonCounter",
+    "OutcomeTally",
     "Secret",
     "ServerConfig",
     "SourceProfile",
@@ -77,6 +80,7 @@ __all__ = [
     "parse_instant",
     "parse_progress",
     "profile_for",
+    "request_seconds_at_most",
 ]
 
 #: The error classes raised across a Lambda boundary: the state machine's Retry/Catch names.

@@ -14,10 +14,13 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from bulkfhir._http import (
+    MAX_BODY_SECONDS,
+    MAX_ERROR_BODY_BYTES,
     buffer_body,
     describe_body,
     is_loopback,
     is_operation_outcome,
+    is_signed,
     is_transient_outcome,
     json_body,
     origin,
@@ -58,6 +61,18 @@ _MAX_REDIRECTS = 5
 _MAX_RUNNING_JOBS = 20
 #: X-Progress is shown to people and kept in state: a line of text, not a document.
 _MAX_PROGRESS_CHARS = 100
+#: HTTP timeouts, seconds. They nest inside the functions' timeouts (infra/constructs/functions.py;
+#: tests/infra/test_infra_timeouts_nest.py pins it): a server slow to answer raises TransientError,
+#: which is retried, long before the Lambda's own timeout would end the step (a Lambda timeout is not
+#: retried, and the failure path would cancel the server's job). The read timeout bounds each wait
+#: for bytes; a body has MAX_BODY_SECONDS in all (``buffer_body``).
+CONNECT_TIMEOUT_SECONDS = 5.0
+READ_TIMEOUT_SECONDS = 30.0
+#: Media types a file body may come as: NDJSON's, and the generic binary type object stores give a
+#: file nobody typed. Anything else (text/html, text/plain, JSON) on a 200 is a page a proxy, firewall
+#: or login redirect served in the file's place: landed, it would pass for data.
+NDJSON_MEDIA_TYPES = frozenset({"application/fhir+ndjson", "application/ndjson", "application/x-ndjson",
+                                "application/octet-stream", "binary/octet-stream"})  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -72,8 +87,15 @@ class ServerConfig:
     #: extra hosts (or origins) trusted to receive the bearer token with file downloads
     file_hosts: tuple[str, ...] = ()
     scope: str | None = None
-    connect_timeout: float = 10.0
-    read_timeout: float = 120.0
+    connect_timeout: float = CONNECT_TIMEOUT_SECONDS
+    read_timeout: float = READ_TIMEOUT_SECONDS
+
+
+def request_seconds_at_most(config: ServerConfig) -> float:
+    """The longest one request can take before it raises: connecting, waiting for the headers, reading
+    the body (MAX_BODY_SECONDS, checked between reads) and the read in progress at that bound. A step
+    that makes N requests in a row needs a function timeout above N times this."""
+    return config.connect_timeout + 2 * config.read_timeout + MAX_BODY_SECONDS
 
 
 @dataclass(frozen=True)
@@ -119,6 +141,9 @@ class ExportComplete:
     manifest: Manifest
     expires: datetime | None
     expires_raw: str | None
+    #: the server's clock when it answered (its Date header), when it sent one: a transactionTime
+    #: later than this is not a time the export can have been taken at
+    server_time: datetime | None = None
 
 
 def format_instant(moment: datetime) -> str:
@@ -296,7 +321,12 @@ class BulkDataClient:
         if status == 200:
             manifest = parse_manifest(json_body(response, where), status_url, allow_loopback=self._allow_loopback)
             expires_raw = response.headers.get("Expires")
-            return ExportComplete(manifest=manifest, expires=parse_http_date(expires_raw), expires_raw=expires_raw)
+            return ExportComplete(
+                manifest=manifest,
+                expires=parse_http_date(expires_raw),
+                expires_raw=expires_raw,
+                server_time=parse_http_date(response.headers.get("Date")),
+            )
         if status in (404, 410):
             raise ExportGoneError(
                 f"{where}: the export job is gone ({status}: {describe_body(response)}); start a new export",
@@ -354,6 +384,8 @@ class BulkDataClient:
     def _file_response(self, response: requests.Response, url: str, start: int, sent_token: bool) -> FileDownload:
         status = response.status_code
         where = f"download of {strip_query(url)}"
+        if status in (200, 206):
+            self._refuse_pages(response, where, strip_query(url))
         if status == 200:
             return FileDownload(response, start=0)
         if status == 206:
@@ -365,11 +397,14 @@ class BulkDataClient:
                 )
             return FileDownload(response, start=start)
         text = describe_body(buffer_body(response)) if not response.raw.closed else ""
+        if status in (401, 403) and is_signed(url):
+            raise _signature_refused(where, url, status, text)
         if status in (401, 403) and not sent_token:
             host = urlsplit(url).hostname
             raise AuthenticationError(
                 f"{where}: the file host {host} demands a token, but the token is sent only to the API's "
-                f"own origin; if {host} is trusted, add it to the source's file_hosts",
+                f"own origin; if {host} is the API's own file server and may see the token, add it to the "
+                "source's file_hosts",
                 status=status,
                 url=strip_query(url),
             )
@@ -392,6 +427,22 @@ class BulkDataClient:
         if status == 406:
             raise BadRequestError(f"{where} was refused (406): {text}", status=406, url=strip_query(url))
         raise self._unexpected_or_transient(response, where, detail=text)
+
+    @staticmethod
+    def _refuse_pages(response: requests.Response, where: str, url: str) -> None:
+        """A 200 whose Content-Type is not NDJSON's is not the file: a proxy's or firewall's block page,
+        a login page after a redirect. It ends in a newline as readily as NDJSON does."""
+        media = response.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+        if not media or media in NDJSON_MEDIA_TYPES:
+            return
+        page = describe_body(buffer_body(response, limit=MAX_ERROR_BODY_BYTES))
+        response.close()
+        raise UnexpectedResponseError(
+            f"{where}: answered {response.status_code} with {_printable(media, 60)}, not NDJSON ({page}); a proxy, "
+            "firewall or login page answered in the file server's place: check the network path to the server",
+            status=response.status_code,
+            url=url,
+        )
 
     # -- BCDA extras ------------------------------------------------------------------------
 
@@ -469,8 +520,10 @@ class BulkDataClient:
         token = self._tokens.get()
         response = self._send(method, url, headers, token=token.value.reveal(), stream=stream)
         if response.status_code in (401, 403):
-            detail = describe_body(response)
+            detail = describe_body(buffer_body(response) if stream else response)
             response.close()
+            if is_signed(url):
+                raise _signature_refused(f"{method} {strip_query(url)}", url, response.status_code, detail)
             raise AuthenticationError(
                 f"{method} {strip_query(url)} was refused with a freshly issued token ({response.status_code}: "
                 f"{detail}); the client lacks access to this API or resource",
@@ -546,6 +599,19 @@ class BulkDataClient:
                 retry_after=retry_after_of(response, self._clock()),
             )
         return UnexpectedResponseError(f"{where} answered an unexpected {status}: {detail}", status=status, url=url)
+
+
+def _signature_refused(where: str, url: str, status: int, detail: str) -> AuthenticationError:
+    """A pre-signed file URL refused: its signature expired (object stores sign for minutes to hours)
+    or was altered. A token would not help, and must not go to a storage host."""
+    host = urlsplit(url).hostname
+    return AuthenticationError(
+        f"{where}: the pre-signed URL was refused ({status}: {detail}); its signature has probably expired. "
+        f"Re-run: it polls the export again and gets freshly signed URLs. Do not add {host} to file_hosts: "
+        "a signed URL needs no token, and the API's token must not be sent to a storage host",
+        status=status,
+        url=strip_query(url),
+    )
 
 
 def _export_query(request: ExportRequest) -> str:

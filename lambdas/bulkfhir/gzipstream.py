@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import zlib
+from collections.abc import Callable
 
 from bulkfhir.errors import TransientError, UnexpectedResponseError
 
@@ -18,14 +19,24 @@ _GZIP_MAGIC = b"\x1f\x8b"
 _SLICE = 1 << 20  # decompress at most 1 MiB per step
 
 
-class NdjsonCounter:
-    """Counts lines and bytes of decompressed NDJSON fed to it in pieces."""
+#: How much of a line is kept to look at (its resourceType): FHIR serializers write it first.
+LINE_PREFIX_BYTES = 64 * 1024
 
-    def __init__(self) -> None:
+
+class NdjsonCounter:
+    """Counts lines and bytes of decompressed NDJSON fed to it in pieces, and keeps the beginning of
+    its first and last lines (to tell what they are). ``on_line``, when given, sees every complete
+    line (up to LINE_PREFIX_BYTES of it): meant for small files, such as error files."""
+
+    def __init__(self, on_line: Callable[[bytes], None] | None = None) -> None:
         self.lines = 0
         self.bytes = 0
         self._last_byte = b"\n"
         self._tail = b""  # the unfinished last line, kept only up to a small bound
+        self._current = b""  # the beginning of the line in progress
+        self._first: bytes | None = None
+        self._last = b""
+        self._on_line = on_line
 
     def feed(self, data: bytes) -> None:
         if not data:
@@ -35,6 +46,58 @@ class NdjsonCounter:
         self._last_byte = data[-1:]
         cut = data.rfind(b"\n")
         self._tail = (self._tail + data)[-4096:] if cut < 0 else data[cut + 1 :][-4096:]
+        if cut < 0:
+            if len(self._current) < LINE_PREFIX_BYTES:
+                self._current = (self._current + data)[:LINE_PREFIX_BYTES]
+            return
+        if self._on_line is not None or self._first is None:
+            self._each_line(data, cut)
+        else:
+            self._last = self._line_before(data, cut)
+        self._current = data[cut + 1 :][:LINE_PREFIX_BYTES]
+
+    def _line_before(self, data: bytes, end: int) -> bytes:
+        """The beginning of the line that ends at ``data[end]`` (a newline), which may have begun in an
+        earlier piece."""
+        start = data.rfind(b"\n", 0, end) + 1
+        line = data[start:end] if start else self._current + data[:end]
+        return line[:LINE_PREFIX_BYTES]
+
+    def _each_line(self, data: bytes, cut: int) -> None:
+        start = 0
+        while start <= cut:
+            end = data.index(b"\n", start)
+            line = (data[start:end] if start else self._current + data[:end])[:LINE_PREFIX_BYTES]
+            if self._first is None:
+                self._first = line
+            self._last = line
+            if self._on_line is None:
+                # the first line is known: the rest of this piece needs only its last line
+                if end < cut:
+                    self._last = self._line_before(data, cut)
+                return
+            self._on_line(line)
+            start = end + 1
+
+    def finish(self) -> None:
+        """The end of the data: a last line without a newline is a line too."""
+        if not self.ends_with_newline and self._current:
+            if self._first is None:
+                self._first = self._current
+            self._last = self._current
+            if self._on_line is not None:
+                self._on_line(self._current)
+            self._current = b""
+
+    @property
+    def first_line(self) -> bytes:
+        """The beginning (up to LINE_PREFIX_BYTES) of the first line; b"" when there is none."""
+        return self._first or b""
+
+    @property
+    def last_line(self) -> bytes:
+        """The beginning (up to LINE_PREFIX_BYTES) of the last line seen so far."""
+        return self._last
 
     @property
     def ends_with_newline(self) -> bool:

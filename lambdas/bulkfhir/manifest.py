@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin
 
-from bulkfhir._http import require_secure_url, strip_query
+from bulkfhir._http import file_identity, require_secure_url, strip_query
 from bulkfhir.errors import UnexpectedResponseError
 
 #: A resource type is a name: FHIR's are [A-Z][A-Za-z]+; anything longer or with spaces is not one.
@@ -22,7 +22,7 @@ _TYPE = re.compile(r"^[!-~]{1,64}$")
 _MAX_TRANSACTION_TIME_CHARS = 64
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a manifest may list 100,000 of them
 class ManifestFile:
     type: str
     url: str
@@ -93,7 +93,8 @@ def _files(body: dict[str, Any], key: str, base_url: str, where: str, allow_loop
     for position, entry in enumerate(entries):
         if not isinstance(entry, dict) or not isinstance(entry.get("url"), str) or not entry["url"]:
             raise UnexpectedResponseError(f"{where}: manifest {key}[{position}] has no url")
-        url = urljoin(base_url, entry["url"])
+        # an absolute URL is kept as is (urljoin would copy it: a manifest holds 100,000 of them)
+        url = entry["url"] if "://" in entry["url"][:16] else urljoin(base_url, entry["url"])
         try:
             require_secure_url(url, f"manifest {key}[{position}] url", allow_loopback=allow_loopback)
         except ValueError as exc:
@@ -116,22 +117,32 @@ def _files(body: dict[str, Any], key: str, base_url: str, where: str, allow_loop
 
 
 def _without_repeats(where: str, kinds: dict[str, tuple[ManifestFile, ...]]) -> dict[str, tuple[ManifestFile, ...]]:
-    """A file is its URL (without query: a pre-signed URL's signature may differ between polls). A
-    server that lists one file twice gets it landed once; one listing it as two kinds of file is broken."""
-    seen: dict[str, tuple[str, str]] = {}
+    """A file is its URL less the parameters that sign it (``file_identity``): files a server names by
+    their query string (``download?file=A``) are as many files, and the same file signed again at the
+    next poll is the same file. A server that lists one URL twice gets it landed once. Two entries of
+    one identity are a protocol error when they differ in kind or type (one file listed as two), or in
+    their URLs (two files whose names differ only in what looks like a signature, or one file signed
+    twice in one answer): which of them is which cannot be told, and keeping one would lose the other."""
+    seen: dict[str, tuple[str, str, str]] = {}
     kept: dict[str, tuple[ManifestFile, ...]] = {}
     for kind, files in kinds.items():
         unique = []
         for entry in files:
-            identity = strip_query(entry.url)
+            identity = file_identity(entry.url)
             if identity in seen:
-                if seen[identity] != (kind, entry.type):
+                first_kind, first_type, first_url = seen[identity]
+                shown = identity  # signature parameters removed: what the run ledger shows too
+                if (first_kind, first_type) != (kind, entry.type):
                     raise UnexpectedResponseError(
-                        f"{where} lists {identity} both as {seen[identity][0]} {seen[identity][1]!r} and as "
-                        f"{kind} {entry.type!r}"
+                        f"{where} lists {shown} both as {first_kind} {first_type!r} and as {kind} {entry.type!r}"
+                    )
+                if first_url != entry.url:
+                    raise UnexpectedResponseError(
+                        f"{where} lists {shown} twice with URLs that differ only in their signature parameters: "
+                        "two files, or one signed twice, cannot be told apart; report it to the server's operators"
                     )
                 continue
-            seen[identity] = (kind, entry.type)
+            seen[identity] = (kind, entry.type, entry.url)
             unique.append(entry)
         kept[kind] = tuple(unique)
     return kept

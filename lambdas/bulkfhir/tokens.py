@@ -44,6 +44,18 @@ def describe_token_response(response: requests.Response) -> str:
     return f"OAuth error {code}, {described}" if code in _OAUTH_ERRORS else described
 
 
+#: A client id longer than this is shown by its start and length: the SMART reference server's client
+#: ids are signed JWTs of ~800 characters, which would drown the message.
+_CLIENT_ID_SHOWN = 40
+
+
+def shown_client_id(client_id: str) -> str:
+    """The client id as messages name it: whole when short, else its start and its length."""
+    if len(client_id) <= _CLIENT_ID_SHOWN:
+        return repr(client_id)
+    return f"{client_id[:16]!r}… ({len(client_id)} characters)"
+
+
 @dataclass(frozen=True)
 class AccessToken:
     value: Secret
@@ -142,8 +154,9 @@ class TokenProvider:
                 retry_after=retry_after,
             )
         if status in (400, 401, 403):
+            client = shown_client_id(self._credentials.client_id)
             raise AuthenticationError(
-                f"token endpoint {where} refused the credentials of client {self._credentials.client_id!r} "
+                f"token endpoint {where} refused the credentials of client {client} "
                 f"({status}: {detail}); {self._profile.credentials_hint}",
                 status=status,
                 url=where,

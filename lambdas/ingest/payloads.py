@@ -227,6 +227,9 @@ class PollState:
     file_count: int = 0
     transaction_time: str | None = None
     watermark_candidate: str | None = None
+    #: how the candidate was found when it is not the manifest's word (a transactionTime in the
+    #: server's future, clamped to the kick-off time); None when it is
+    watermark_clamped: str | None = None
 
     def to_state(self) -> dict[str, Any]:
         return asdict(self)
@@ -239,13 +242,16 @@ class PollState:
         return cls(**{k: poll[k] for k in cls.__dataclass_fields__ if k in poll})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a run may have 100,000 of them in memory at once
 class FileItem:
     """One entry of files.json: a server file and where it lands.
 
-    ``url`` never has a query string: map items enter the child executions' input and history (kept
-    90 days), and a pre-signed URL's query is a credential. When the server's URL has one, ``signed``
-    is set and the full URL is in the run's file-urls.json in S3."""
+    ``url`` is the file's identity (``bulkfhir._http.file_identity``): the server's URL without the
+    parameters that sign it. Map items enter the child executions' input and history (kept 90 days),
+    and a pre-signed URL's signature is a credential; a file named by its query string
+    (``download?file=A``) keeps that name. When the server's URL is signed, ``signed`` is set, the full
+    URL is in the run's file-urls.json in S3, and ``urls_version`` names the poll that wrote it (a
+    download function re-reads its URLs when that changes: a re-poll signs them afresh)."""
 
     index: int
     kind: str  # "output" | "error" | "deleted"
@@ -255,6 +261,7 @@ class FileItem:
     requires_token: bool
     expected: dict[str, Any] = field(default_factory=dict)  # sha256 / length / count when the manifest gives them
     signed: bool = False
+    urls_version: str | None = None
 
     def to_state(self) -> dict[str, Any]:
         return asdict(self)
@@ -270,6 +277,7 @@ class FileItem:
             requires_token=bool(data.get("requires_token", True)),
             expected=dict(data.get("expected") or {}),
             signed=bool(data.get("signed", False)),
+            urls_version=str(data["urls_version"]) if data.get("urls_version") else None,
         )
 
 
@@ -306,6 +314,10 @@ class LandedFile:
     #: what the manifest claimed that the file does not bear out, when that does not fail it (a count on
     #: an error file); None when the file is as listed
     mismatch: str | None = None
+    #: an error file's OperationOutcomes reporting output the export does not hold (a failed output,
+    #: bulkfhir.outcomes), and the resource types they name: the run then holds its watermark
+    failed_outputs: int = 0
+    failed_types: list[str] = field(default_factory=list)
 
     def to_state(self) -> dict[str, Any]:
         return asdict(self)

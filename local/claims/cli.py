@@ -1,10 +1,11 @@
 """`bulk-ingest claims`: the claims views of what landed, answered locally by DuckDB.
 
-It reads ``<DIR>/curated/<source>/<table>/run_date=YYYY-MM-DD/*.parquet`` (the bucket's layout):
-``--state-dir DIR`` is the folder ``local-run --state-dir`` keeps (every run; its bucket mirror is
-``DIR/objects``), else ``--out DIR`` (default ./out) is one run's mirror.
-``--stack [NAME]`` asks Athena instead, in the deployed stack's account (your AWS credentials,
-``--region``, ``--profile``), through the stack's workgroup: same views, same output.
+It reads <DIR>/curated/<source>/<table>/run_date=YYYY-MM-DD/*.parquet (the bucket's layout):
+--state-dir DIR is the folder `local-run --state-dir` keeps (every run it made), else --out DIR
+(default ./out): what local-run mirrored there, every run that wrote to it (it is never cleared; a
+run with --state-dir mirrors the curated claims of all its runs).
+--stack [NAME] asks Athena instead, in the deployed stack's account (your AWS credentials,
+--region, --profile), through the stack's workgroup: same views, same output.
 """
 
 from __future__ import annotations
@@ -16,13 +17,16 @@ from typing import IO
 
 from local.claims import formats
 from local.claims.views import VIEWS
+from local.runner.snapshot import current_objects
 from local.stack_access import STACK
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--state-dir", type=Path, help="the folder local-run --state-dir keeps (all runs)")
-    where.add_argument("--out", type=Path, default=Path("out"), help="a local-run output folder (default ./out)")
+    where.add_argument(
+        "--out", type=Path, default=Path("out"), help="a local-run --out folder: what its runs mirrored (default ./out)"
+    )
     where.add_argument(
         "--stack",
         nargs="?",
@@ -43,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def data_root(args: argparse.Namespace) -> Path:
     """The folder holding curated/: a state dir's bucket mirror (objects/), or the out folder."""
     if args.state_dir is not None:
-        mirror = args.state_dir / "objects"
+        mirror = current_objects(args.state_dir)
         return mirror if (mirror / "curated").is_dir() or not (args.state_dir / "curated").is_dir() else args.state_dir
     return Path(args.out)
 
@@ -57,17 +61,34 @@ def run(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] | Non
     if args.region or args.profile:
         err.write("bulk-ingest claims: --region and --profile go with --stack\n")
         return 2
-    from local.claims.query import ClaimsDatabase, NoCuratedDataError  # noqa: PLC0415 - duckdb only for this command
+    return _answer_locally(args, out, err)
 
+
+def _answer_locally(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    import duckdb  # noqa: PLC0415 - duckdb only for this command
+
+    from local.claims.query import ClaimsDatabase, NoCuratedDataError  # noqa: PLC0415
+
+    root = data_root(args)
     try:
-        database = ClaimsDatabase(data_root(args))
+        database = ClaimsDatabase(root)
+        if args.source is not None and args.source not in database.sources():
+            known = ", ".join(database.sources()) or "none"
+            err.write(f"bulk-ingest claims: no claims of source {args.source!r} (sources: {known})\n")
+            return 1
+        result = database.query(args.view, source=args.source, group=args.group)
+        summary = database.summary(args.source).line()
     except NoCuratedDataError as error:
         err.write(f"bulk-ingest claims: {error}; run `bulk-ingest local-run` first, or point --state-dir/--out at it\n")
         return 1
-    if args.source is not None and args.source not in database.sources():
-        known = ", ".join(database.sources()) or "none"
-        err.write(f"bulk-ingest claims: no claims of source {args.source!r} (sources: {known})\n")
+    except duckdb.Error as error:
+        # a damaged Parquet file (a copy cut short, a file that is not Parquet): name it, no traceback
+        first = str(error).strip().splitlines()[0][:300]
+        err.write(f"bulk-ingest claims: cannot read the curated claims under {root / 'curated'}: {first}\n")
         return 1
-    formats.write(database.query(args.view, source=args.source, group=args.group), args.format, out)
-    err.write(f"bulk-ingest claims: {database.summary(args.source).line()}\n")
+    if args.group is not None and not result.rows:
+        err.write(f"bulk-ingest claims: no claim family {args.group!r} in the {args.view} view ({summary})\n")
+        return 1
+    formats.write(result, args.format, out)
+    err.write(f"bulk-ingest claims: {summary}\n")
     return 0

@@ -9,7 +9,7 @@ import sys
 import threading
 from types import FrameType
 
-from local.emulator.config import FLAVORS, SCENARIOS, SMART_SERVERS, EmulatorConfig
+from local.emulator.config import FLAVORS, SMART_SERVERS, EmulatorConfig, scenario_argument
 from local.emulator.server import Emulator
 
 
@@ -17,7 +17,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--flavor", choices=FLAVORS, default="bcda", help="which server to imitate")
     parser.add_argument("--port", type=int, default=0, help="port to listen on (0: any free port)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (loopback by default)")
-    parser.add_argument("--scenario", choices=SCENARIOS, default="none", help="fault to inject")
+    parser.add_argument(
+        "--scenario",
+        type=scenario_argument,
+        default="none",
+        help="fault(s) to inject: names joined by commas",
+    )
     parser.add_argument(
         "--smart-server",
         choices=SMART_SERVERS,
@@ -31,6 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if not 0 <= args.port <= 65535:
+        print(f"bulk-ingest emulator: --port {args.port}: expected 0 (any free port) to 65535", file=sys.stderr)
+        return 2
     try:
         config = EmulatorConfig(
             flavor=args.flavor,
@@ -53,8 +61,15 @@ def run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    with Emulator(config) as emulator:
+    try:
+        emulator = Emulator(config).start()
+    except OSError as error:  # the port is taken, or the address is not this machine's
+        print(f"bulk-ingest emulator: cannot listen on {args.host}:{args.port}: {error.strerror}", file=sys.stderr)
+        return 2
+    try:
         print(json.dumps(emulator.describe()), flush=True)
         while not stop.wait(0.5):
             pass
+    finally:
+        emulator.stop()
     return 0

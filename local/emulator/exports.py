@@ -105,7 +105,7 @@ class Exporter:
         outputs: list[Planned] = []
         errors: list[Planned] = []
         for kind in job.types:
-            if kind == "ExplanationOfBenefit" and self.config.scenario == "large-files":
+            if kind == "ExplanationOfBenefit" and self.config.has("large-files"):
                 count = self.config.large_file_count
                 outputs += self._large([f"{self._uuid(job.id, kind, n)}.ndjson" for n in range(count)], r4)
                 continue
@@ -151,7 +151,7 @@ class Exporter:
         until = job.until or self.population.load_times[job.data_step]
         failed = self._failed(members, "ab2d")
         names = (f"{contract}_{n:04d}.ndjson" for n in range(1, 10_000))
-        if self.config.scenario == "large-files":
+        if self.config.has("large-files"):
             outputs = self._large([next(names) for _ in range(self.config.large_file_count)], r4)
         else:
             limit = int(self.config.ab2d_rollover_mb * (1 << 20))
@@ -180,7 +180,7 @@ class Exporter:
         kept = [bene for bene in members if bene not in failed]
         outputs: list[Planned] = []
         for kind in job.types:
-            if kind == "ExplanationOfBenefit" and self.config.scenario == "large-files":
+            if kind == "ExplanationOfBenefit" and self.config.has("large-files"):
                 count = self.config.large_file_count
                 outputs += self._large([f"{job.id}-{n}.explanationofbenefit.ndjson" for n in range(count)], True)
                 continue

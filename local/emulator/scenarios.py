@@ -7,8 +7,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from urllib.parse import urlsplit
+import json
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
 
+from local.emulator.config import FUTURE_TRANSACTION_TIME
 from local.emulator.jobs import Job
 from local.emulator.records import ServedFile
 from local.emulator.state import State
@@ -70,15 +75,33 @@ def download_fault(state: State, file_key: str) -> str | None:
 
 
 def token_worn_out(state: State, jti: str | None) -> bool:
-    """token-expiry: a token stops working after a few API calls, whatever expires_in said."""
+    """token-expiry: a token stops working after a few API calls, whatever expires_in said.
+
+    A real token expires at a moment, long (BCDA 20 min, AB2D 30) after it was issued: a run meets that
+    moment once, and the token it gets then lives. So only the first ``token_early_expiries`` tokens
+    die early; the ones after live their expires_in. (When every token died after three calls, the
+    fresh token that eight parallel downloads share died within milliseconds of its issue, which no
+    server does, and the client rightly called that a refusal of a freshly issued token.)
+    """
     if not state.scenario("token-expiry") or jti is None:
         return False
-    return state.issuer.use(jti) > state.config.token_expiry_after_calls
+    with state.lock:
+        worn = state.worn_tokens
+        if jti in worn:
+            return True
+        if state.issuer.use(jti) <= state.config.token_expiry_after_calls:
+            return False
+        if len(worn) >= state.config.token_early_expiries:
+            return False
+        worn.add(jti)
+        return True
 
 
 def break_manifest(body: bytes) -> bytes:
-    """malformed-manifest: a 200 whose JSON stops half way."""
-    return body[: max(len(body) // 2, 1)]
+    """malformed-manifest: a 200 whose JSON stops half way (past its first file URL, when it has one)."""
+    first_url = body.find(b'"url":')
+    end = body.find(b'"', body.find(b'"', first_url + 6) + 1) + 1 if first_url >= 0 else 0
+    return body[: max(len(body) // 2, end + 1, 1)]
 
 
 def accepted(state: State, status_url: str) -> Response:
@@ -102,24 +125,115 @@ def listed(state: State, job: Job, kind: str) -> list[ServedFile]:
 
 
 def file_url(state: State, url: str) -> str:
-    """signed_file_urls: the URL with a pre-signed query, as an object store would hand it out."""
-    if not state.config.signed_file_urls:
+    """A file's URL as its job lists it: query-named files (``{origin}/download?file=<path>``, a server
+    whose URLs are opaque and name a file by a query parameter), or as built. Signatures are added per
+    answer (``manifest_url``)."""
+    if not state.config.names_files_by_query:
         return url
-    return f"{url}?X-Amz-Expires=3600&X-Amz-Signature={_signature(state, urlsplit(url).path)}"
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{QUERY_NAMED_PATH}?{urlencode({'file': parts.path})}"
+
+
+#: query-named-files: the one path every file is served under
+QUERY_NAMED_PATH = "/download"
+
+
+def served_path(url_or_path: str, params: dict[str, list[str]] | None = None) -> str:
+    """The path a file is served under whatever its URL looks like (the inverse of ``file_url``)."""
+    parts = urlsplit(url_or_path)
+    if parts.path != QUERY_NAMED_PATH:
+        return parts.path
+    named = (params if params is not None else parse_qs(parts.query)).get("file") or [""]
+    return named[0]
+
+
+def named_by_query(request: Request) -> Request:
+    """query-named-files: a download of ``/download?file=<path>`` is one of ``<path>``."""
+    if request.path != QUERY_NAMED_PATH or not request.first("file"):
+        return request
+    return replace(request, path=served_path(request.path, request.params))
+
+
+def manifest_url(state: State, served: ServedFile) -> str:
+    """signed_file_urls: the file's URL signed afresh for this answer, valid signed_url_seconds, as an
+    object store hands pre-signed URLs out (X-Amz-Date, X-Amz-Expires, X-Amz-Signature)."""
+    if not state.config.signs_urls:
+        return served.url
+    now = state.now()
+    date, expires = now.strftime("%Y%m%dT%H%M%SZ"), str(state.config.signed_url_seconds)
+    signature = _signature(state, served_path(served.url), date, expires)
+    credential = f"{access_key_id(state)}%2F{now:%Y%m%d}%2Fus-east-1%2Fs3%2Faws4_request"
+    joiner = "&" if "?" in served.url else "?"
+    return (
+        f"{served.url}{joiner}X-Amz-Credential={credential}&X-Amz-Date={date}&X-Amz-Expires={expires}"
+        f"&X-Amz-SignedHeaders=host&X-Amz-Signature={signature}"
+    )
+
+
+def access_key_id(state: State) -> str:
+    """The (made-up) access key id the emulator's object store signs with: a credential, never to leak."""
+    return "ASIA" + hashlib.sha256(f"emulator-key:{state.client_id}".encode()).hexdigest()[:16].upper()
 
 
 def signature_refused(state: State, request: Request) -> Response | None:
-    """signed_file_urls: a download without its URL's signature is refused, as S3 refuses it."""
-    if not state.config.signed_file_urls:
+    """signed_file_urls: a download without its URL's signature, or after it expired, is refused as S3
+    refuses it."""
+    if not state.config.signs_urls:
         return None
-    if hmac.compare_digest(request.first("X-Amz-Signature") or "", _signature(state, request.path)):
-        return None
-    return text_response(403, "<Error><Code>SignatureDoesNotMatch</Code></Error>\n", "application/xml")
+    date, expires = request.first("X-Amz-Date") or "", request.first("X-Amz-Expires") or ""
+    if not hmac.compare_digest(request.first("X-Amz-Signature") or "", _signature(state, request.path, date, expires)):
+        return text_response(403, "<Error><Code>SignatureDoesNotMatch</Code></Error>\n", "application/xml")
+    signed_at = datetime.strptime(date, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    if state.now() > signed_at + timedelta(seconds=int(expires)):
+        message = "<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>\n"
+        return text_response(403, message, "application/xml")
+    return None
 
 
-def _signature(state: State, path: str) -> str:
+def _signature(state: State, path: str, date: str = "", expires: str = "") -> str:
     key = f"emulator-signing:{state.client_id}".encode()
-    return hmac.new(key, path.encode(), hashlib.sha256).hexdigest()
+    return hmac.new(key, f"{path}\n{date}\n{expires}".encode(), hashlib.sha256).hexdigest()
+
+
+BLOCK_PAGE_HTML = (
+    "<html>\r\n<head><title>Web Page Blocked</title></head>\r\n<body>\r\n<h1>Web Page Blocked</h1>\r\n"
+    "<p>Access to the web page you were trying to visit has been blocked in accordance with company "
+    "policy.</p>\r\n</body>\r\n</html>\n"
+)
+BLOCK_PAGE_TEXT = "Access to this URL is blocked by your organization's security policy. Contact your IT help desk.\n"
+
+
+def block_page(state: State, job: Job, served: ServedFile) -> Response | None:
+    """block_page: a proxy's or firewall's page answers 200 in the place of every file of
+    block_page_type (of the job's first output's type when it has none), ending in a newline."""
+    kind = state.config.block_page_kind
+    if kind == "none":
+        return None
+    outputs = [f for f in job.files if f.kind == "output"]
+    blocked = state.config.block_page_type
+    if not any(f.type == blocked for f in outputs):
+        blocked = outputs[0].type if outputs else ""
+    if served.kind != "output" or served.type != blocked:
+        return None
+    if kind == "text":
+        return text_response(200, BLOCK_PAGE_TEXT, "text/plain; charset=utf-8")
+    media = "application/fhir+ndjson" if kind == "html-as-ndjson" else "text/html; charset=utf-8"
+    return text_response(200, BLOCK_PAGE_HTML, media)
+
+
+def transaction_time(state: State, moment: datetime) -> datetime:
+    """future-transaction-time: the manifest says its export was taken in 2099."""
+    return FUTURE_TRANSACTION_TIME if state.config.dates_in_future else moment
+
+
+def manifest_body(state: State, body: dict[str, Any]) -> bytes:
+    """A 200 manifest as sent: manifest_members "files-first" puts output/error/deleted first (JSON
+    members are unordered); malformed-manifest breaks it."""
+    if state.config.files_first:
+        files = {key: body[key] for key in ("output", "error", "deleted") if key in body}
+        body = {**files, **{key: value for key, value in body.items() if key not in files}}
+    encoded = json.dumps(body, separators=(",", ":")).encode()
+    return break_manifest(encoded) if state.scenario("malformed-manifest") else encoded
 
 
 def progress_percent(state: State, job: Job) -> float:

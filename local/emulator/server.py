@@ -10,8 +10,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace, TracebackType
 from typing import Any
-from urllib.parse import urlsplit
 
+from local.emulator import scenarios
 from local.emulator.admin import admin_response
 from local.emulator.clock import Clock
 from local.emulator.config import EmulatorConfig
@@ -61,7 +61,7 @@ class Emulator:
         self._tmp = Path(tempfile.mkdtemp(prefix="cms-emulator-"))
         population = (
             ExamplePopulation(config.seed, config.cms_example)
-            if config.scenario == "cms-examples"
+            if config.has("cms-examples")
             else Population(config.seed, config.patients, config.data_load_time)
         )
         self.clock.catch_up(population.load_time)
@@ -81,7 +81,7 @@ class Emulator:
         flavor = _FLAVORS[config.flavor](self.state)
         self._flavor = flavor
         self._listeners.append(Listener(config.host, config.port, "api", self._answer, self._record, self.clock.now))
-        if config.scenario == "foreign-file-host":
+        if config.has("foreign-file-host"):
             files = Listener(config.host, 0, "file-host", self._answer, self._record, self.clock.now)
             self._listeners.append(files)
             self.state.file_host_origin = f"http://localhost:{files.port}"
@@ -109,7 +109,7 @@ class Emulator:
     def _answer(self, request: Request) -> Response:
         if request.path.startswith("/_emulator/") and request.listener == "api":
             return admin_response(self, request)
-        response: Response = self._flavor.handle(request)
+        response: Response = self._flavor.handle(scenarios.named_by_query(request))
         return response
 
     def _record(self, request: Request, status: int, sent: int) -> None:
@@ -188,10 +188,10 @@ class Emulator:
         return [job.record() for job in self._state.jobs.all() if not job.hidden]
 
     def _file(self, url: str) -> ServedFile:
-        path = urlsplit(url).path
+        path = scenarios.served_path(url)
         for job in self._state.jobs.all():
             for served in job.files:
-                if urlsplit(served.url).path == path:
+                if scenarios.served_path(served.url) == path:
                     return served
         raise KeyError(f"no manifest file has the URL {url}")
 

@@ -28,6 +28,7 @@ class State:
     file_host_origin: str | None = None  # foreign-file-host: where manifest file URLs point
     last_since_default: datetime | None = None  # AB2D v2: the _since applied when none is given
     counters: dict[str, int] = field(default_factory=dict)
+    worn_tokens: set[str] = field(default_factory=set)  # token-expiry: the tokens that died early
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     def now(self) -> datetime:
@@ -44,7 +45,7 @@ class State:
             return self.counters.get(name, 0)
 
     def scenario(self, *names: str) -> bool:
-        return self.config.scenario in names
+        return self.config.has(*names)
 
     def file_origin(self, request_origin: str) -> str:
         return self.file_host_origin or request_origin

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import time
 from pathlib import Path
 
-from local.emulator.config import FLAVORS, SCENARIOS
+from local import arguments
+from local.arguments import ArgumentProblem
+from local.emulator.config import FLAVORS, REFERENCE_SCENARIOS, SCENARIOS, scenario_argument, scenario_names
 from local.runner.errors import LocalRunError
-from local.runner.local_run import LocalRunOptions, run_local
 
 EXAMPLES = """
 examples:
   bulk-ingest local-run                                   # built-in BCDA-like emulator, results in ./out
   bulk-ingest local-run --flavor ab2d --scenario drop-connection
+  bulk-ingest local-run --scenario query-named-files,signed-urls,html-block-page
   bulk-ingest local-run --state-dir .state && bulk-ingest local-run --state-dir .state --advance-days 30
   BULK_CLIENT_ID=... BULK_CLIENT_SECRET=... bulk-ingest local-run --api bcda \\
       --base-url https://sandbox.bcda.cms.gov --state-dir .state-bcda
@@ -23,7 +27,6 @@ examples:
 #: What to do about each error a run can end with (the README's table, in one line each).
 WHAT_TO_DO = {
     "TransientError": "the server or the network failed after retries: run again later",
-    "AuthenticationError": "check the client id and secret (BCDA credentials expire every 90 days) and API access",
     "ExportFailedError": "the server's job failed: run again; report it to the API's team if it persists",
     "ExportGoneError": "the job or its files expired or were cancelled: run again for a new export",
     "BadRequestError": "the server refused the request as asked: fix --since, --types or --export",
@@ -34,6 +37,22 @@ WHAT_TO_DO = {
     "ExportTimedOutError": "the export took longer than the wait budget: run again later",
     "IncompleteRunError": "run again: files already landed are not fetched again",
 }
+
+
+#: AuthenticationError's advice follows the API (a SMART server has no secret that expires in 90 days).
+AUTH_ADVICE = {
+    "bcda": "check the client id and secret (BCDA credentials expire every 90 days) and the ACO's API access",
+    "ab2d": "check the client id and secret (AB2D credentials expire and must be rotated) and the API access",
+    "smart": "check the client id and the private key: the server must have this client registered with the "
+    "public key of the key's kid, and grant it access to the export",
+}
+
+
+def what_to_do(error_name: str, api: str) -> str:
+    """The one-line advice for a run that ended with ``error_name`` against an ``api`` server."""
+    if error_name == "AuthenticationError":
+        return AUTH_ADVICE.get(api, AUTH_ADVICE["smart"])
+    return WHAT_TO_DO.get(error_name, "see out/logs/lambda.jsonl")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -66,18 +85,108 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
     emulator = parser.add_argument_group("the built-in emulator")
-    emulator.add_argument("--flavor", choices=FLAVORS, default="bcda", help="which server it imitates")
-    emulator.add_argument("--scenario", choices=SCENARIOS, default="none", help="a fault to inject")
-    emulator.add_argument("--patients", type=int, default=100, help="size of the population (default 100)")
-    emulator.add_argument("--seed", type=int, default=1, help="seed of the synthetic data")
-    emulator.add_argument("--advance-days", type=float, default=0, help='"a month passes": new data before the run')
+    emulator.add_argument("--flavor", choices=FLAVORS, help="which server it imitates (default bcda)")
+    emulator.add_argument(
+        "--scenario",
+        type=scenario_argument,
+        metavar="NAME[,NAME...]",
+        help=f"faults to inject, composed (default none; one of {', '.join(SCENARIOS)}; join several with commas)",
+    )
+    emulator.add_argument("--patients", type=int, help="size of the population (default 100)")
+    emulator.add_argument("--seed", type=int, help="seed of the synthetic data (default 1)")
+    emulator.add_argument("--advance-days", type=float, help='"a month passes": new data before the run')
     emulator.add_argument(
         "--export-hours", type=float, help="with --scenario slow-export: the job takes this long (fast-forwarded)"
     )
     parser.add_argument("--wait-scale", type=float, help="how long waits really last (0: emulator, 1: real server)")
 
 
+_REAL_SERVER_OPTIONS = ("base_url", "token_url", "client_id", "client_secret", "private_key", "key_id", "file_hosts")
+_EMULATOR_OPTIONS = ("flavor", "scenario", "patients", "seed", "advance_days", "export_hours")
+_EMULATOR_DEFAULTS = {"flavor": "bcda", "scenario": "none", "patients": 100, "seed": 1, "advance_days": 0.0}
+
+
+def _option(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _check_emulator(args: argparse.Namespace) -> None:
+    given = [_option(name) for name in _REAL_SERVER_OPTIONS if getattr(args, name)]
+    if given:
+        raise ArgumentProblem(f"{given[0]} goes with --api (a real server); without --api the emulator runs")
+    for name, default in _EMULATOR_DEFAULTS.items():
+        if getattr(args, name) is None:
+            setattr(args, name, default)
+    arguments.in_range("--patients", args.patients, 1)
+    arguments.in_range("--advance-days", args.advance_days, 0)
+    reference = [name for name in scenario_names(args.scenario) if name in REFERENCE_SCENARIOS]
+    if reference and args.flavor != "smart":
+        raise ArgumentProblem(f"--scenario {reference[0]} imitates the SMART reference server: add --flavor smart")
+    if args.export_hours is not None:
+        if "slow-export" not in scenario_names(args.scenario):
+            raise ArgumentProblem("--export-hours goes with --scenario slow-export")
+        arguments.in_range("--export-hours", args.export_hours, 0.001)
+
+
+def _check_real_server(args: argparse.Namespace) -> None:
+    given = [_option(name) for name in _EMULATOR_OPTIONS if getattr(args, name) is not None]
+    if given:
+        raise ArgumentProblem(f"{given[0]} is for the built-in emulator; it does not go with --api")
+    if not args.base_url:
+        raise ArgumentProblem(f"--api {args.api} needs --base-url (the server's address)")
+    arguments.server_url(args.base_url)
+    if args.token_url:
+        arguments.server_url(args.token_url, "--token-url")
+    args.flavor, args.scenario, args.patients, args.seed, args.advance_days = args.api, "none", 100, 1, 0.0
+
+
+def check(args: argparse.Namespace) -> None:
+    """Every argument problem, before any work (raises ArgumentProblem); fills in the emulator's defaults."""
+    if args.api is None:
+        _check_emulator(args)
+    else:
+        _check_real_server(args)
+    arguments.since(args.since)
+    arguments.export(args.export, args.api or args.flavor)
+    args.types = arguments.types(args.types)
+    arguments.in_range("--concurrency", args.concurrency, 1, arguments.MAX_CONCURRENCY)
+    if args.wait_scale is not None:
+        arguments.in_range("--wait-scale", args.wait_scale, 0)
+    arguments.writable_directory(args.out, "--out")
+    if args.state_dir is not None:
+        from local.runner.snapshot import check_writable, load  # noqa: PLC0415 - light; only with --state-dir
+
+        try:
+            check_writable(args.state_dir)
+            load(args.state_dir)
+        except LocalRunError as error:
+            raise ArgumentProblem(str(error)) from None
+
+
+def process_started() -> float:
+    """When this process started, on the time.monotonic() scale (Linux: from /proc; elsewhere: now),
+    so that the printed run time counts the interpreter's start and the imports too."""
+    now = time.monotonic()
+    try:
+        stat = Path("/proc/self/stat").read_text()
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        # field 22, starttime, in clock ticks since boot; the command name before it may hold spaces
+        ticks = int(stat.rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return now
+    age = uptime - ticks / os.sysconf("SC_CLK_TCK")
+    return now - age if 0 <= age < uptime else now
+
+
 def run(args: argparse.Namespace) -> int:
+    started = process_started()
+    try:
+        check(args)
+    except ArgumentProblem as problem:
+        return arguments.fail("bulk-ingest local-run", problem)
+    # Only now: moto, boto3 and the handlers take a second or more to import.
+    from local.runner.local_run import LocalRunOptions, run_local  # noqa: PLC0415
+
     options = LocalRunOptions(
         api=args.api,
         base_url=args.base_url,
@@ -89,7 +198,7 @@ def run(args: argparse.Namespace) -> int:
         file_hosts=tuple(args.file_hosts),
         api_version=args.api_version,
         export=args.export,
-        types=tuple(t.strip() for t in args.types.split(",") if t.strip()) if args.types else None,
+        types=args.types,
         since=args.since,
         concurrency=args.concurrency,
         source_name=args.source_name,
@@ -102,6 +211,7 @@ def run(args: argparse.Namespace) -> int:
         advance_days=args.advance_days,
         export_hours=args.export_hours,
         wait_scale=args.wait_scale,
+        started=started,
         views=args.views,
     )
     try:
@@ -109,12 +219,20 @@ def run(args: argparse.Namespace) -> int:
     except LocalRunError as error:
         print(f"bulk-ingest local-run: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("bulk-ingest local-run: interrupted; the state directory was left as it was", file=sys.stderr)
+    except KeyboardInterrupt as interrupted:
+        state = getattr(interrupted, "state_note", "the state directory was left as it was")
+        state = state if args.state_dir else "nothing was saved"
+        print(f"bulk-ingest local-run: interrupted; {state}", file=sys.stderr)
         return 130
-    if result.exit_code:
+    if result.exit_code and result.record.get("partial"):
+        print(
+            f"bulk-ingest local-run: the export landed in part: {result.record['partial']} — run again later: the "
+            "watermark stayed, so the next run asks again for what is missing",
+            file=sys.stderr,
+        )
+    elif result.exit_code:
         error = result.record.get("error") or {}
         name = str(error.get("name"))
-        hint = WHAT_TO_DO.get(name, "see out/logs/lambda.jsonl")
+        hint = what_to_do(name, args.api or args.flavor)
         print(f"bulk-ingest local-run: the export failed: {name}: {error.get('cause')} — {hint}", file=sys.stderr)
     return result.exit_code

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -16,19 +19,39 @@ MIRRORED_PREFIXES = ("fhir/", "errors/", "deleted/", "runs/")
 CURATED_PREFIX = "curated/"
 
 
-def mirror(aws: LocalAws, out_dir: Path, run_id: str | None, source: str | None = None) -> int:
+def mirror(
+    aws: LocalAws,
+    out_dir: Path,
+    run_id: str | None,
+    source: str | None = None,
+    on_bytes: Callable[[int], None] | None = None,
+) -> list[str]:
     """Copy this run's landed objects (and the source's curated claims) into ``out_dir`` in the S3
-    layout; returns the count."""
-    copied = 0
+    layout; returns their keys (``on_bytes(n)`` as the bytes are written)."""
+    copied: list[str] = []
     for key in aws.list_keys():
         curated = source is not None and key.startswith(f"{CURATED_PREFIX}{source}/")
         if not curated and (not key.startswith(MIRRORED_PREFIXES) or key.startswith("runs/map-results/")):
             continue
         if not curated and run_id and f"/{run_id}/" not in key:
             continue
-        aws.download(key, out_dir / key)
-        copied += 1
+        aws.download(key, out_dir / key, on_bytes)
+        copied.append(key)
     return copied
+
+
+def link_claims(out_dir: Path, keys: list[str], root: Path) -> None:
+    """The mirrored curated files among ``keys`` under ``root`` (hard links; copies where links fail):
+    a run's own claims, apart from what earlier runs left in ``out_dir``."""
+    for key in keys:
+        if not key.startswith(CURATED_PREFIX):
+            continue
+        target = root / key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(out_dir / key, target)
+        except OSError:
+            shutil.copyfile(out_dir / key, target)
 
 
 def _started_run(history: list[dict[str, Any]]) -> dict[str, Any]:
@@ -74,6 +97,9 @@ def run_record(
             # "moved", or why this run may not move it (a narrower run: since, until, type_filters)
             "note": final.get("watermark_note") if succeeded else "not moved: the run failed",
         },
+        # why the export holds less than it was asked for (the server's error files report failed
+        # outputs): what landed is kept and announced, the watermark stays, and the next run asks again
+        "partial": final.get("partial") if succeeded else None,
         # status polls of the server's job, and the execution's history events (AWS stops at 25,000)
         "polls": int(ledger.get("polls") or (state.get("poll") or {}).get("polls") or 0),
         "history_events": len(history),
@@ -91,6 +117,12 @@ def run_record(
             for f in files
         ],
     }
+
+
+def exit_code_of(record: dict[str, Any]) -> int:
+    """0 for a run that landed everything it asked for; 1 for a failed run, or a partial one (the server
+    reported failed outputs: the watermark stayed, and the next run asks again)."""
+    return 0 if record["status"] == "SUCCEEDED" and not record.get("partial") else 1
 
 
 def print_summary(
@@ -114,6 +146,8 @@ def print_summary(
     out.write(f"  transactionTime: {record['transaction_time'] or '-'}\n")
     note = f" ({watermark['note']})" if watermark.get("note") not in (None, "moved") else ""
     out.write(f"  watermark: {watermark['before'] or 'none'} -> {watermark['after'] or 'none'}{note}\n")
+    if record.get("partial"):
+        out.write(f"  PARTIAL: {record['partial']}\n")
     out.write(f"  status polls: {record['polls']}; execution history: {record['history_events']} events\n")
     if claims_line:
         out.write(f"  {claims_line}\n")

@@ -13,7 +13,7 @@ import logging
 import os
 import uuid
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack
 from pathlib import Path
 from typing import IO, Any
@@ -30,6 +30,7 @@ from local.runner.activity import Activity
 from local.runner.clockwork import Clockwork
 from local.runner.fidelity import aws_semantics
 from local.runner.lambdas import FunctionSpec, LambdaDispatcher
+from local.runner.moto_multipart import streamed_multipart_completion
 from local.runner.moto_speed import moto_speedups
 
 REGION = "us-east-1"
@@ -76,6 +77,26 @@ def route_handler_logs(stream: IO[str]) -> list[tuple[logging.StreamHandler[Any]
     return restore
 
 
+def log_services_to(stream: IO[str]) -> Callable[[], None]:
+    """Also send the services' and the client's own loggers (``ingest.services.*``, ``bulkfhir.*``:
+    plain stdlib loggers that Powertools did not configure, being created after it) to ``stream`` in
+    the handlers' JSON format, from INFO; returns what undoes it."""
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logger.registered_formatter)
+    parents = [logging.getLogger(name) for name in ("ingest", "bulkfhir")]
+    levels = [parent.level for parent in parents]
+    for parent in parents:
+        parent.addHandler(handler)
+        parent.setLevel(logging.INFO)
+
+    def undo() -> None:
+        for parent, level in zip(parents, levels, strict=True):
+            parent.removeHandler(handler)
+            parent.setLevel(level)
+
+    return undo
+
+
 class LocalAws:
     """``with LocalAws(template) as aws:`` — moto with the template's resources and patched Lambda/Wait."""
 
@@ -110,6 +131,7 @@ class LocalAws:
         self._stack.enter_context(self.activity.patch())
         self._stack.enter_context(aws_semantics())
         self._stack.enter_context(moto_speedups())
+        self._stack.enter_context(streamed_multipart_completion())
         self.s3 = boto3.client("s3", region_name=REGION)
         self.dynamodb = boto3.resource("dynamodb", region_name=REGION)
         self.secrets = boto3.client("secretsmanager", region_name=REGION)
@@ -121,6 +143,7 @@ class LocalAws:
         _reset_handler_caches()
         if self._log_stream is not None:
             self._restore_logs = route_handler_logs(self._log_stream)
+            self._stack.callback(log_services_to(self._log_stream))
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -251,11 +274,11 @@ class LocalAws:
     def history(self, execution_arn: str) -> list[dict[str, Any]]:
         return execution_history(self.stepfunctions, execution_arn)
 
-    def download(self, key: str, target: Path) -> None:
-        """Copy one object of the landing bucket to a file (streamed)."""
+    def download(self, key: str, target: Path, on_bytes: Callable[[int], None] | None = None) -> None:
+        """Copy one object of the landing bucket to a file (streamed); ``on_bytes(n)`` as bytes arrive."""
         target.parent.mkdir(parents=True, exist_ok=True)
         with target.open("wb") as body:
-            self.s3.download_fileobj(self.bucket, key, body)
+            self.s3.download_fileobj(self.bucket, key, body, Callback=on_bytes)
 
     def list_keys(self, prefix: str = "") -> list[str]:
         pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)

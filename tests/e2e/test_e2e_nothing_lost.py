@@ -3,6 +3,7 @@ machine. Every path ends in complete data, or a clean, named failure that a re-r
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from datetime import timedelta
@@ -12,6 +13,7 @@ import pytest
 import requests
 
 from bulkfhir import BulkDataClient, TransientError
+from local.follow import Progress
 from local.runner.world import _reset_handler_caches
 from tests.e2e.conftest import checkpoint_every_invocation
 from tests.e2e.test_e2e_faults import assert_complete_and_identical
@@ -225,6 +227,19 @@ def test_a_30_hour_ab2d_export_finishes_in_one_execution_far_below_the_history_l
     assert 0 < ledger["history_events"] <= len(execution.history)
     assert_complete_and_identical(s, execution)
 
+    # followed as `local-run` and `start` follow it: one line per change of the server's progress (#16)
+    said = io.StringIO()
+    Progress(s.aws.stepfunctions, s.aws.table, execution.arn, said).tick()
+    changes = [line.split("] ", 1)[1] for line in said.getvalue().splitlines() if "] export in progress: " in line]
+    reported = [
+        json.loads(e["stateExitedEventDetails"]["output"])["poll"].get("progress")
+        for e in execution.history
+        if e["type"] == "TaskStateExited" and e["stateExitedEventDetails"]["name"] == "Check export status"
+    ]
+    distinct = [text for i, text in enumerate(reported) if text and (i == 0 or text != reported[i - 1])]
+    assert [line.split(" (poll ")[0] for line in changes] == [f"export in progress: {t}" for t in distinct]
+    assert len(changes) <= 101 < polls and len(said.getvalue().splitlines()) < len(changes) + 20
+
 
 # ---- 7. a resume that cannot continue is abandoned, not a block for good ----------------------------
 
@@ -418,7 +433,9 @@ def test_pre_signed_file_urls_land_and_their_signatures_never_enter_state(stack,
     s = stack(flavor, patients=60, signed_file_urls=True)
     execution = s.run()
     assert_complete_and_identical(s, execution)
-    assert all("X-Amz-Signature=" in f.url for f in s.emu.jobs()[-1].files)
+    paths = {"/" + f.url.split("://", 1)[1].split("/", 1)[1] for f in s.emu.jobs()[-1].files}
+    downloads = [r for r in s.emu.requests() if r.path in paths]
+    assert downloads and all("X-Amz-Signature=" in r.query for r in downloads)  # signed at every status answer
     runs = s.aws.stepfunctions.list_map_runs(executionArn=execution.arn)["mapRuns"]
     texts = [json.dumps(execution.history, default=str), json.dumps(execution.output), s.logs.getvalue()]
     texts += [json.dumps(s.aws.stepfunctions.describe_map_run(mapRunArn=r["mapRunArn"]), default=str) for r in runs]

@@ -112,6 +112,7 @@ def test_secret_set_for_a_smart_source_needs_a_usable_private_jwk_with_a_kid(dep
 
 
 def test_secret_set_of_an_unknown_source_lists_the_stacks_sources(deployed: Deployed, capsys, tmp_path) -> None:
+    (tmp_path / "x").write_text("{}")
     code, _out, err = run(
         capsys, "secret", "set", "--source", "bcda", "--file", str(tmp_path / "x"), "--region", REGION
     )

@@ -159,6 +159,15 @@ def test_a_server_job_is_claimed_by_one_run(aws):
     assert store.get_server_job("https://x/jobs/2") is None
 
 
+def test_a_replaced_server_job_claim_names_the_claim_it_replaced(aws):
+    store = aws.store()
+    job = ServerJob("https://x/jobs/1", "bcda", "run-1", "https://x/$export", started_by_us=True)
+    assert store.replace_server_job(job) is None
+    again = ServerJob("https://x/jobs/1", "bcda", "run-2", "https://x/$export", started_by_us=True)
+    assert store.replace_server_job(again) == job
+    assert store.claim_server_job(job) is False and store.get_server_job("https://x/jobs/1") == again
+
+
 def test_downloads_of_a_file_are_counted_across_calls(aws):
     store = aws.store()
     assert [store.count_download("run-1", 3) for _ in range(3)] == [1, 2, 3]

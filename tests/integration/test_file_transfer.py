@@ -51,11 +51,11 @@ def server():
         yield scripted
 
 
-def item(server, kind="output", **expected):
+def item(server, kind="output", type_name="ExplanationOfBenefit", **expected):
     return FileItem(
         index=1,
         kind=kind,
-        type="ExplanationOfBenefit",
+        type=type_name,
         url=f"{server.url}/data/1/f.ndjson",
         key="fhir/src/ExplanationOfBenefit/run_date=2026-01-01/r/ExplanationOfBenefit-0001.ndjson.gz",
         requires_token=True,
@@ -63,13 +63,13 @@ def item(server, kind="output", **expected):
     )
 
 
-def transfer(aws, server, file_item, seconds_left=lambda: 900.0):
+def transfer(aws, server, file_item, seconds_left=lambda: 900.0, **options):
     client = BulkDataClient(
         ServerConfig(api="bcda", base_url=server.url),
         ClientCredentials.from_mapping({"client_id": "c", "client_secret": "s"}),
     )
     return FileTransfer(
-        client, aws.landing(), file_item, "staging/src/r/00001.ndjson.gz", seconds_left, sleep=lambda s: None
+        client, aws.landing(), file_item, "staging/src/r/00001.ndjson.gz", seconds_left, sleep=lambda s: None, **options
     )
 
 
@@ -145,9 +145,10 @@ def test_a_count_mismatch_is_a_verification_error(aws, server):
 def test_a_count_on_a_file_that_is_not_output_is_recorded_not_enforced(aws, server, kind):
     # The SMART reference server lists a file it failed to generate under error[] with the count of the
     # output it replaces; the error file holds one OperationOutcome, with no newline after it.
-    outcome = b'{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"processing"}]}'
+    type_name = {"error": "OperationOutcome", "deleted": "Bundle"}[kind]
+    outcome = b'{"resourceType":"%s","issue":[{"severity":"error","code":"processing"}]}' % type_name.encode()
     range_server(server, gzip.compress(outcome))
-    file_item = item(server, kind=kind, count=10000)
+    file_item = item(server, kind=kind, type_name=type_name, count=10000)
     result = transfer(aws, server, file_item).run(None, {})
     assert gzip.decompress(landed_bytes(aws, file_item)) == outcome
     assert result.lines == 1

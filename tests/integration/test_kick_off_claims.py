@@ -3,6 +3,7 @@ organisation in its 429: here the jobs of two sources of this stack with the sam
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime
 
@@ -88,3 +89,24 @@ def test_a_completed_job_of_exactly_this_request_nobody_claimed_is_adopted_but_n
         assert job.status == "accepted" and job.adopted
         assert job.started_by_us is False  # so a failed run never cancels it
         assert len(emu.jobs()) == 1
+
+
+def test_a_restarted_server_that_gives_out_a_claimed_job_url_again_hands_the_claim_to_the_new_run(aws, caplog):
+    # A local run's emulator died mid-run and was started again on its port: its job counter starts
+    # over, so the new run's new job has the URL the failed run had claimed (#16). A real server never
+    # reuses a job URL; when one does, the job it has just accepted is the new run's.
+    with Emulator(EmulatorConfig(flavor="ab2d", patients=20, poll_throttle_seconds=0)) as first_life:
+        deps = _deps(aws, first_life)
+        port = first_life.port
+        died = kick_off(deps, _run("a", "run-dead"))
+    with Emulator(EmulatorConfig(flavor="ab2d", patients=20, poll_throttle_seconds=0, port=port)):
+        caplog.set_level("WARNING", logger="ingest.services.kick_off")
+        # the re-run is a new process: new connections, new tokens
+        rerun_deps = dataclasses.replace(deps, clients=ClientCache(SecretsManagerCredentials(aws.secrets)))
+        rerun = kick_off(rerun_deps, _run("a", "run-again"))
+    assert rerun.status == "accepted" and rerun.job_url == died.job_url and rerun.started_by_us
+    claim = deps.store.get_server_job(str(rerun.job_url))
+    assert claim is not None and claim.run_id == "run-again" and claim.started_by_us
+    said = [record.getMessage() for record in caplog.records]
+    assert not any("another run of this stack has claimed" in line for line in said)
+    assert any("run run-dead's job, which it no longer has" in line for line in said)

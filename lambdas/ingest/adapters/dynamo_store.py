@@ -211,14 +211,7 @@ class DynamoRunStore:
         """Claim a server job for ``job.run_id``: True when it was nobody's or already this run's."""
         try:
             self._table.put_item(
-                Item={
-                    "pk": SERVER_JOB + job.job_url,
-                    "sk": "JOB",
-                    "source": job.source,
-                    "run_id": job.run_id,
-                    "request_url": job.request_url,
-                    "started_by_us": job.started_by_us,
-                },
+                Item=_server_job_item(job),
                 ConditionExpression="attribute_not_exists(pk) OR run_id = :run",
                 ExpressionAttributeValues={":run": job.run_id},
             )
@@ -228,17 +221,14 @@ class DynamoRunStore:
                 raise
             return False
 
+    def replace_server_job(self, job: ServerJob) -> ServerJob | None:
+        """Claim a server job for ``job.run_id`` whoever held it; returns the claim it replaced."""
+        old = self._table.put_item(Item=_server_job_item(job), ReturnValues="ALL_OLD").get("Attributes")
+        return _server_job(job.job_url, old) if old else None
+
     def get_server_job(self, job_url: str) -> ServerJob | None:
         item = self._get(SERVER_JOB + job_url, "JOB")
-        if not item:
-            return None
-        return ServerJob(
-            job_url=job_url,
-            source=str(item["source"]),
-            run_id=str(item["run_id"]),
-            request_url=str(item.get("request_url", "")),
-            started_by_us=bool(item.get("started_by_us", False)),
-        )
+        return _server_job(job_url, item) if item else None
 
     # -- run ledger -------------------------------------------------------------------------
 
@@ -371,6 +361,27 @@ class DynamoRunStore:
             if "LastEvaluatedKey" not in page:
                 return items
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _server_job_item(job: ServerJob) -> dict[str, Any]:
+    return {
+        "pk": SERVER_JOB + job.job_url,
+        "sk": "JOB",
+        "source": job.source,
+        "run_id": job.run_id,
+        "request_url": job.request_url,
+        "started_by_us": job.started_by_us,
+    }
+
+
+def _server_job(job_url: str, item: dict[str, Any]) -> ServerJob:
+    return ServerJob(
+        job_url=job_url,
+        source=str(item["source"]),
+        run_id=str(item["run_id"]),
+        request_url=str(item.get("request_url", "")),
+        started_by_us=bool(item.get("started_by_us", False)),
+    )
 
 
 def _landed(item: dict[str, Any]) -> LandedFile:

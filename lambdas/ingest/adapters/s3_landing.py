@@ -204,5 +204,5 @@ class S3Landing:
     def delete(self, key: str) -> None:
         self._s3.delete_object(Bucket=self.bucket, Key=key)
 
-    def open_object(self, key: str) -> DirectUpload:
-        return DirectUpload(self._s3, self.bucket, key, "application/vnd.apache.parquet", self._part_size)
+    def open_object(self, key: str, content_type: str = "application/vnd.apache.parquet") -> DirectUpload:
+        return DirectUpload(self._s3, self.bucket, key, content_type, self._part_size)

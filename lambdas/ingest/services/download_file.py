@@ -12,7 +12,7 @@ from bulkfhir import TransientError
 from ingest import layout
 from ingest.errors import ConfigurationError
 from ingest.payloads import Checkpoint, FileItem, LandedFile, RunContext
-from ingest.services.file_transfer import DownloadBudget, FileTransfer, Landed
+from ingest.services.file_transfer import DownloadBudget, FileTransfer, Landed, landed_from_metadata
 from ingest.timeutil import utc_iso
 from ingest.wiring import Deps
 
@@ -23,9 +23,13 @@ MAX_SERVER_WAITS = 6
 #: The longest wait a server's Retry-After gets (and the shortest: a wait is a state transition).
 MAX_WAIT_SECONDS = 3600
 MIN_WAIT_SECONDS = 5
-#: The file-urls.json of the runs this container downloads for (a run's is read once per container).
-_FULL_URLS: dict[str, dict[str, str]] = {}
+#: The file-urls.json this container last read: (its key, the poll that wrote it) -> URLs. A run's is
+#: read once per container and poll; a re-poll (a resumed run) signs the URLs afresh and gives its
+#: items a new ``urls_version``, so URLs whose signatures have expired are never used again.
+_FULL_URLS: dict[tuple[str, str | None], dict[str, str]] = {}
 _FULL_URLS_LOCK = threading.Lock()
+#: Types a failed output's OperationOutcome may name, besides the run's own (CMS's servers' types).
+_KNOWN_TYPES = frozenset({"Patient", "Coverage", "ExplanationOfBenefit", "Claim", "ClaimResponse", "Observation"})
 
 
 def _ascii(value: str, limit: int) -> str:
@@ -60,6 +64,8 @@ def _record(deps: Deps, run: RunContext, item: FileItem, landed: Landed, downloa
         landed_at=utc_iso(deps.clock()),
         downloads=downloads,
         mismatch=landed.mismatch,
+        failed_outputs=landed.failed_outputs,
+        failed_types=list(landed.failed_types),
     )
     deps.store.put_landed_file(run.run_id, record)
     deps.store.clear_file_failure(run.run_id, item.index)
@@ -78,8 +84,7 @@ def _already_landed(deps: Deps, run: RunContext, item: FileItem) -> LandedFile |
         return record
     if metadata.get("run-id") == run.run_id and metadata.get("sha256") and metadata.get("lines", "").isdigit():
         # Landed by an invocation that died before writing its ledger record.
-        landed = Landed(int(metadata.get("bytes", "0") or 0), int(metadata["lines"]), metadata["sha256"])
-        return _record(deps, run, item, landed, downloads=0)
+        return _record(deps, run, item, landed_from_metadata(metadata), downloads=0)
     return None
 
 
@@ -88,13 +93,14 @@ def _full_url(deps: Deps, run: RunContext, item: FileItem) -> str:
     if not item.signed:
         return item.url
     key = layout.file_urls_key(run.source, run.run_id)
+    version = (key, item.urls_version)
     with _FULL_URLS_LOCK:
-        urls = _FULL_URLS.get(key)
+        urls = _FULL_URLS.get(version)
     if urls is None or str(item.index) not in urls:
         urls = dict(deps.landing.get_json(key))
         with _FULL_URLS_LOCK:
             _FULL_URLS.clear()  # one run at a time per container is the norm: keep only the latest
-            _FULL_URLS[key] = urls
+            _FULL_URLS[version] = urls
     try:
         return urls[str(item.index)]
     except KeyError:
@@ -129,6 +135,7 @@ def download_file(deps: Deps, event: dict[str, Any], seconds_left: Callable[[], 
         seconds_left,
         url=_full_url(deps, run, item),
         budget=budget,
+        known_types=_KNOWN_TYPES | frozenset(run.types),
     )
     metadata = _metadata(run, item, str(event.get("job_url") or ""), str(event.get("transaction_time") or ""))
     try:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import time
 import zlib
 from collections.abc import Callable
@@ -28,10 +29,13 @@ from bulkfhir import (
     FileDownload,
     GzipMembersDecoder,
     NdjsonCounter,
+    OutcomeTally,
     TransientError,
     UnexpectedResponseError,
+    request_seconds_at_most,
 )
 from bulkfhir._http import strip_query
+from bulkfhir.gzipstream import LINE_PREFIX_BYTES
 from ingest.errors import VerificationError
 from ingest.payloads import Checkpoint, FileItem
 from ingest.ports import Landing, ObjectWriter
@@ -40,23 +44,31 @@ logger = logging.getLogger(__name__)
 
 #: Broken connections survived within one invocation before the error goes to the state machine.
 MAX_RESUMES = 3
-#: Checkpoint when less than this much Lambda time is left.
-CHECKPOINT_MARGIN_SECONDS = 60.0
+#: Checkpoint when less than this much Lambda time is left: one read may still block for the client's
+#: read timeout (30 s) after the check, and the checkpoint itself is an S3 upload.
+CHECKPOINT_MARGIN_SECONDS = 90.0
+#: A broken download is resumed in this invocation only when this many requests can still run to their
+#: bound (a token refresh and the file, twice): else the state machine's retry resumes it afresh.
+RESUME_REQUESTS = 4
 #: An invocation checkpoints only after fetching at least this much itself: every hand-over must
 #: make progress (the next one re-reads the prefix), and below it restarting costs less.
 MIN_CHECKPOINT_BYTES = 1024 * 1024
 
 
 class _Digest:
-    """sha256 of the landed bytes plus line counting of the NDJSON inside them."""
+    """sha256 of the landed bytes plus line counting of the NDJSON inside them (and, for an error file,
+    what its OperationOutcomes say)."""
 
-    def __init__(self, encoding: str) -> None:
+    def __init__(self, encoding: str, tally: OutcomeTally | None = None) -> None:
         self.encoding = encoding
         self.sha256 = hashlib.sha256()
-        self.counter = NdjsonCounter()
+        self.tally = tally
+        self.counter = NdjsonCounter(on_line=tally.feed if tally is not None else None)
         self._decoder = GzipMembersDecoder(self.counter) if encoding == "gzip" else None
-        # identity bodies are gzipped here, so that every landed object is .ndjson.gz
+        # identity bodies are gzipped here, so that every landed object is .ndjson.gz; their own
+        # hash is kept too, to hold them to a checksum the manifest gives
         self._compressor = zlib.compressobj(6, zlib.DEFLATED, 31) if encoding == "identity" else None
+        self.received_sha256 = hashlib.sha256() if encoding == "identity" else self.sha256
 
     def take(self, chunk: bytes) -> bytes:
         """Account for a received chunk; returns the bytes to land."""
@@ -66,6 +78,7 @@ class _Digest:
         else:
             assert self._compressor is not None
             self.counter.feed(chunk)
+            self.received_sha256.update(chunk)
             landed = self._compressor.compress(chunk)
         self.sha256.update(landed)
         return landed
@@ -74,8 +87,10 @@ class _Digest:
         """End of body: raises on a truncated gzip stream; returns any last bytes to land."""
         if self._decoder is not None:
             self._decoder.finish()
+            self.counter.finish()
             return b""
         assert self._compressor is not None
+        self.counter.finish()
         tail = self._compressor.flush()
         self.sha256.update(tail)
         return tail
@@ -88,6 +103,30 @@ class Landed:
     sha256: str
     #: what the manifest claimed that the file does not bear out, recorded rather than enforced
     mismatch: str | None = None
+    #: an error file's OperationOutcomes that report output the export does not hold (bulkfhir.outcomes)
+    failed_outputs: int = 0
+    failed_types: tuple[str, ...] = ()
+
+
+def landed_metadata(landed: Landed) -> dict[str, str]:
+    """What the landed object's metadata says of it: enough to rebuild its ledger record."""
+    metadata = {"lines": str(landed.lines), "sha256": landed.sha256, "bytes": str(landed.bytes)}
+    if landed.failed_outputs:
+        metadata["failed-outputs"] = str(landed.failed_outputs)
+        metadata["failed-types"] = ",".join(landed.failed_types)[:400]
+    return metadata
+
+
+def landed_from_metadata(metadata: dict[str, str]) -> Landed:
+    """The inverse of ``landed_metadata``, for a file landed by an invocation that died before its record."""
+    failed = metadata.get("failed-outputs", "0")
+    return Landed(
+        bytes=int(metadata.get("bytes", "0") or 0),
+        lines=int(metadata["lines"]),
+        sha256=metadata["sha256"],
+        failed_outputs=int(failed) if failed.isdigit() else 0,
+        failed_types=tuple(t for t in metadata.get("failed-types", "").split(",") if t),
+    )
 
 
 class DownloadBudget:
@@ -116,19 +155,64 @@ class _RestartWithoutRange(Exception):
     """The server's answer to a Range request cannot continue what we have: fetch the file from byte 0."""
 
 
-def _verify(item: FileItem, digest: _Digest, received_bytes: int, sha256: str) -> str | None:
+#: A FHIR resource's type, where serializers write it: first. Used on a line too long to keep whole.
+_LEADING_TYPE = re.compile(rb'^\s*\{\s*"resourceType"\s*:\s*"([A-Za-z]+)"')
+
+
+def _resource_type(line: bytes) -> str | None:
+    """The resourceType of an NDJSON line, or None when it is not a FHIR resource."""
+    if len(line) >= LINE_PREFIX_BYTES:  # only its beginning was kept
+        match = _LEADING_TYPE.match(line)
+        return match.group(1).decode() if match else None
+    try:
+        resource = json.loads(line)
+    except ValueError:
+        return None
+    kind = resource.get("resourceType") if isinstance(resource, dict) else None
+    return kind if isinstance(kind, str) else None
+
+
+def _content_problems(item: FileItem, counter: NdjsonCounter) -> list[str]:
+    """The first and last lines must be FHIR resources of the listed type: a block page, a login page
+    or any other text that ends in a newline would otherwise pass for the file."""
+    problems = []
+    for where, line in (("first", counter.first_line), ("last", counter.last_line)):
+        if not line.strip():
+            continue  # an empty file, or a blank last line
+        found = _resource_type(line)
+        if found is None:
+            problems.append(f"its {where} line is not a FHIR resource (the body is not NDJSON)")
+        elif item.type not in ("", "Unknown") and found != item.type:
+            problems.append(f"its {where} line is a {found}, the manifest lists a {item.type} file")
+        if where == "first" and problems:
+            break  # one look at the first line says it all
+    return problems
+
+
+def _checksum_problems(expected: dict[str, object], digest: _Digest, received_bytes: int) -> list[str]:
+    """The manifest's checksum and length describe the server's stored file (AB2D: its .gz). They are
+    held to the bytes as received, whatever the encoding: a body the server sent uncompressed although
+    gzip was asked for cannot be shown to be the file the checksum describes, and does not land."""
+    problems = []
+    received_sha256 = digest.received_sha256.hexdigest()
+    if "length" in expected and int(str(expected["length"])) != received_bytes:
+        problems.append(f"length {received_bytes} bytes, the manifest says {expected['length']}")
+    if "sha256" in expected and str(expected["sha256"]).lower() != received_sha256:
+        problems.append("sha256 differs from the manifest's checksum")
+    if problems and digest.encoding == "identity":
+        problems.append(
+            "the server sent it uncompressed although gzip was asked for, and the manifest's checksum "
+            "describes its stored (gzip) file: a proxy that decompresses responses would do this"
+        )
+    return problems
+
+
+def _verify(item: FileItem, digest: _Digest, received_bytes: int) -> str | None:
     """Raise VerificationError when the file is not what the manifest says; return a mismatch that is
     recorded without failing (a count on a file that is not output), or None."""
     expected = item.expected
-    problems = []
+    problems = _checksum_problems(expected, digest, received_bytes)
     mismatch = None
-    # The manifest's checksum and length describe the server's stored (.gz) file: comparable only
-    # when we received those bytes, i.e. the server sent gzip.
-    if digest.encoding == "gzip":
-        if "length" in expected and int(expected["length"]) != received_bytes:
-            problems.append(f"length {received_bytes} bytes, the manifest says {expected['length']}")
-        if "sha256" in expected and str(expected["sha256"]).lower() != sha256:
-            problems.append("sha256 differs from the manifest's checksum")
     if "count" in expected and int(expected["count"]) != digest.counter.total_lines:
         found = f"{digest.counter.total_lines} lines, the manifest says {expected['count']} resources"
         if item.kind == "output":
@@ -145,6 +229,7 @@ def _verify(item: FileItem, digest: _Digest, received_bytes: int, sha256: str) -
             json.loads(tail)
         except ValueError:
             problems.append("the last line is an incomplete JSON resource")
+    problems += _content_problems(item, digest.counter)
     if problems:
         raise VerificationError(
             f"{item.type} file #{item.index} ({strip_query(item.url)}) failed verification: {'; '.join(problems)}"
@@ -164,6 +249,7 @@ class FileTransfer:
         *,
         url: str | None = None,
         budget: DownloadBudget | None = None,
+        known_types: frozenset[str] = frozenset(),
     ) -> None:
         self._client = client
         self._landing = landing
@@ -178,7 +264,12 @@ class FileTransfer:
         self._offset = 0
         self._fetched = 0  # body bytes received by this invocation
         self._use_ranges = True  # until the server mishandles one
+        self._known_types = known_types  # the types a failed output's text may name
         self.resumes = 0
+
+    def _new_digest(self, encoding: str) -> _Digest:
+        tally = OutcomeTally(self._known_types) if self._item.kind == "error" else None
+        return _Digest(encoding, tally)
 
     def run(self, checkpoint: Checkpoint | None, metadata: dict[str, str]) -> Landed | Checkpoint:
         try:
@@ -202,7 +293,7 @@ class FileTransfer:
             # Removed meanwhile (a lifecycle rule, a person, a retried invocation that already used it).
             logger.warning("the checkpoint is gone; the file starts over", extra={"index": self._item.index})
             return
-        digest = self._digest = _Digest("gzip")
+        digest = self._digest = self._new_digest("gzip")
         for chunk in self._landing.read_stream(checkpoint.staging_key, 1 << 20):
             upload.write(digest.take(chunk))
         if upload.size != checkpoint.offset:
@@ -228,7 +319,7 @@ class FileTransfer:
                 continue
             except TransientError as error:
                 self.resumes += 1
-                if self.resumes > MAX_RESUMES or error.bytes_received is None:
+                if self.resumes > MAX_RESUMES or error.bytes_received is None or not self._time_to_resume():
                     raise
                 logger.warning(
                     "download broke; %s",
@@ -240,6 +331,9 @@ class FileTransfer:
             if paused is not None:
                 return paused
             return self._land(metadata)
+
+    def _time_to_resume(self) -> bool:
+        return self._seconds_left() > RESUME_REQUESTS * request_seconds_at_most(self._client.config)
 
     def _open(self) -> FileDownload:
         """One download request (counted against the file's budget), from our offset when resuming."""
@@ -273,7 +367,7 @@ class FileTransfer:
             upload = self._upload
             assert upload is not None
             if self._digest is None:
-                self._digest = _Digest(download.content_encoding)
+                self._digest = self._new_digest(download.content_encoding)
             digest = self._digest
             resumable = self._use_ranges and download.accepts_ranges and digest.encoding == "gzip"
             try:
@@ -315,12 +409,23 @@ class FileTransfer:
         if tail:
             upload.write(tail)
         sha256 = digest.sha256.hexdigest()
-        mismatch = _verify(self._item, digest, self._offset, sha256)
+        mismatch = _verify(self._item, digest, self._offset)
         if mismatch:
             logger.warning("the file differs from the manifest; recorded", extra={"index": self._item.index})
-        landed = Landed(bytes=upload.size, lines=digest.counter.total_lines, sha256=sha256, mismatch=mismatch)
-        upload.land(
-            self._item.key, {**metadata, "lines": str(landed.lines), "sha256": sha256, "bytes": str(landed.bytes)}
+        tally = digest.tally
+        landed = Landed(
+            bytes=upload.size,
+            lines=digest.counter.total_lines,
+            sha256=sha256,
+            mismatch=mismatch,
+            failed_outputs=tally.failed_outputs if tally else 0,
+            failed_types=tuple(tally.failed_types) if tally else (),
         )
+        if landed.failed_outputs:
+            logger.warning(
+                "the error file reports output the export does not hold",
+                extra={"index": self._item.index, "failed_outputs": landed.failed_outputs},
+            )
+        upload.land(self._item.key, {**metadata, **landed_metadata(landed)})
         self._upload = None
         return landed

@@ -24,16 +24,36 @@ from ingest.wiring import Deps
 logger = logging.getLogger(__name__)
 
 
-def _watermark_after(deps: Deps, run: RunContext, poll: PollState) -> tuple[str | None, str | None]:
-    """(the watermark this run leaves, why it does not move it — None when it does)."""
+def _watermark_after(deps: Deps, run: RunContext, poll: PollState, partial: str | None) -> tuple[str | None, str]:
+    """(the watermark this run leaves, the note saying why: "moved", "moved, clamped: ..." or
+    "not moved: ...")."""
     current = deps.store.get_watermark(run.source, run.scope)
     if run.watermark_held:
         return current, f"not moved: {run.watermark_held}"
+    if partial:
+        return current, f"not moved: {partial}; the next run asks again from {current or 'the beginning'}"
     if not poll.watermark_candidate:
-        return current, "not moved: this export gives no watermark (an adopted job of unknown start)"
+        why = poll.watermark_clamped or "this export gives no watermark (an adopted job of unknown start)"
+        return current, f"not moved: {why}"
     if current is not None and current >= poll.watermark_candidate:
         return current, f"not moved: it already stands at {current}"
-    return poll.watermark_candidate, None
+    return poll.watermark_candidate, f"moved, clamped: {poll.watermark_clamped}" if poll.watermark_clamped else "moved"
+
+
+def _partial(records: list[LandedFile]) -> str | None:
+    """Why the export does not hold everything it was asked for: error files whose OperationOutcomes
+    report failed outputs (bulkfhir.outcomes), not per-record errors. None when it does."""
+    failing = [record for record in records if record.failed_outputs]
+    if not failing:
+        return None
+    count = sum(record.failed_outputs for record in failing)
+    types = list(dict.fromkeys(kind for record in failing for kind in record.failed_types))
+    named = f" of {', '.join(types)}" if types else ""
+    files = ", ".join(f"#{record.index}" for record in failing[:5]) + (", …" if len(failing) > 5 else "")
+    return (
+        f"the server reported {count} failed output{'s' if count != 1 else ''}{named} in its error files "
+        f"({files}): those resources are in no file of this export"
+    )
 
 
 def _not_curated(files: list[LandedFile], user_views_dir: str | None) -> list[LandedFile]:
@@ -100,7 +120,9 @@ def finalize(deps: Deps, state: dict[str, Any]) -> dict[str, Any]:
     }
     claims = _claim_rows(records)
     now = utc_iso(deps.clock())
-    watermark_after, held = _watermark_after(deps, run, poll)
+    partial = _partial(records)
+    watermark_after, note = _watermark_after(deps, run, poll, partial)
+    moved = note.startswith("moved")
     manifest_key = layout.run_manifest_key(run.source, run.run_id)
     deps.landing.put_json(
         manifest_key,
@@ -112,7 +134,8 @@ def finalize(deps: Deps, state: dict[str, Any]) -> dict[str, Any]:
             "kicked_off_at": job.kicked_off_at,
             "since": run.since,
             "transaction_time": poll.transaction_time,
-            "watermark": {"before": run.watermark_before, "after": watermark_after, "note": held},
+            "watermark": {"before": run.watermark_before, "after": watermark_after, "note": note},
+            "partial": partial,
             "completed_at": now,
             "file_count": totals["files"],
             "records": totals["records"],
@@ -133,13 +156,14 @@ def finalize(deps: Deps, state: dict[str, Any]) -> dict[str, Any]:
             "watermark_after": watermark_after,
             "manifest_key": manifest_key,
             "claims": claims,
+            "partial": partial,
             **totals,
         },
     )
-    if held is None and watermark_after is not None:
+    if moved and watermark_after is not None:
         deps.store.advance_watermark(run.source, run.scope, watermark_after, run.run_id, now)
     else:
-        logger.info("the watermark stays", extra={"why": held})
+        logger.info("the watermark stays", extra={"why": note})
     history_events = deps.executions.history_events(run.execution)
     deps.store.update_run(
         run.source,
@@ -148,7 +172,8 @@ def finalize(deps: Deps, state: dict[str, Any]) -> dict[str, Any]:
             "status": "SUCCEEDED",
             "completed_at": now,
             "watermark_after": watermark_after or "none",
-            "watermark_note": held or "moved",
+            "watermark_note": note,
+            "partial": partial or "no",
             "polls": poll.polls,
             "history_events": history_events if history_events is not None else "unknown",
             "claims": claims,
@@ -161,7 +186,8 @@ def finalize(deps: Deps, state: dict[str, Any]) -> dict[str, Any]:
         "run_id": run.run_id,
         "manifest_key": manifest_key,
         "watermark_after": watermark_after,
-        "watermark_note": held or "moved",
+        "watermark_note": note,
+        "partial": partial,
         "polls": poll.polls,
         "claims": claims,
         **totals,

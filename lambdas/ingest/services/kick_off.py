@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from typing import Any
 
 from bulkfhir import (
@@ -37,6 +38,10 @@ KICKOFF_WAIT_BUDGET_SECONDS = 6 * 3600
 MAX_SEEN_JOBS = 5
 #: The longest a server's Retry-After is honoured for, per wait.
 MAX_SERVER_WAIT_SECONDS = 3600
+#: No job named by the server is looked at once the invocation has run this long: the rest are kept for
+#: the next attempt, so that the kick-off itself always fits the function's timeout (AB2D's 429 may name
+#: twenty jobs, each a status request).
+ADOPTION_CHECK_SECONDS = 60.0
 
 
 def export_request(run: RunContext, client: BulkDataClient) -> ExportRequest:
@@ -84,13 +89,14 @@ def kick_off(deps: Deps, state: dict[str, Any]) -> JobState:
 
 
 def _kick(deps: Deps, run: RunContext, client: BulkDataClient, previous: JobState | None) -> JobState:
+    checks_until = time.monotonic() + ADOPTION_CHECK_SECONDS
     attempts = previous.attempts if previous else 0
     # the wait the previous (throttled) kick-off asked for has just elapsed
     waited = (previous.waited_seconds + previous.wait_seconds) if previous else 0
     request = export_request(run, client)
     request_url = client.export_url(request)
     seen = previous.seen_jobs if previous else ()
-    adopted = _adopt_completed(deps, run, client, request_url, seen)
+    adopted = _adopt_completed(deps, run, client, request_url, seen, checks_until)
     if adopted is not None:
         return adopted
     try:
@@ -103,7 +109,7 @@ def _kick(deps: Deps, run: RunContext, client: BulkDataClient, previous: JobStat
     if isinstance(result, KickOffAccepted):
         # AB2D filters lastUpdated, and refuses a _since in its future, by its own clock.
         kicked_off_at = utc_iso(result.server_time)
-        _claim(deps, run, result.status_url, request_url, started_by_us=True)
+        _claim_accepted(deps, run, result.status_url, request_url)
         _record(deps, run, result.status_url, kicked_off_at, adopted=False)
         return JobState(
             status="accepted",
@@ -115,7 +121,7 @@ def _kick(deps: Deps, run: RunContext, client: BulkDataClient, previous: JobStat
         )
     unknown = _unclaimed(deps, run, result.running_jobs)
     adopted = _adopt_matching(deps, run, request_url, result.matching_jobs) or _adopt_completed(
-        deps, run, client, request_url, unknown
+        deps, run, client, request_url, unknown, checks_until
     )
     if adopted is not None:
         return adopted
@@ -172,6 +178,21 @@ def _claim(deps: Deps, run: RunContext, job_url: str, request_url: str, *, start
     return claimed
 
 
+def _claim_accepted(deps: Deps, run: RunContext, job_url: str, request_url: str) -> None:
+    """The job the server has just accepted for this run is this run's, whatever the table says: a claim
+    already on its URL is of an earlier job that the server no longer has and whose URL it gave out again
+    (a server restarted or reset with its job counter: the local emulator, a test server)."""
+    job = ServerJob(strip_query(job_url), run.source, run.run_id, request_url, started_by_us=True)
+    earlier = deps.store.replace_server_job(job)
+    if earlier is not None and earlier.run_id != run.run_id:
+        logger.warning(
+            "the server gave this run's new job the URL of run %s's job, which it no longer has (was it "
+            "restarted or reset?); the URL is this run's job now",
+            earlier.run_id,
+            extra={"job_url": job.job_url, "earlier_run": earlier.run_id},
+        )
+
+
 def _unclaimed(deps: Deps, run: RunContext, job_urls: tuple[str, ...]) -> tuple[str, ...]:
     """The named jobs no other run of this stack has claimed (a claimed one is that run's, whatever it asked)."""
     free = []
@@ -183,11 +204,20 @@ def _unclaimed(deps: Deps, run: RunContext, job_urls: tuple[str, ...]) -> tuple[
 
 
 def _adopt_completed(
-    deps: Deps, run: RunContext, client: BulkDataClient, request_url: str, job_urls: tuple[str, ...]
+    deps: Deps,
+    run: RunContext,
+    client: BulkDataClient,
+    request_url: str,
+    job_urls: tuple[str, ...],
+    checks_until: float,
 ) -> JobState | None:
     """Adopt a named job once it has completed with a manifest whose ``request`` is exactly ours: its
-    files are what this run would export (AB2D no longer lists a finished job, so it is remembered)."""
+    files are what this run would export (AB2D no longer lists a finished job, so it is remembered).
+    Jobs are looked at until ``checks_until`` (time.monotonic); the others wait for the next attempt."""
     for job_url in job_urls:
+        if time.monotonic() > checks_until:
+            logger.info("no time left to look at the other jobs the server named; next attempt")
+            return None
         try:
             status = client.check_status(job_url)
         except BulkDataError as error:

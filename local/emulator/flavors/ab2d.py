@@ -161,21 +161,20 @@ class Ab2d:
         if job.state == FAILED:
             return fhir_error(500, "Job failed while processing")
         assert job.completed_at is not None
-        body = {
-            "transactionTime": java_human(job.created_at),
+        document = {
+            "transactionTime": java_human(scenarios.transaction_time(self.state, job.created_at)),
             "request": job.request_url,
             "requiresAccessToken": True,
             "output": [self._entry(f) for f in scenarios.listed(self.state, job, "output")],
             "error": [self._entry(f) for f in scenarios.listed(self.state, job, "error")],
         }
-        response = json_response(200, body)
-        if self.state.scenario("malformed-manifest"):
-            response.body = scenarios.break_manifest(response.body)
-        return response.with_header("Expires", http_date(job.completed_at + timedelta(hours=FILES_TTL_HOURS)))
+        expires = http_date(job.completed_at + timedelta(hours=FILES_TTL_HOURS))
+        body = scenarios.manifest_body(self.state, document)
+        return Response(200, [("Content-Type", "application/json"), ("Expires", expires)], body)
 
-    @staticmethod
-    def _entry(served: ServedFile) -> dict[str, object]:
-        return {"type": served.type, "url": served.url, "extension": checksum_extensions(served, "ab2d.cms.gov")}
+    def _entry(self, served: ServedFile) -> dict[str, object]:
+        url = scenarios.manifest_url(self.state, served)
+        return {"type": served.type, "url": url, "extension": checksum_extensions(served, "ab2d.cms.gov")}
 
     def _finish(self, job: Job) -> None:
         origin = self.state.file_origin(job.origin)
@@ -216,7 +215,7 @@ class Ab2d:
         expired = job.completed_at is not None and now - job.completed_at > timedelta(hours=FILES_TTL_HOURS)
         if expired or self.state.scenario("job-expired"):
             return fhir_error(500, "The file is not present as it has expired. Please resubmit the job.")
-        refused = scenarios.signature_refused(self.state, request)
+        refused = scenarios.signature_refused(self.state, request) or scenarios.block_page(self.state, job, served)
         if refused:
             return refused
         if job.downloads.get(name, 0) >= self.state.config.max_downloads:

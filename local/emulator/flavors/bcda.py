@@ -160,13 +160,17 @@ class Bcda:
             return error(version, 500, message, "exception")
         if job.state == CANCELLED:
             return error(version, 404, "Job has been cancelled.", "not-found")
-        body, expires = manifest(
-            job, scenarios.listed(self.state, job, "output"), scenarios.listed(self.state, job, "error")
+        assert job.transaction_time is not None
+        document, expires = manifest(
+            job,
+            scenarios.listed(self.state, job, "output"),
+            scenarios.listed(self.state, job, "error"),
+            lambda served: scenarios.manifest_url(self.state, served),
+            scenarios.transaction_time(self.state, job.transaction_time),
         )
         if self.state.scenario("job-expired") or self._age(job) > timedelta(hours=ARCHIVE_HOURS):
             return error(version, 410, "", "not-found").with_header("Expires", expires)
-        if self.state.scenario("malformed-manifest"):
-            body = scenarios.break_manifest(body)
+        body = scenarios.manifest_body(self.state, document)
         return Response(200, [("Content-Type", "application/json"), ("Expires", expires)], body)
 
     def _finish(self, job: Job) -> None:
@@ -243,7 +247,7 @@ class Bcda:
         served = job.file(name)
         if served is None:
             return text_response(404, "Not Found\n")
-        refused = scenarios.signature_refused(self.state, request)
+        refused = scenarios.signature_refused(self.state, request) or scenarios.block_page(self.state, job, served)
         if refused:
             return refused
         fault = scenarios.download_fault(self.state, f"{job.id}/{name}") if request.method == "GET" else None

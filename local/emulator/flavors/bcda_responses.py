@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from local.emulator.flavors.common import go_time_string, rfc3339
@@ -51,18 +52,21 @@ def double_404(version: str, tail: bytes | None = None) -> Response:
     return Response(404, [("Content-Type", FHIR_JSON)], first + (tail or first))
 
 
-def manifest(job: Job, output: list[ServedFile], errors: list[ServedFile]) -> tuple[bytes, str]:
-    """The 200 body (field order as Go's BulkResponseBody) and the Expires header."""
-    assert job.transaction_time is not None and job.completed_at is not None
+def manifest(
+    job: Job, output: list[ServedFile], errors: list[ServedFile], url: Callable[[ServedFile], str], when: datetime
+) -> tuple[dict[str, Any], str]:
+    """The 200 body (field order as Go's BulkResponseBody; ``url`` gives a file's URL in this answer,
+    ``when`` is its transactionTime) and the Expires header."""
+    assert job.completed_at is not None
     body = {
-        "transactionTime": rfc3339(job.transaction_time),
+        "transactionTime": rfc3339(when),
         "request": job.request_url,
         "requiresAccessToken": True,
-        "output": [{"type": f.type, "url": f.url} for f in output],
-        "error": [{"type": f.type, "url": f.url} for f in errors],
+        "output": [{"type": f.type, "url": url(f)} for f in output],
+        "error": [{"type": f.type, "url": url(f)} for f in errors],
         "JobID": int(job.id),
     }
-    return _dumps(body), go_time_string(job.completed_at + timedelta(hours=24))
+    return body, go_time_string(job.completed_at + timedelta(hours=24))
 
 
 _TASK_STATUS = {PENDING: "accepted", "In Progress": "in-progress", COMPLETED: "completed", FAILED: "failed"}

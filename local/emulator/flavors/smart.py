@@ -224,10 +224,8 @@ class Smart:
             expires = job.created_at + reference.FILES_TTL
         if self.state.scenario("job-expired") or self.state.now() > expires:
             return outcome(410, "The export has expired; start a new one", "expired")
-        response = json_response(200, self._manifest(job)).with_header("Expires", http_date(expires))
-        if self.state.scenario("malformed-manifest"):
-            response.body = scenarios.break_manifest(response.body)
-        return response
+        body = scenarios.manifest_body(self.state, self._manifest(job))
+        return Response(200, [("Content-Type", "application/json"), ("Expires", http_date(expires))], body)
 
     def _in_progress(self, job: Job) -> Response:
         percent = 0.0 if job.state == PENDING else scenarios.progress_percent(self.state, job)
@@ -240,11 +238,12 @@ class Smart:
         assert job.completed_at is not None
         listed = {kind: scenarios.listed(self.state, job, kind) for kind in ("output", "error", "deleted")}
         if self.state.config.reference:
-            entries = {kind: [reference.entry(f) for f in files] for kind, files in listed.items()}
-            return {"transactionTime": reference.transaction_time(job.created_at), "request": job.request_url,
+            entries = {kind: [reference.entry(f, self._url(f)) for f in files] for kind, files in listed.items()}
+            when = scenarios.transaction_time(self.state, job.created_at)
+            return {"transactionTime": reference.transaction_time(when), "request": job.request_url,
                     "requiresAccessToken": True, **entries}  # fmt: skip
         return {
-            "transactionTime": rfc3339(job.transaction_time or job.created_at),
+            "transactionTime": rfc3339(scenarios.transaction_time(self.state, job.transaction_time or job.created_at)),
             "request": job.request_url,
             "requiresAccessToken": True,
             **{kind: [self._entry(f) for f in files] for kind, files in listed.items()},
@@ -254,10 +253,12 @@ class Smart:
             },
         }
 
-    @staticmethod
-    def _entry(served: ServedFile) -> dict[str, object]:
+    def _url(self, served: ServedFile) -> str:
+        return scenarios.manifest_url(self.state, served)
+
+    def _entry(self, served: ServedFile) -> dict[str, object]:
         extension = checksum_extensions(served, "dpc.cms.gov")
-        return {"type": served.type, "url": served.url, "count": served.listed_count, "extension": extension}
+        return {"type": served.type, "url": self._url(served), "count": served.listed_count, "extension": extension}
 
     def _finish(self, job: Job) -> None:
         origin = self.state.file_origin(job.origin)
@@ -325,7 +326,7 @@ class Smart:
     def _serve(
         self, request: Request, job: Job, served: ServedFile, policy: DownloadPolicy, headers: list[tuple[str, str]]
     ) -> Response:
-        refused = scenarios.signature_refused(self.state, request)
+        refused = scenarios.signature_refused(self.state, request) or scenarios.block_page(self.state, job, served)
         if refused:
             return refused
         fault = scenarios.download_fault(self.state, f"{job.id}/{served.name}") if request.method == "GET" else None

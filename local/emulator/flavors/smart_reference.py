@@ -72,8 +72,8 @@ def progress(percent: float) -> str:
     return f"{round(percent)}% complete, Please wait..."
 
 
-def entry(served: ServedFile) -> dict[str, object]:
-    return {"type": served.type, "count": served.listed_count, "url": served.url}
+def entry(served: ServedFile, url: str) -> dict[str, object]:
+    return {"type": served.type, "count": served.listed_count, "url": url}
 
 
 def expired(state: State, job: Job) -> bool:
@@ -129,10 +129,12 @@ def status_fault(state: State, job: Job) -> Response | None:
 
 
 def with_failed_files(state: State, job: Job, planned: list[Planned]) -> list[tuple[Planned, int | None]]:
-    """error-counts: every second file of a type fails generation (some_file_generation_failed). It is
-    listed under error[] with the count of the output it replaces; its file holds one OperationOutcome,
-    with no newline after it (the server ends the response with the JSON)."""
-    if not state.scenario("error-counts"):
+    """error-counts: every second file of a type fails generation (some_file_generation_failed);
+    failed-outputs: every file of failed_output_types does. A failed file is listed under error[] with
+    the count of the output it replaces; its file holds one OperationOutcome, with no newline after it
+    (the server ends the response with the JSON)."""
+    every_second, failing = state.scenario("error-counts"), state.config.failing_types
+    if not every_second and not failing:
         return [(p, None) for p in planned]
     kept: list[tuple[Planned, int | None]] = []
     seen: dict[str, int] = {}
@@ -141,7 +143,7 @@ def with_failed_files(state: State, job: Job, planned: list[Planned]) -> list[tu
             kept.append((item, None))
             continue
         number = seen[item.type] = seen.get(item.type, -1) + 1
-        if number % 2 == 0:
+        if item.type not in failing and not (every_second and number % 2):
             kept.append((item, None))
             continue
         text = f"Failed to export {number + 1}.{item.type}.ndjson"

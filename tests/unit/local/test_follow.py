@@ -5,41 +5,18 @@ from __future__ import annotations
 
 import io
 import json
-from typing import Any
 
 from local.follow import PAGE, Progress
 from local.runner.fidelity import history_page
-
-
-class History:
-    """A Step Functions client's GetExecutionHistory over a growing history, as AWS pages it."""
-
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-        self.calls = 0
-        self.read = 0  # events returned, all calls
-
-    def add(self, kind: str, name: str, **details: Any) -> None:
-        key = "stateEnteredEventDetails" if kind.endswith("Entered") else "stateExitedEventDetails"
-        self.events.append({"id": len(self.events) + 1, "type": kind, key: {"name": name, **details}})
-
-    def get_execution_history(self, executionArn: str, **kwargs: Any) -> dict[str, Any]:
-        page, token = history_page(self.events, kwargs.get("maxResults"), kwargs.get("reverseOrder", False),
-                                   kwargs.get("nextToken"))  # fmt: skip
-        self.calls += 1
-        self.read += len(page)
-        return {"events": page, "nextToken": token} if token else {"events": page}
-
-
-class NoTable:
-    def query(self, **_: Any) -> dict[str, int]:
-        raise AssertionError("no file count is known: the table is not read")
+from tests.support.execution_history import History, NoTable
 
 
 def _poll(history: History, percent: float, wait: int) -> None:
     """The events of one status poll that finds the export still running, then its wait."""
     history.add("TaskStateEntered", "Check export status")
-    output = {"poll": {"state": "in_progress", "progress": f"RUNNING: {percent:.2f}%", "wait_seconds": wait}}
+    polls = sum(1 for event in history.events if event["type"] == "TaskStateExited") + 1
+    output = {"poll": {"state": "in_progress", "progress": f"RUNNING: {percent:.2f}%", "wait_seconds": wait,
+                       "polls": polls}}  # fmt: skip
     history.add("TaskStateExited", "Check export status", output=json.dumps(output))
     history.add("ChoiceStateEntered", "Export complete?")
     history.add("ChoiceStateExited", "Export complete?")
@@ -64,8 +41,8 @@ def test_a_tick_reads_one_page_however_long_the_history_has_grown():
     # (reading the whole history at every tick, as before, read 3 million events)
     assert history.read <= len(history.events) + 1001 * PAGE
     lines = out.getvalue().splitlines()
-    assert "Start run" in lines[0] and "Check export status" in lines[-2]
-    assert "export in progress: RUNNING: 99.90%" in lines[-1] and len(lines) == 1 + 2 * 1000
+    assert "Start run" in lines[0] and "Check export status" in lines[1]
+    assert "export in progress: RUNNING: 99.90% (poll " in lines[-1] and len(lines) == 2 + 1000
 
 
 def test_a_burst_larger_than_a_page_is_read_whole_and_in_order():
@@ -79,12 +56,28 @@ def test_a_burst_larger_than_a_page_is_read_whole_and_in_order():
     progress.tick()
     new = 6 * 3 * PAGE
     assert history.read - read <= new + PAGE and history.calls - calls == new // PAGE + 1
-    shown = [line.split("] ", 1)[1] for line in out.getvalue().splitlines() if "export in progress" in line]
+    shown = [line.split("] ", 1)[1].split(" (poll")[0] for line in out.getvalue().splitlines() if "in progress" in line]
     assert shown == [f"export in progress: RUNNING: {poll:.2f}%" for poll in range(3 * PAGE)]
 
     calls = history.calls
     progress.tick()  # nothing new
-    assert history.calls - calls == 1 and len(out.getvalue().splitlines()) == 1 + 2 * 3 * PAGE
+    assert history.calls - calls == 1 and len(out.getvalue().splitlines()) == 2 + 3 * PAGE
+
+
+def test_a_30_hour_export_says_each_change_of_the_servers_progress_once_not_each_poll():
+    # AB2D reports whole percents: a 30-hour job polled every 2-10 minutes says "12% complete" many times
+    history, out = History(), io.StringIO()
+    progress = Progress(history, NoTable(), "arn:execution", out)
+    history.add("TaskStateEntered", "Start run")
+    percents = [min(99, poll // 3) for poll in range(300)]
+    for percent in percents:
+        _poll(history, percent, 600)
+        progress.tick()
+    said = [line.split("] ", 1)[1] for line in out.getvalue().splitlines()]
+    assert said[:2] == ["Start run", "Check export status"]
+    progress_lines = [line for line in said[2:] if line.startswith("export in progress: ")]
+    assert len(said) == 2 + len(progress_lines) == 2 + len(set(percents))  # 100 lines for 300 polls
+    assert progress_lines[1] == "export in progress: RUNNING: 1.00% (poll 4; next in 600 s)"
 
 
 def test_history_pages_are_those_of_aws():
@@ -95,3 +88,23 @@ def test_history_pages_are_those_of_aws():
     assert history_page(events, 4, True, "2") == ([2, 1], None)
     assert history_page(events, None, False, None) == (events, None)  # 100 by default
     assert history_page([], 4, True, None) == ([], None)
+
+
+def test_a_long_task_says_it_is_under_way_and_a_wait_is_quiet():
+    now = [0.0]
+    history, out = History(), io.StringIO()
+    progress = Progress(history, NoTable(), "arn:execution", out, clock=lambda: now[0])
+    history.add("WaitStateEntered", "Wait for the export", input=json.dumps({"poll": {"wait_seconds": 600}}))
+    for _ in range(30):  # half a minute in a Wait state: nothing to say
+        now[0] += 1
+        progress.tick()
+    assert progress.waiting and out.getvalue() == ""
+    history.add("WaitStateExited", "Wait for the export")
+    history.add("TaskStateEntered", "Finalize run")
+    for _ in range(25):  # a task that takes 25 s: a line after 8 s of silence, then every 8 s or so
+        now[0] += 1
+        progress.tick()
+    assert [line.split("] ", 1)[1] for line in out.getvalue().splitlines()] == [
+        "Finalize run", "Finalize run: under way for 8 s", "Finalize run: under way for 16 s",
+        "Finalize run: under way for 24 s",
+    ]  # fmt: skip
