@@ -13,6 +13,7 @@ import pytest
 from cdk_helpers import VARIANT_CATALOG, Synth, config_context, synthesize
 
 from infra.config import ConfigError
+from tests.support.trino import assert_trino_view
 
 DEFAULT_VIEWS = ("claim_headers", "claim_lines", "claim_diagnoses", "claim_procedures", "coverage_periods",
                  "patient_demographics")  # fmt: skip
@@ -61,6 +62,13 @@ def test_every_default_view_is_a_projected_parquet_table_with_a_current_view(def
         assert current["TableType"] == "VIRTUAL_VIEW"
         sql = _presto(current)["originalSql"]
         assert ("JOIN claims_current" in sql) == name.startswith("claim_")
+    for name in DEFAULT_VIEWS:  # Trino's grammar (Athena engine v3), over the tables it names
+        presto = _presto(tables[f"{name}_current"])
+        columns = [column["name"] for column in presto["columns"]]
+        assert columns == ["source", *(c["Name"] for c in tables[name]["StorageDescriptor"]["Columns"])]
+        assert_trino_view(
+            presto["originalSql"], columns, tables={name}, views={"claims_current"}, earlier={"claims_current"}
+        )
     described = _presto(tables["claim_lines_current"])
     assert {c["name"]: c["type"] for c in described["columns"]}["paid_amount"] == "decimal(18,6)"
 
