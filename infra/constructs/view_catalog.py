@@ -80,7 +80,8 @@ class ViewCatalog(Construct):
         )  # fmt: skip
         view.add_resource_dependency(self.tables[table["name"]])
         if table["claim_view"]:
-            view.add_resource_dependency(self._catalog.views["claims_current"])
+            # claims_current: the snapshot table Resolve claims switches per run
+            view.add_resource_dependency(self._catalog.tables["claims_current"])
         self.views[name] = view
 
 
