@@ -23,7 +23,7 @@ from infra import outputs
 from local import stack_access
 from local.claims import formats
 from local.claims.formats import QueryResult
-from local.claims.views import DISPLAY_COLUMNS, ORDER_BY, VIEWS, sql_literal
+from local.claims.views import BENEATH, DISPLAY_COLUMNS, ORDER_BY, VIEWS, sql_literal
 from local.stack_access import DeployedError
 
 CATALOG = "AwsDataCatalog"
@@ -196,7 +196,7 @@ def _run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         f"database {target.database}\n"
     )
     answer = AthenaClaims(aws.client("athena"), target).query(args.view, source=args.source, group=args.group)
-    formats.write(answer.result, args.format, out)
+    formats.write(answer.result, args.format, out, BENEATH.get(args.view, ()))
     err.write(
         f"bulk-ingest claims: {len(answer.result.rows):,} rows; Athena query {answer.query_id} scanned "
         f"{_size(answer.scanned_bytes)}\n"

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO
 
 from local.claims import formats
-from local.claims.views import VIEWS
+from local.claims.views import BENEATH, VIEWS
 from local.runner.snapshot import current_objects
 from local.stack_access import STACK
 
@@ -93,6 +93,6 @@ def _answer_locally(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int
     if args.group is not None and not first:
         err.write(f"bulk-ingest claims: no claim family {args.group!r} in the {args.view} view ({summary})\n")
         return 1
-    formats.write_batches(columns, itertools.chain([first], batches), args.format, out)
+    formats.write_batches(columns, itertools.chain([first], batches), args.format, out, BENEATH.get(args.view, ()))
     err.write(f"bulk-ingest claims: {summary}\n")
     return 0

@@ -8,7 +8,7 @@ VIEWS = {"current": "claims_current", "versions": "claim_versions", "duplicates"
 DISPLAY_COLUMNS: dict[str, tuple[str, ...]] = {
     "current": (
         "source", "claim_group_id", "claim_id", "status", "last_updated", "versions", "mbi",
-        "historic_mbis", "patient", "claim_type", "flags",
+        "historic_mbis", "patient", "claim_type", "anomaly", "flags",
     ),
     "versions": (
         "source", "claim_group_id", "claim_id", "status", "last_updated", "records", "claim_type",
@@ -16,6 +16,9 @@ DISPLAY_COLUMNS: dict[str, tuple[str, ...]] = {
     ),
     "duplicates": ("source", "claim_group_id", "claim_id", "last_updated", "copies", "dropped", "seen_at"),
 }  # fmt: skip
+# `--format table` only: columns printed beneath each row, one line per item, instead of in the grid (a
+# duplicate's places are full object keys: in the grid they made every line some 250 characters wide)
+BENEATH: dict[str, tuple[str, ...]] = {"duplicates": ("source", "seen_at")}
 # both engines print rows in this order
 ORDER_BY = ("source", "claim_group_id", "claim_id", "last_updated")
 

@@ -19,7 +19,7 @@ RUN = "20260601T041233.705Z-abcdef"
 
 CURRENT_KEYS = [
     "source", "claim_group_id", "claim_id", "status", "last_updated", "versions", "mbi", "historic_mbis",
-    "patient", "claim_type", "flags",
+    "patient", "claim_type", "anomaly", "flags",
 ]  # fmt: skip
 
 
@@ -121,4 +121,35 @@ def test_the_claims_line_of_a_source_whose_every_line_was_rejected_names_the_rea
         "claims: 0 versions seen (0 distinct), 0 families (0 active, 0 cancelled, 0 anomalies), 0 duplicates "
         'dropped, 3 rejects (most often, 3 times: "ExplanationOfBenefit pde… has no claim-group identifier"), '
         "0 deletions"
+    )
+
+
+def test_the_duplicates_table_fits_80_columns_with_each_copys_place_beneath_its_row(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given one claim version landed twice (a full re-pull), by two runs
+    eob = ab2d_eob("g1", "11", "active", day("01/01/2026"))
+    later = "20260701T041233.705Z-abcdef"
+    land(tmp_path, "local-bcda", RUN, "2026-06-01", [eob])
+    land(tmp_path, "local-bcda", later, "2026-07-01", [eob])
+
+    # When the user lists the duplicates as a table
+    code, out, _ = _run(capsys, "--out", str(tmp_path), "--view", "duplicates")
+
+    # Then every line fits a terminal of 80 columns, and the places follow their row, from the run id on
+    assert code == 0
+    header, row, *places = out.splitlines()
+    assert header.split() == ["claim_group_id", "claim_id", "last_updated", "copies", "dropped"]
+    assert row.split()[:2] == ["g1", "11"] and row.split()[-2:] == ["2", "1"]
+    assert places == [
+        f"    local-bcda: {RUN}/ExplanationOfBenefit-0001#1",
+        f"    local-bcda: {later}/ExplanationOfBenefit-0001#1",
+    ]
+    assert max(len(line) for line in out.splitlines()) <= 80
+    # csv keeps every column and the whole key
+    _, csv_out, _ = _run(capsys, "--out", str(tmp_path), "--view", "duplicates", "--format", "csv")
+    (parsed,) = list(csv.DictReader(io.StringIO(csv_out)))
+    assert parsed["source"] == "local-bcda"
+    assert parsed["seen_at"].split(";")[0] == (
+        f"fhir/local-bcda/ExplanationOfBenefit/run_date=2026-06-01/{RUN}/ExplanationOfBenefit-0001.ndjson.gz#1"
     )
