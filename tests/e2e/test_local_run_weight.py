@@ -36,14 +36,15 @@ def test_the_second_run_takes_the_template_from_the_cache_and_no_run_loads_the_c
     assert "synthesized the CDK app in" in first_err and "SUCCEEDED" in first_err
     assert len(list((tmp_path / "cache" / "bulk-fhir-ingest" / "templates").glob("*.json"))) == 1
 
-    # Another emulator (another port) and another population: the same template.
-    second, second_err = _local_run(tmp_path, "--patients", "30")
+    # Another emulator (another port), another population, and run options that are execution input
+    # (the download concurrency, the types): the same template.
+    second, second_err = _local_run(tmp_path, "--patients", "30", "--concurrency", "3", "--types", "Patient,Coverage")
     assert second == {"exit": 0, "loaded": []}
     assert "template from cache in" in second_err and "synthesized the CDK app" not in second_err
     assert "SUCCEEDED" in second_err
 
-    # A configuration value that is in the template: synthesized again.
-    third, third_err = _local_run(tmp_path, "--patients", "20", "--concurrency", "3")
+    # A configuration value that is in the template (another flavour is another source): synthesized again.
+    third, third_err = _local_run(tmp_path, "--patients", "20", "--flavor", "ab2d")
     assert third["exit"] == 0 and "synthesized the CDK app in" in third_err
     assert len(list((tmp_path / "cache" / "bulk-fhir-ingest" / "templates").glob("*.json"))) == 2
     assert not list((tmp_path / "out").rglob("*template*"))

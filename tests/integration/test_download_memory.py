@@ -1,8 +1,10 @@
-"""A 2 GB file streams through the real download handler with flat memory.
+"""A file streams through the real download handler with flat memory: the handler's peak memory
+does not grow with the file (a file 4 times larger peaks no higher), and stays within a few parts.
 
 The emulator and moto (as a server) run in their own processes, so that what is measured is the
 handler's process alone: moto keeps whole objects in memory when it completes a multipart upload.
-The figures are printed (pytest -s) and reported in the closing note; the bound asserted is generous.
+Memory is measured as a slope over two sizes rather than at one large size (a 2 GB file took 83 s
+of the suite); ``benchmarks/bench_file_transfer.py`` streams 1 GB and prints its figures.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ import pytest
 
 from local.runner.lambdas import LambdaContext
 
-GZ_TARGET_BYTES = 2 * 1024**3  # the streamed (gzip) body
-NDJSON_MB = 2850  # the emulator's large files compress to ~72 % (random base64 padding)
+#: NDJSON sizes of the emulator's large file: they compress to ~72 % (random base64 padding), so
+#: about 46 and 184 MB of gzip, each many 8 MiB parts
+NDJSON_MB = (64, 256)
 
 
 def _peak_rss_since_reset() -> int | None:
@@ -75,22 +78,27 @@ def moto_server(tmp_path: Path):
 
 @pytest.fixture
 def emulator():
-    process = subprocess.Popen(
-        [sys.executable, "-m", "local.cli", "emulator", "--flavor", "bcda", "--scenario", "large-files",
-         "--file-mb", str(NDJSON_MB), "--large-file-count", "1", "--patients", "10"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )  # fmt: skip
-    assert process.stdout is not None
-    yield json.loads(process.stdout.readline())
-    process.terminate()
-    process.wait(timeout=30)
+    """Start an emulator serving one large file of the given NDJSON size; returns its details."""
+    processes = []
+
+    def start(ndjson_mb: int) -> dict[str, Any]:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "local.cli", "emulator", "--flavor", "bcda", "--scenario", "large-files",
+             "--file-mb", str(ndjson_mb), "--large-file-count", "1", "--patients", "10"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        processes.append(process)
+        assert process.stdout is not None
+        return dict(json.loads(process.stdout.readline()))
+
+    yield start
+    for process in processes:
+        process.terminate()
+        process.wait(timeout=30)
 
 
-@pytest.mark.slow
-def test_a_2_gb_file_keeps_the_handlers_memory_flat(moto_server, emulator, monkeypatch):
-    from bulkfhir import BulkDataClient, ClientCredentials, ExportComplete, ServerConfig
-    from ingest.handlers.download_file import handler
+def test_the_handlers_memory_stays_flat_whatever_the_files_size(moto_server, emulator, monkeypatch):
     from ingest.settings import load_settings
     from ingest.wiring import container
 
@@ -114,26 +122,50 @@ def test_a_2_gb_file_keeps_the_handlers_memory_flat(moto_server, emulator, monke
         ],
         BillingMode="PAY_PER_REQUEST",
     )
-    credentials = {"client_id": emulator["client_id"], "client_secret": emulator["client_secret"]}
-    secret_arn = boto3.client("secretsmanager").create_secret(Name="bcda", SecretString=json.dumps(credentials))["ARN"]
-    sources = {"bcda": {"api": "bcda", "base_url": emulator["base_url"], "secret_arn": secret_arn}}
     monkeypatch.setenv("BULK_TABLE_NAME", "ingest")
     monkeypatch.setenv("BULK_BUCKET_NAME", "landing")
-    monkeypatch.setenv("BULK_SOURCES", json.dumps(sources))
-    load_settings.cache_clear()
-    container.cache_clear()
+
+    measured = []
+    for ndjson_mb in NDJSON_MB:
+        server = emulator(ndjson_mb)
+        credentials = {"client_id": server["client_id"], "client_secret": server["client_secret"]}
+        secret = boto3.client("secretsmanager").create_secret(
+            Name=f"bcda-{ndjson_mb}", SecretString=json.dumps(credentials)
+        )
+        sources = {"bcda": {"api": "bcda", "base_url": server["base_url"], "secret_arn": secret["ARN"]}}
+        monkeypatch.setenv("BULK_SOURCES", json.dumps(sources))
+        load_settings.cache_clear()
+        container.cache_clear()
+        measured.append(_stream_one_file(s3, server, credentials, f"r{ndjson_mb}"))
+
+    (small, small_peak, small_rss), (large, large_peak, large_rss) = measured
+    assert large > 3 * small > 100 * 1024**2  # each of many 8 MiB parts
+    # one 8 MiB part in the buffer, its copy on the way to S3, and read/decode slices: whatever the size
+    assert small_peak < 64 * 1024**2 and large_peak < 64 * 1024**2
+    assert large_peak < small_peak + 8 * 1024**2  # 4 times the bytes, no more memory (within a part)
+    if small_rss is not None and large_rss is not None:
+        assert large_rss < 256 * 1024**2
+
+
+def _stream_one_file(
+    s3: Any, server: dict[str, Any], credentials: dict[str, str], run_id: str
+) -> tuple[int, int, int | None]:
+    """The server's large file through the download handler: (gzip bytes landed, peak Python memory,
+    peak RSS growth of the process)."""
+    from bulkfhir import BulkDataClient, ClientCredentials, ExportComplete, ExportRequest, ServerConfig
+    from ingest.handlers.download_file import handler
 
     client = BulkDataClient(
-        ServerConfig(api="bcda", base_url=emulator["base_url"]), ClientCredentials.from_mapping(credentials)
+        ServerConfig(api="bcda", base_url=server["base_url"]), ClientCredentials.from_mapping(credentials)
     )
-    status_url = client.kick_off(__import__("bulkfhir").ExportRequest(target="Group/all")).status_url
+    status_url = client.kick_off(ExportRequest(target="Group/all")).status_url
     while not isinstance(status := client.check_status(status_url), ExportComplete):
         pass
     big = next(f for f in status.manifest.output if f.type == "ExplanationOfBenefit")
-    run = {"run_id": "r1", "source": "bcda", "scope": "Group/all", "export": "Group/all", "types": [], "since": None,
+    run = {"run_id": run_id, "source": "bcda", "scope": "Group/all", "export": "Group/all", "types": [], "since": None,
            "until": None, "type_filters": [], "run_date": "2026-11-25", "started_at": "x", "watermark_before": None,
            "download_concurrency": 1}  # fmt: skip
-    key = "fhir/bcda/ExplanationOfBenefit/run_date=2026-11-25/r1/ExplanationOfBenefit-0001.ndjson.gz"
+    key = f"fhir/bcda/ExplanationOfBenefit/run_date=2026-11-25/{run_id}/ExplanationOfBenefit-0001.ndjson.gz"
     event: dict[str, Any] = {
         "file": {"index": 1, "kind": "output", "type": big.type, "url": big.url, "key": key, "requires_token": True},
         "run": run,
@@ -153,16 +185,12 @@ def test_a_2_gb_file_keeps_the_handlers_memory_flat(moto_server, emulator, monke
     rss_growth = (rss_peak - rss_before) if rss_before and rss_peak else None
 
     landed = s3.head_object(Bucket="landing", Key=key)
-    size = landed["ContentLength"]
+    size = int(landed["ContentLength"])
     assert result["status"] == "landed"
-    assert size >= GZ_TARGET_BYTES
     assert int(landed["Metadata"]["bytes"]) == size and int(landed["Metadata"]["lines"]) > 0
     print(
-        f"\nstreamed {size / 1024**3:.2f} GiB (gzip) in {wall:.1f} s ({size / wall / 1e6:.0f} MB/s, "
-        f"{cpu:.1f} CPU s): peak Python memory of the handler {peak / 1024**2:.1f} MiB, "
-        f"process peak RSS {'n/a' if rss_growth is None else f'+{rss_growth / 1024**2:.0f} MiB'} over its start"
+        f"\nstreamed {size / 1024**2:.0f} MiB (gzip) in {wall:.1f} s ({cpu:.1f} CPU s): peak Python memory of the "
+        f"handler {peak / 1024**2:.1f} MiB, process peak RSS "
+        f"{'n/a' if rss_growth is None else f'+{rss_growth / 1024**2:.0f} MiB'} over its start"
     )
-    # one 8 MiB part in the buffer, its copy on the way to S3, and read/decode slices
-    assert peak < 64 * 1024**2
-    if rss_growth is not None:
-        assert rss_growth < 256 * 1024**2
+    return size, peak, rss_growth
