@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "lambdas")]
 
 from benchmarks.claims_data import eob_lines
+from benchmarks.measure import DroppingSink, best_cpu_seconds
 from claims import LandedFile, curate_lines
 
 Parser = Callable[[bytes], Any]
@@ -44,28 +44,6 @@ def _parsers() -> dict[str, Parser]:
     return parsers
 
 
-class _DroppingSink:
-    def write(self, data: bytes, /) -> int:
-        return len(data)
-
-    def commit(self) -> None:
-        pass
-
-    def abort(self) -> None:
-        pass
-
-
-def _best_seconds(work: Callable[[], object], repeat: int) -> float:
-    """CPU seconds of this process (not wall time: the figure is per core, and a shared machine's
-    other load would otherwise count against us), best of ``repeat``."""
-    best = float("inf")
-    for _ in range(repeat):
-        began = time.process_time()
-        work()
-        best = min(best, time.process_time() - began)
-    return best
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--patients", type=int, default=2000)
@@ -85,11 +63,11 @@ def main() -> None:
                     parse(line)
 
             def curate_all(parse: Parser = parse, lines: list[bytes] = lines) -> None:
-                report = curate_lines(lines, landed, lambda _table: _DroppingSink(), parse=parse)
+                report = curate_lines(lines, landed, lambda _table: DroppingSink(), parse=parse)
                 assert report.rejects == 0, report
 
-            parse_s = _best_seconds(parse_all, args.repeat)
-            curate_s = _best_seconds(curate_all, args.repeat)
+            parse_s = best_cpu_seconds(parse_all, args.repeat)
+            curate_s = best_cpu_seconds(curate_all, args.repeat)
             print(
                 f"  {name:14} parse only {megabytes / parse_s:7.1f} MB/s   "
                 f"curation (parse + extract + Parquet) {megabytes / curate_s:7.1f} MB/s"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import resource
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -20,3 +22,27 @@ def peak_rss_mib() -> float:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class DroppingSink:
+    """A curated file's sink that keeps nothing (the benchmarks measure the work, not the disk)."""
+
+    def write(self, data: bytes, /) -> int:
+        return len(data)
+
+    def commit(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
+
+
+def best_cpu_seconds(work: Callable[[], object], repeat: int) -> float:
+    """CPU seconds of this process (not wall time: the figure is per core, and a shared machine's
+    other load would otherwise count against us), best of ``repeat``."""
+    best = float("inf")
+    for _ in range(repeat):
+        began = time.process_time()
+        work()
+        best = min(best, time.process_time() - began)
+    return best

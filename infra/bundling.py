@@ -17,7 +17,7 @@ from aws_cdk import BundlingOptions, DockerImage, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
 
 LAMBDAS_DIR = Path(__file__).resolve().parent.parent / "lambdas"
-PACKAGES = ("bulkfhir", "ingest", "claims", "resolve")
+PACKAGES = ("bulkfhir", "ingest", "claims", "resolve", "views")
 PYTHON_VERSION = "3.14"
 #: The Lambda Python runtime ships boto3 and its dependencies; aws-xray-sdk (Powertools' tracer)
 #: pulls them in again, which would more than double the bundle. They are removed after pip.

@@ -112,6 +112,8 @@ class CatalogConfig:
     workgroup: str = "bulk-fhir-ingest"
     bytes_scanned_cutoff_gb: int = 10  # per query, in GB of 10^9 bytes
     results_expiry_days: int = 30  # query results under athena-results/ in the landing bucket
+    #: a folder of SQL on FHIR ViewDefinitions (*.json) that become tables beside the default views
+    views_folder: str | None = None
 
 
 @dataclass(frozen=True)
@@ -156,6 +158,7 @@ DEFAULT_CONTEXT: dict[str, Any] = {
         "workgroup": "bulk-fhir-ingest",
         "bytes_scanned_cutoff_gb": 10,
         "results_expiry_days": 30,
+        "views_folder": None,
     },
 }
 
@@ -430,6 +433,7 @@ def _catalog(raw: Mapping[str, Any]) -> CatalogConfig:
         workgroup=workgroup,
         bytes_scanned_cutoff_gb=reader.integer("bytes_scanned_cutoff_gb", 10, 1, MAX_BYTES_SCANNED_CUTOFF_GB),
         results_expiry_days=reader.integer("results_expiry_days", 30, 1, 3653),
+        views_folder=reader.get("views_folder", str, None),
     )
     reader.no_extra_keys()
     return catalog

@@ -17,6 +17,7 @@ SOURCES = "BULK_SOURCES"
 EVENT_BUS_NAME = "BULK_EVENT_BUS_NAME"
 LEASE_SECONDS = "BULK_LEASE_SECONDS"
 WAIT_BUDGET_SECONDS = "BULK_WAIT_BUDGET_SECONDS"
+USER_VIEWS_DIR = "BULK_USER_VIEWS_DIR"
 
 POWERTOOLS = {
     "POWERTOOLS_SERVICE_NAME": "bulk-fhir-ingest",
@@ -58,10 +59,16 @@ def handler_path(name: str) -> str:
 
 
 def lambda_environment(
-    config: IngestConfig, *, table_name: str, bucket_name: str, secret_arns: Mapping[str, str]
+    config: IngestConfig,
+    *,
+    table_name: str,
+    bucket_name: str,
+    secret_arns: Mapping[str, str],
+    user_views_dir: str | None = None,
 ) -> dict[str, str]:
     """The environment every function gets (the values may be CDK tokens)."""
     sources = {source.name: source_environment(source, secret_arns[source.name]) for source in config.sources}
+    views = {USER_VIEWS_DIR: user_views_dir} if user_views_dir else {}
     return {
         TABLE_NAME: table_name,
         BUCKET_NAME: bucket_name,
@@ -71,5 +78,6 @@ def lambda_environment(
         # so its lease is freed only when it expires.
         LEASE_SECONDS: str(config.state_machine_timeout_hours * 3600),
         WAIT_BUDGET_SECONDS: str(config.wait_budget_hours * 3600),
+        **views,
         **POWERTOOLS,
     }

@@ -7,6 +7,7 @@ from constructs import Construct
 
 from infra import outputs
 from infra.bundling import lambda_code
+from infra.catalog_schema import key_segment
 from infra.config import IngestConfig
 from infra.constructs.catalog import Catalog
 from infra.constructs.functions import Functions
@@ -16,6 +17,7 @@ from infra.constructs.permissions import Resources
 from infra.constructs.schedules import Schedules
 from infra.constructs.secrets import Secrets
 from infra.constructs.storage import Storage
+from infra.constructs.view_catalog import ViewCatalog
 from infra.constructs.workflow import Workflow
 from infra.constructs.workgroup import QueryWorkgroup
 
@@ -66,6 +68,14 @@ class IngestStack(Stack):
             self, "Monitoring", config=config, state_machine=self.workflow.state_machine, key=self.storage.key
         )
         self.catalog = Catalog(self, "Catalog", config=config, bucket=self.storage.bucket)
+        self.view_catalog = ViewCatalog(
+            self,
+            "ViewCatalog",
+            catalog=self.catalog,
+            sources=",".join(key_segment(source.name) for source in config.sources),
+            bucket_name=self.storage.bucket.bucket_name,
+            views_folder=config.catalog.views_folder,
+        )
         self.query = QueryWorkgroup(
             self,
             "Query",

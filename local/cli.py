@@ -11,6 +11,8 @@ from local.arguments import OneLineParser
 from local.claims import cli as claims_cli
 from local.emulator import cli as emulator_cli
 from local.runner import cli as local_run_cli
+from local.sql import cli as sql_cli
+from local.views import cli as views_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,6 +36,15 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     claims_cli.add_arguments(claims)
+    views = sub.add_parser("views", help="SQL on FHIR v2 ViewDefinitions: evaluate one over FHIR NDJSON")
+    views_cli.add_arguments(views)
+    sql = sub.add_parser(
+        "sql",
+        help="any SQL over the curated claims and views, locally by DuckDB or in Athena (--stack)",
+        description=sql_cli.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sql_cli.add_arguments(sql)
     return parser
 
 
@@ -49,13 +60,17 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
 
-def _dispatch(args: argparse.Namespace) -> int:
+def _dispatch(args: argparse.Namespace) -> int:  # noqa: PLR0911 - one return per command
     if args.command == "local-run":
         return local_run_cli.run(args)
     if args.command == "emulator":
         return emulator_cli.run(args)
     if args.command == "claims":
         return claims_cli.run(args)
+    if args.command == "views":
+        return views_cli.run(args)
+    if args.command == "sql":
+        return sql_cli.run(args)
     if args.command in ("start", "runs", "watermarks"):
         return deployed.run(args)
     if args.command == "secret":

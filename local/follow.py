@@ -114,7 +114,7 @@ class Progress:
             happened = event.get("timestamp")
             while notes and happened is not None and notes[0][0] < happened.timestamp():
                 self.say(notes.pop(0)[1], repeat=True)  # each is an event of its own
-            if event["type"] == "TaskStateEntered" and event["stateEnteredEventDetails"]["name"] == "Finalize run":
+            if self._downloading and event["type"] == "MapStateExited":
                 self._downloads(final=True)  # the final count before the states that follow the map
                 self._downloading = False
             self._event(event)

@@ -55,6 +55,24 @@ _NDJSON_GZ = {
 }
 
 
+def projected_parameters(sources: str, location_template: str, date_key: str = "run_date") -> dict[str, str]:
+    """A table's parameters that project its ``source`` (enum of ``sources``) and ``date_key`` partitions
+    (``run_date``: the landing layout's days; ``run_month``: the curated tables' months)."""
+    date_format, date_range, unit = DATE_PROJECTIONS[date_key]
+    return {
+        "EXTERNAL": "TRUE",
+        "projection.enabled": "true",
+        "projection.source.type": "enum",
+        "projection.source.values": sources,
+        f"projection.{date_key}.type": "date",
+        f"projection.{date_key}.format": date_format,
+        f"projection.{date_key}.range": date_range,
+        f"projection.{date_key}.interval": "1",
+        f"projection.{date_key}.interval.unit": unit,
+        "storage.location.template": location_template,
+    }
+
+
 class Catalog(Construct):
     """Tables and views over the landing bucket, in the database ``config.catalog.database``."""
 
@@ -156,19 +174,7 @@ class Catalog(Construct):
         that you specify", https://docs.aws.amazon.com/athena/latest/ug/tables-location-format.html).
         """
         template = f"s3://{self._bucket.bucket_name}/{prefix}{date_key}=${{{date_key}}}/"
-        date_format, date_range, unit = DATE_PROJECTIONS[date_key]
-        parameters = {
-            "EXTERNAL": "TRUE",
-            "projection.enabled": "true",
-            "projection.source.type": "enum",
-            "projection.source.values": self._sources,
-            f"projection.{date_key}.type": "date",
-            f"projection.{date_key}.format": date_format,
-            f"projection.{date_key}.range": date_range,
-            f"projection.{date_key}.interval": "1",
-            f"projection.{date_key}.interval.unit": unit,
-            "storage.location.template": template,
-        }
+        parameters = projected_parameters(self._sources, template, date_key)
         if classification:
             parameters["classification"] = classification
         self.tables[name] = self._glue_table(

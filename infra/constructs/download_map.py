@@ -43,10 +43,12 @@ def _lambda_task(scope: Construct, name: str, function: lambda_.IFunction, resul
     return task
 
 
-def curated_file() -> sfn.Condition:
+def curated_file(view_types: tuple[str, ...] = ()) -> sfn.Condition:
     """The files the claims layer reads (claims.curatable): output files of the curated resource types,
-    and deleted files (a SMART server's Bundles of DELETE entries cancel claims)."""
-    types = [sfn.Condition.string_equals("$.file.type", name) for name in contract.CURATED_TYPES]
+    and deleted files (a SMART server's Bundles of DELETE entries cancel claims); and output files of
+    the types the SQL on FHIR views read (Coverage; any type of the user's views)."""
+    names = sorted({*contract.CURATED_TYPES, *view_types})
+    types = [sfn.Condition.string_equals("$.file.type", name) for name in names]
     output = sfn.Condition.and_(sfn.Condition.string_equals("$.file.kind", "output"), sfn.Condition.or_(*types))
     deleted = sfn.Condition.and_(
         sfn.Condition.string_equals("$.file.kind", "deleted"),
@@ -69,7 +71,12 @@ def _map(scope: Construct, name: str, bucket: s3.IBucket, selector: dict[str, ob
 
 
 def build_download_map(
-    scope: Construct, *, function: lambda_.IFunction, curate: lambda_.IFunction, bucket: s3.IBucket
+    scope: Construct,
+    *,
+    function: lambda_.IFunction,
+    curate: lambda_.IFunction,
+    bucket: s3.IBucket,
+    view_types: tuple[str, ...] = (),
 ) -> sfn.DistributedMap:
     download = _lambda_task(scope, "Download file", function, "$.result")
     retry_verification(download)
@@ -85,7 +92,9 @@ def build_download_map(
         },
     )
     curate_it = _lambda_task(scope, "Curate file", curate, "$.curation")
-    curate_choice = sfn.Choice(scope, "Claims to curate?").when(curated_file(), curate_it.next(done)).otherwise(done)
+    curate_choice = (
+        sfn.Choice(scope, "Claims to curate?").when(curated_file(view_types), curate_it.next(done)).otherwise(done)
+    )
     # "partial": the invocation ran short of time; the input now carries $.result.checkpoint.
     child = download.next(
         landed.when(sfn.Condition.string_equals("$.result.status", "partial"), download)

@@ -20,7 +20,9 @@ from infra.config import IngestConfig
 from infra.constructs.log_groups import encrypted_log_group
 from infra.constructs.network import Network
 from infra.constructs.permissions import Need, Resources, TableItems, statements_for
+from infra.constructs.user_views import VIEW_READERS, user_views_layer
 from infra.nag import acknowledge, acknowledge_wildcard_resources
+from infra.view_catalog_schema import USER_VIEWS_MOUNT
 
 
 @dataclass(frozen=True)
@@ -143,15 +145,20 @@ class Functions(Construct):
         network: Network | None,
     ) -> None:
         super().__init__(scope, construct_id)
+        views_layer = user_views_layer(self, config)
         self.environment = contract.lambda_environment(
             config,
             table_name=resources.table.table_name,
             bucket_name=resources.bucket.bucket_name,
             secret_arns={name: secret.secret_arn for name, secret in resources.secrets.items()},
+            user_views_dir=USER_VIEWS_MOUNT if views_layer else None,
         )
         self.functions: dict[str, lambda_.Function] = {
             name: self._build_function(name, spec, config, resources, code, network) for name, spec in SPECS.items()
         }
+        if views_layer is not None:  # the steps that read the user's views
+            for name in VIEW_READERS:
+                self.functions[name].add_layers(views_layer)
 
     def _build_function(
         self,

@@ -34,6 +34,7 @@ from infra.constructs.workflow_role import (
     add_execution_read_policy,
     build_state_machine_role,
 )
+from infra.view_catalog_schema import load_view_catalog
 
 
 class Workflow(Construct):
@@ -48,6 +49,7 @@ class Workflow(Construct):
         key: kms.IKey,
     ) -> None:
         super().__init__(scope, construct_id)
+        self._views_folder = config.catalog.views_folder
         self.log_group = encrypted_log_group(
             self, "Logs", key=key, retention_days=config.log_retention_days, name=vended_log_group_name(self, "states")
         )
@@ -93,7 +95,11 @@ class Workflow(Construct):
         kick_off = self._task("Kick off export", functions["kick_off"], "$.job")
         check = self._task("Check export status", functions["check_status"], "$.poll")
         download = build_download_map(
-            self, function=functions["download_file"], curate=functions["curate_file"], bucket=bucket
+            self,
+            function=functions["download_file"],
+            curate=functions["curate_file"],
+            bucket=bucket,
+            view_types=tuple(load_view_catalog(self._views_folder)["resource_types"]),
         )
         # A claims rebuild ({"source": ..., "rebuild_claims": true}): every landed file curated again.
         plan = self._task("List landed files", functions["plan_rebuild"], "$.poll")

@@ -21,6 +21,8 @@ from claims.rows import Reject
 from claims.tables import REJECTS, columns
 
 Parser = Callable[[bytes], Any]
+#: shown every parsed JSON object with its line number (the views read the same parse)
+Observer = Callable[[dict[str, Any], int], None]
 _REASON_LIMIT = 300
 # An extractor bug on a shape nobody foresaw must not stop the file: the line becomes a reject.
 _SHAPE_ERRORS = (TypeError, ValueError, AttributeError, KeyError, IndexError)
@@ -80,17 +82,19 @@ def curate_lines(
     *,
     parse: Parser = loads,
     row_group_rows: int = 32_768,
+    observe: Observer | None = None,
 ) -> CurationReport:
     """Curate one landed file. ``lines``: its NDJSON lines (``bounded_lines(gzip.open(...))``, whose
     over-long lines are LineTooLong: a reject each);
     ``open_sink(table)``: where that table's Parquet file goes (key: ``landed.output_key(table)``).
-    Every line ends as a row or a reject; on an exception every opened sink is aborted."""
+    Every line ends as a row or a reject; on an exception every opened sink is aborted.
+    ``observe(resource, line)`` sees each line that parsed to a JSON object, before its rows."""
     report = CurationReport()
     outputs = _Outputs(landed, open_sink, row_group_rows)
     try:
         for number, raw in enumerate(lines, start=1):
             report.lines = number
-            rows = _curate_line(raw, landed, number, parse)
+            rows = _curate_line(raw, landed, number, parse, observe)
             if not rows:
                 report.blank_lines += 1
             for table, row in rows:
@@ -105,7 +109,7 @@ def curate_lines(
 
 
 def _curate_line(
-    raw: bytes | LineTooLong, landed: LandedFile, number: int, parse: Parser
+    raw: bytes | LineTooLong, landed: LandedFile, number: int, parse: Parser, observe: Observer | None = None
 ) -> list[tuple[str, NamedTuple]]:
     """The line's (table, row)s: its rows and rejects; none for a blank line, which is neither a
     record nor a reject."""
@@ -118,6 +122,8 @@ def _curate_line(
         resource = parse(raw)
         if not isinstance(resource, dict):
             raise Rejected(f"not a JSON object but {type(resource).__name__}")
+        if observe is not None:
+            observe(resource, number)
         kind = text(resource.get("resourceType"))
         if kind not in EXTRACTORS:
             raise Rejected(f"resourceType {kind} is not curated" if kind else "no resourceType")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -16,7 +17,13 @@ logger = Logger(service=SERVICE)
 metrics = Metrics(namespace="BulkFhirIngest", service=SERVICE)
 tracer = Tracer(service=SERVICE)
 
-# The services and the client log through stdlib loggers: give them the same JSON format.
+# The services and the client log through stdlib loggers (``ingest.services.…``, ``bulkfhir.…``): give
+# them the same JSON format and level. Powertools configures only loggers that exist when it is called,
+# and this module is imported before the services are: configure their parents, which the services'
+# loggers (created later, level unset) pass their records to. Without this their records reached only
+# the root logger, at WARNING: every INFO line was lost and the rest were not JSON.
+for _package in ("ingest", "bulkfhir"):
+    logging.getLogger(_package)
 copy_config_to_registered_loggers(source_logger=logger, include={"ingest", "bulkfhir"})
 
 # Steps without metrics of their own are normal; Powertools would warn on every such invocation.

@@ -20,6 +20,8 @@ SOURCES = "BULK_SOURCES"
 EVENT_BUS_NAME = "BULK_EVENT_BUS_NAME"
 LEASE_SECONDS = "BULK_LEASE_SECONDS"
 WAIT_BUDGET_SECONDS = "BULK_WAIT_BUDGET_SECONDS"
+#: the folder of the user's ViewDefinitions (the stack's layer: /opt/views), when cdk.json names one
+USER_VIEWS_DIR = "BULK_USER_VIEWS_DIR"
 
 #: Every variable the Lambdas read (Powertools reads its own POWERTOOLS_* variables).
 ENVIRONMENT_VARIABLES = (TABLE_NAME, BUCKET_NAME, SOURCES, EVENT_BUS_NAME, LEASE_SECONDS, WAIT_BUDGET_SECONDS)
@@ -62,6 +64,7 @@ class Settings:
     event_bus_name: str = "default"
     lease_seconds: int = 36 * 3600
     wait_budget_seconds: int = 30 * 3600
+    user_views_dir: str | None = None
 
     def source(self, name: str) -> SourceSettings:
         try:
@@ -136,6 +139,7 @@ def settings_from(env: Mapping[str, str]) -> Settings:
         event_bus_name=env.get(EVENT_BUS_NAME, "").strip() or "default",
         lease_seconds=_int(env, LEASE_SECONDS, 36 * 3600),
         wait_budget_seconds=_int(env, WAIT_BUDGET_SECONDS, 30 * 3600),
+        user_views_dir=env.get(USER_VIEWS_DIR, "").strip() or None,
     )
 
 

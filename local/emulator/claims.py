@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import random
+from datetime import date, timedelta
 
+from local.emulator import eob_content as content
 from local.emulator.population import Beneficiary, Revision, seeded
 from local.emulator.resources import (
     BB,
     C4BB_ID_TYPE,
     CURRENCY,
     FINAL_ACTION,
-    HCPCS,
-    ICD,
     PROFILE,
     SYSTEM_TYPE,
     Json,
@@ -34,39 +34,6 @@ def _claim_identifiers(revision: Revision, r4: bool) -> list[Json]:
     return ids
 
 
-def _items(rng: random.Random, served: str, count: int) -> list[Json]:
-    items = []
-    for sequence in range(1, count + 1):
-        amount = round(rng.uniform(15, 900), 2)
-        items.append(
-            {
-                "sequence": sequence,
-                "diagnosisSequence": [1 + rng.randrange(2)],
-                "service": {
-                    "coding": [
-                        {"system": "https://bluebutton.cms.gov/resources/codesystem/hcpcs", "code": rng.choice(HCPCS)}
-                    ]
-                },
-                "servicedDate": served,
-                "quantity": {"value": 1 + rng.randrange(3)},
-                "adjudication": [
-                    {
-                        "category": {
-                            "coding": [{"system": f"{BB}/codesystem/adjudication", "code": f"{BB}/variables/{name}"}]
-                        },
-                        "amount": {"value": value, "system": "urn:iso:std:iso:4217", "code": "USD"},
-                    }
-                    for name, value in (
-                        ("line_nch_pmt_amt", round(amount * 0.8, 2)),
-                        ("line_coinsrnc_amt", round(amount * 0.2, 2)),
-                        ("line_sbmtd_chrg_amt", amount),
-                    )
-                ],
-            }
-        )
-    return items
-
-
 def eob(
     bene: Beneficiary,
     revision: Revision,
@@ -87,8 +54,7 @@ def eob(
             {"system": SYSTEM_TYPE, "code": system},
             {"system": FINAL_ACTION, "code": "FinalAction" if revision.status == "active" else "NotFinalAction"},
         ]
-    profile = PROFILE.get(claim_type, "C4BB-ExplanationOfBenefit-Professional-NonClinician") if r4 else None
-    total = round(rng.uniform(50, 4000), 2)
+    profile = PROFILE.get(claim_type, PROFILE[content.kind_of(claim_type)]) if r4 else None
     resource: Json = {
         "resourceType": "ExplanationOfBenefit",
         "id": revision.id,
@@ -108,52 +74,84 @@ def eob(
             }
             for n, mbi in enumerate(known)
         ]
+    served_on = revision.service_date or date(2020, 1, 1)
+    team = content.care_team(claim_type, rng, r4) if r4 or claim_type != "pde" else []
+    icd9 = rng.random() < content.ICD9_SHARE
+    lines = content.items(claim_type, rng, served_on, team, r4)
+    kind = content.kind_of(claim_type)
+    type_codings = [
+        {"system": f"{BB}/codesystem/eob-type", "code": claim_type.upper()},
+        {"system": "http://terminology.hl7.org/CodeSystem/claim-type", "code": kind},
+    ]
+    if content.NCH_TYPE[claim_type]:
+        type_codings.append({"system": f"{BB}/variables/nch_clm_type_cd", "code": content.NCH_TYPE[claim_type]})
     resource |= {
         "identifier": _claim_identifiers(revision, r4),
         "status": revision.status,
-        "type": {
-            "coding": [
-                {"system": f"{BB}/codesystem/eob-type", "code": claim_type.upper()},
-                {"system": "http://terminology.hl7.org/CodeSystem/claim-type", "code": "professional"},
-            ]
-        },
+        "type": {"coding": type_codings},
         "patient": {"reference": f"Patient/{bene.bene_id}"},
         "billablePeriod": {"start": served, "end": served},
-        "provider": {
-            "identifier": {"system": "http://hl7.org/fhir/sid/us-npi", "value": str(rng.randrange(10**9, 10**10))}
-        },
+        "provider": _provider(claim_type, rng, r4, resource),
         "outcome": "complete",
+        "careTeam": team,
+        "supportingInfo": content.supporting_info(claim_type, rng, served_on, revision),
         "insurance": [
-            {"coverage": {"reference": f"Coverage/part-{'d' if claim_type == 'pde' else 'b'}-{bene.bene_id}"}}
-        ],
-        "diagnosis": [
             {
-                "sequence": sequence,
-                "diagnosisCodeableConcept": {
-                    "coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": rng.choice(ICD)}]
-                },
-                "type": [
-                    {
-                        "coding": [
-                            {
-                                "system": f"{BB}/codesystem/diagnosis-type",
-                                "code": "principal" if sequence == 1 else "other",
-                            }
-                        ]
-                    }
-                ],
+                "focal": True,
+                "coverage": {"reference": f"Coverage/part-{'d' if claim_type == 'pde' else 'b'}-{bene.bene_id}"},
             }
-            for sequence in range(1, 2 + rng.randrange(4))
         ],
-        "item": _items(rng, served, 1 + rng.randrange(2)),
-        "payment": {"amount": {"value": round(total * 0.8, 2), "system": "urn:iso:std:iso:4217", "code": "USD"}},
-        "total": [{"category": {"coding": [{"code": "submitted"}]}, "amount": {"value": total, "currency": "USD"}}],
+        "diagnosis": content.diagnoses(claim_type, rng, r4, icd9),
+        "procedure": content.procedures(claim_type, rng, served_on, icd9),
+        "item": lines,
     }
+    submitted = content.submitted_total(lines)
+    if claim_type == "pde":
+        resource["payment"] = {"date": str(served_on + timedelta(days=14))}
+    else:
+        resource["payment"] = {"amount": {"value": content.paid_total(lines), "currency": "USD"}}
     if r4:
+        resource["total"] = [{
+            "category": {"coding": [
+                {"system": "http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBAdjudication", "code": "submitted"},
+                {"system": f"{BB}/codesystem/adjudication", "code": f"{BB}/variables/clm_tot_chrg_amt"},
+            ]},
+            "amount": {"value": submitted, "currency": "USD"},
+        }]  # fmt: skip
+        resource["benefitBalance"] = content.benefit_balance(claim_type, rng)
         resource["use"] = "claim"
         resource["created"] = instant(revision.last_updated)
         resource["insurer"] = {"identifier": {"value": "CMS"}}
+    else:
+        resource["totalCost"] = {"value": submitted, "system": "urn:iso:std:iso:4217", "code": "USD"}
+    for key in ("careTeam", "supportingInfo", "diagnosis", "procedure"):
+        if not resource[key]:
+            del resource[key]
     return resource
+
+
+def _provider(claim_type: str, rng: random.Random, r4: bool, resource: Json) -> Json:
+    """Carrier/DME: the billing NPI; institutional: the facility, a contained Organization (its NPI
+    and CMS provider number); Part D: the pharmacy is the facility."""
+    npi = str(rng.randrange(10**9, 2 * 10**9))
+    if not r4:
+        return {"identifier": {"system": "http://hl7.org/fhir/sid/us-npi", "value": npi}}
+    kind = content.kind_of(claim_type)
+    if kind == "institutional":
+        resource["contained"] = [{
+            "resourceType": "Organization",
+            "id": "provider-org",
+            "identifier": [
+                content.npi_identifier(npi, True),
+                {"type": {"coding": [{"system": f"{content.C4BB}/C4BBIdentifierType", "code": "PRN"}]},
+                 "value": f"{rng.randrange(10**5, 10**6)}"},
+            ],
+            "active": True,
+        }]  # fmt: skip
+        return {"reference": "#provider-org"}
+    if kind == "pharmacy":
+        resource["facility"] = {"identifier": content.npi_identifier(str(rng.randrange(10**9, 2 * 10**9)), True)}
+    return {"identifier": {"system": f"{BB}/variables/carr_clm_blg_npi_num", "value": npi}}
 
 
 def partial_claim(bene: Beneficiary, revision: Revision, response: bool) -> Json:

@@ -6,6 +6,7 @@ is plausible bulk. Claims are in `claims`; `render` picks the builder for a revi
 from __future__ import annotations
 
 import json
+import random
 from datetime import datetime
 from typing import Any
 
@@ -20,9 +21,10 @@ FINAL_ACTION = "https://bluebutton.cms.gov/fhir/CodeSystem/Final-Action"
 PROFILE = {
     "pde": "C4BB-ExplanationOfBenefit-Pharmacy",
     "inpatient": "C4BB-ExplanationOfBenefit-Inpatient-Institutional",
+    "institutional": "C4BB-ExplanationOfBenefit-Outpatient-Institutional",
+    "professional": "C4BB-ExplanationOfBenefit-Professional-NonClinician",
+    "pharmacy": "C4BB-ExplanationOfBenefit-Pharmacy",
 }
-ICD = ("E119", "I10", "E785", "J449", "N183", "I2510", "M179", "F329", "K219", "G4733", "Z7901", "R51")
-HCPCS = ("99213", "99214", "80053", "85025", "93000", "71046", "36415", "G0439", "97110", "J1100")
 Json = dict[str, Any]
 
 
@@ -96,35 +98,66 @@ def patient(bene: Beneficiary, revision: Revision, r4: bool) -> Json:
         "gender": "female" if bene.index % 2 else "male",
         "birthDate": f"{year}-{1 + rng.randrange(12):02d}-{1 + rng.randrange(28):02d}",
         "address": [{"district": "999", "state": "MD", "postalCode": f"{rng.randrange(20000, 22000)}"}],
-    }
+    } | (
+        {"deceasedDateTime": f"{revision.last_updated.year - 1}-{1 + rng.randrange(12):02d}-15"}
+        if rng.random() < 0.02
+        else {}
+    )
+
+
+def _monthly(rng: random.Random, name: str, codes: tuple[str, ...], gap: float) -> list[Json]:
+    """buyin01-12 / dual_01-12: one code a month, the first code usually, another one for a run of
+    months now and then (a gap in entitlement, a change of dual status)."""
+    change_at = rng.randrange(1, 13) if rng.random() < gap else 13
+    until = min(12, change_at + rng.randrange(1, 4))
+    other = rng.choice(codes[1:])
+    return [
+        {
+            "url": f"{BB}/variables/{name}{month:02d}",
+            "valueCoding": {"system": f"{BB}/variables/{name}{month:02d}",
+                            "code": other if change_at <= month <= until else codes[0]},
+        }
+        for month in range(1, 13)
+    ]  # fmt: skip
 
 
 def coverage(bene: Beneficiary, revision: Revision, r4: bool) -> Json:
+    """A beneficiary's Part A/B/C/D, with BFD's monthly codes of the reference year: Medicare
+    entitlement / state buy-in (Parts A and B; "0" is a month without entitlement) and Medicare-
+    Medicaid dual eligibility ("**" none, "02", "04", "08"...)."""
     part = revision.id.split("-")[1].upper()
     rng = seeded(revision.key)
+    year = revision.last_updated.year
+    start = f"{year - 1 - rng.randrange(8)}-{1 + rng.randrange(12):02d}-01"
+    extensions: list[Json] = [
+        {
+            "url": f"{BB}/variables/ms_cd",
+            "valueCoding": {"system": f"{BB}/variables/ms_cd", "code": "10", "display": "Aged without ESRD"},
+        },
+        {"url": f"{BB}/variables/rfrnc_yr", "valueDate": str(year)},
+    ]
+    if part == "A":
+        extensions.append(
+            {"url": f"{BB}/variables/orec", "valueCoding": {"system": f"{BB}/variables/orec", "code": "0"}}
+        )
+    if part in ("A", "B"):
+        extensions += _monthly(rng, "buyin", ("3", "0", "C", "1", "2"), 0.15)
+    extensions += _monthly(rng, "dual_", ("**", "02", "04", "08"), 0.08)
     resource: Json = {
         "resourceType": "Coverage",
         "id": revision.id,
         "meta": meta(revision, "C4BB-Coverage" if r4 else None),
-        "extension": [
-            {
-                "url": f"{BB}/variables/ms_cd",
-                "valueCoding": {"system": f"{BB}/variables/ms_cd", "code": "10", "display": "Aged without ESRD"},
-            },
-            {"url": f"{BB}/variables/rfrnc_yr", "valueDate": str(revision.last_updated.year)},
-        ]
-        + [
-            {
-                "url": f"{BB}/variables/buyin{month:02d}",
-                "valueCoding": {"system": f"{BB}/variables/buyin{month:02d}", "code": str(rng.randrange(4))},
-            }
-            for month in range(1, 13)
-        ],
+        "extension": extensions,
         "status": "active",
         "type": {"coding": [{"system": "Medicare", "code": f"Part {part}"}]},
         "payor": [{"identifier": {"value": "Centers for Medicare and Medicaid Services"}}],
         "beneficiary": {"reference": f"Patient/{bene.bene_id}"},
     }
+    period: Json = {"start": start}
+    if rng.random() < 0.05:  # the part ended (a termination): a gap from then on
+        period["end"] = f"{year - 1}-{1 + rng.randrange(12):02d}-28"
+    if part != "C":
+        resource["period"] = period
     if r4:
         resource["class"] = [{"type": {"coding": [{"code": "plan"}]}, "value": f"Part {part}", "name": f"Part {part}"}]
         resource["subscriberId"] = bene.mbi

@@ -80,6 +80,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     where = parser.add_argument_group("where results go")
     where.add_argument("--out", type=Path, default=Path("out"), help="landed objects and run.json (default ./out)")
     where.add_argument("--state-dir", type=Path, help="keep watermarks, ledger and landed objects between runs")
+    where.add_argument(
+        "--views", type=Path, metavar="DIR", help="a folder of your SQL on FHIR ViewDefinitions (beside the defaults)"
+    )
 
     emulator = parser.add_argument_group("the built-in emulator")
     emulator.add_argument("--flavor", choices=FLAVORS, help="which server it imitates (default bcda)")
@@ -209,6 +212,7 @@ def run(args: argparse.Namespace) -> int:
         export_hours=args.export_hours,
         wait_scale=args.wait_scale,
         started=started,
+        views=args.views,
     )
     try:
         result = run_local(options)

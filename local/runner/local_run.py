@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import re
 import socket
 import sys
@@ -40,6 +41,7 @@ from local.runner.synth import synthesize_in_child
 from local.runner.template_cache import CODE_ROOT, cached_template
 from local.runner.world import LocalAws
 
+USER_VIEWS_DIR = "BULK_USER_VIEWS_DIR"  # the environment contract's name (infra.contract)
 #: At most one progress update a second while the run moves, and at least one while work is under way.
 FOLLOW_SECONDS = 1.0
 #: While the execution sits in a Wait state, look at it only this often (or when it moves).
@@ -85,6 +87,8 @@ class LocalRunOptions:
     wait_scale: float | None = None
     #: when the command started (time.monotonic()); the printed run time counts from it (None: now)
     started: float | None = None
+    #: a folder of the user's SQL on FHIR ViewDefinitions (cdk.json catalog.views_folder)
+    views: Path | None = None
 
 
 @dataclass
@@ -289,12 +293,16 @@ def run_local(options: LocalRunOptions, out: IO[str] | None = None) -> LocalRunR
         check_writable(options.state_dir)
         saved = load(options.state_dir)
     with _target(options, say, saved) as (source, secret, emu):
-        config = {"sources": [_source_config(source, options)]}
+        config: dict[str, Any] = {"sources": [_source_config(source, options)]}
+        if options.views is not None:
+            config["catalog"] = {"views_folder": str(options.views.resolve())}
         template = _template(config, emu.origin if emu else None, say, options.concurrency)
         scale = options.wait_scale if options.wait_scale is not None else (0.0 if emu else 1.0)
         clockwork = Clockwork(scale=scale, on_wait=emu.clock.advance if emu else None)
         options.out_dir.mkdir(parents=True, exist_ok=True)
         with _log_file(options.out_dir) as logs, LocalAws(template, clockwork=clockwork, log_stream=logs) as aws:
+            if options.views is not None:  # in AWS the layer's /opt/views; here the folder itself
+                os.environ[USER_VIEWS_DIR] = str(options.views.resolve())
             if saved is not None and options.state_dir is not None:
                 _restore(aws, saved, options.state_dir, say)
             aws.put_credentials(source["name"], secret)

@@ -70,6 +70,10 @@ def template_key(config: Mapping[str, Any], root: Path = CODE_ROOT) -> str:
         if path.is_file():
             digest.update(f"\0{path.relative_to(root).as_posix()}\0".encode())
             digest.update(hashlib.sha256(path.read_bytes()).digest())
+    views_folder = (config.get("catalog") or {}).get("views_folder")
+    if views_folder:  # the user's views shape the template too (their tables, the files curated)
+        for path in sorted(Path(views_folder).glob("*.json")):
+            digest.update(f"\0views/{path.name}\0".encode() + hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()[:32]
 
 

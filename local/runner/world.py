@@ -70,38 +70,16 @@ def _reset_handler_caches() -> None:
 
 
 def route_handler_logs(stream: IO[str]) -> list[tuple[logging.StreamHandler[Any], Any]]:
-    """Send the handlers' JSON logs (Powertools, and the loggers it configured) to ``stream``;
-    returns what to restore."""
+    """Send the handlers' JSON logs to ``stream``; returns what to restore. Powertools' handler is
+    shared by the loggers it configured: the ``ingest`` and ``bulkfhir`` loggers, which the services'
+    and the client's own loggers pass their records to (``ingest.observability``)."""
     restore = []
-    # Powertools gave every "ingest.*" and "bulkfhir.*" logger a handler of its own (copied config).
-    ours = [name for name in logging.root.manager.loggerDict if name.startswith(("ingest", "bulkfhir"))]
-    handlers = {id(h): h for name in (logger._logger.name, *ours) for h in logging.getLogger(name).handlers}
-    for handler in handlers.values():
+    for handler in logger._logger.handlers:
         if isinstance(handler, logging.StreamHandler):
             previous = handler.setStream(stream)
             if previous is not None:
                 restore.append((handler, previous))
     return restore
-
-
-def log_services_to(stream: IO[str]) -> Callable[[], None]:
-    """Also send the services' and the client's own loggers (``ingest.services.*``, ``bulkfhir.*``:
-    plain stdlib loggers that Powertools did not configure, being created after it) to ``stream`` in
-    the handlers' JSON format, from INFO; returns what undoes it."""
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(logger.registered_formatter)
-    parents = [logging.getLogger(name) for name in ("ingest", "bulkfhir")]
-    levels = [parent.level for parent in parents]
-    for parent in parents:
-        parent.addHandler(handler)
-        parent.setLevel(logging.INFO)
-
-    def undo() -> None:
-        for parent, level in zip(parents, levels, strict=True):
-            parent.removeHandler(handler)
-            parent.setLevel(level)
-
-    return undo
 
 
 class LocalAws:
@@ -155,7 +133,6 @@ class LocalAws:
         _reset_handler_caches()
         if self._log_stream is not None:
             self._restore_logs = route_handler_logs(self._log_stream)
-            self._stack.callback(log_services_to(self._log_stream))
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -13,6 +13,7 @@ from cdk_helpers import Synth
 import claims
 from infra import contract, error_names
 from infra.asl_extract import handler_logical_ids, resolve
+from ingest.curation import should_curate
 
 MAIN_TASKS = ("Start run", "Authenticate", "Kick off export", "Check export status", "Resolve claims", "Finalize run")
 LAMBDA_THROTTLED = "Lambda.TooManyRequestsException"
@@ -273,7 +274,8 @@ def test_each_file_is_downloaded_until_it_has_landed(states: dict[str, Any]) -> 
     kinds, types = ("output", "error", "deleted"), (*contract.CURATED_TYPES, "Bundle", "OperationOutcome", "Coverage")
     for kind, resource_type in itertools.product(kinds, types):
         chosen = _matches(rule, {"file": {"kind": kind, "type": resource_type}})
-        assert chosen is claims.curatable(kind, resource_type), (kind, resource_type)
+        # the claims layer's files, and those the SQL on FHIR views read (Coverage)
+        assert chosen is should_curate(kind, resource_type, None), (kind, resource_type)
     assert set(contract.CURATED_TYPES) == claims.CURATED_TYPES and contract.DELETION_TYPE == claims.DELETION_TYPE
     assert child["States"]["Curate file"]["Next"] == "File done"
     # the server's Retry-After on a file (or its token endpoint's) is waited out, not retried at once

@@ -91,15 +91,20 @@ def test_a_35_second_download_shows_bytes_rate_and_eta_at_least_every_10_seconds
     assert received == sorted(received) and received[-1] > received[0]
     assert etas[-1] < etas[0]
 
-    # both files land (their staging uploads complete and move to their keys): the last line before
-    # Finalize says so, with their bytes
+    # both files land (their staging uploads complete and move to their keys): the line after the map,
+    # before the state that follows it (Resolve claims), says so, with their bytes
     for index, upload in enumerate(uploads):
         s3.abort_multipart_upload(Bucket=BUCKET, Key=f"staging/{SOURCE}/{RUN}/{index:05d}.ndjson.gz", UploadId=upload)
         table.put_item(Item={"pk": f"RUN#{RUN}", "sk": f"FILE#{index:05d}", "bytes": length})
+    history.add("MapStateExited", "Download files")
+    history.add("TaskStateEntered", "Resolve claims")
+    history.add("TaskStateExited", "Resolve claims")
     history.add("TaskStateEntered", "Finalize run")
     clock.now += 1
     progress.tick()
-    assert [line for _, line in _lines(out)][-2:] == ["Download files: 2 of 2 landed, 6.3 MB", "Finalize run"]
+    assert [line for _, line in _lines(out)][-3:] == [
+        "Download files: 2 of 2 landed, 6.3 MB", "Resolve claims", "Finalize run",
+    ]  # fmt: skip
 
 
 def test_without_sizes_in_the_manifest_no_eta_is_made_up(aws):

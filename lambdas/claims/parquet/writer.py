@@ -27,22 +27,22 @@ import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol, cast
+from typing import Any, NamedTuple, Protocol, cast
 
-from claims.parquet import thrift
+from claims.parquet import thrift, types
 from claims.parquet.encoding import int64_stat, plain_int64, rle_levels, rle_run
 
 MAGIC = b"PAR1"
-COLUMN_TYPES = ("string", "bigint", "timestamp", "array<string>")
+COLUMN_TYPES = ("string", "bigint", "timestamp", "array<string>")  # and those of claims.parquet.types
 CREATED_BY = "bulk-fhir-ingest claims version 1.0.0 (build pure-python)"
 
 # parquet.thrift enums
 _BYTE_ARRAY, _INT64 = 6, 2
 _REQUIRED, _OPTIONAL, _REPEATED = 0, 1, 2
 _CONVERTED_UTF8, _CONVERTED_LIST = 0, 3
-_PLAIN, _RLE = 0, 3
+_PLAIN, _RLE, _RLE_DICTIONARY = 0, 3, 8
 _GZIP = 2
-_DATA_PAGE = 0
+_DATA_PAGE, _DICTIONARY_PAGE = 0, 2
 
 
 class Sink(Protocol):
@@ -55,8 +55,9 @@ class Column:
     type: str  # one of COLUMN_TYPES (Hive type names, as in sql/schema.json)
 
     def __post_init__(self) -> None:
-        if self.type not in COLUMN_TYPES:
-            raise ValueError(f"column {self.name}: unsupported type {self.type!r}; expected one of {COLUMN_TYPES}")
+        if self.type not in COLUMN_TYPES and not types.is_column_type(self.type):
+            expected = f"{COLUMN_TYPES}, {types.SCALARS[3:]}, decimal(p,s) or array<T>"
+            raise ValueError(f"column {self.name}: unsupported type {self.type!r}; expected one of {expected}")
 
 
 def _string_logical() -> list[thrift.Field]:
@@ -74,6 +75,9 @@ def _schema_elements(columns: Sequence[Column]) -> list[list[thrift.Field]]:
             )  # fmt: skip
         elif column.type == "bigint":
             elements.append([(1, thrift.I32, _INT64), (3, thrift.I32, _OPTIONAL), (4, thrift.BINARY, name)])
+        elif (kind := types.kind(column.type)) is not None:
+            elements.append([(1, thrift.I32, kind.physical), (3, thrift.I32, _OPTIONAL), (4, thrift.BINARY, name),
+                             *kind.annotations])  # fmt: skip
         elif column.type == "timestamp":
             unit_millis: list[thrift.Field] = [(1, thrift.STRUCT, [])]
             timestamp: list[thrift.Field] = [(1, thrift.BOOL, False), (2, thrift.STRUCT, unit_millis)]
@@ -81,17 +85,35 @@ def _schema_elements(columns: Sequence[Column]) -> list[list[thrift.Field]]:
                 [(1, thrift.I32, _INT64), (3, thrift.I32, _OPTIONAL), (4, thrift.BINARY, name),
                  (10, thrift.STRUCT, [(8, thrift.STRUCT, timestamp)])]
             )  # fmt: skip
-        else:  # array<string>: optional group (LIST) { repeated group list { required binary element (STRING) } }
+        else:  # array<T>: optional group (LIST) { repeated group list { required T element } }
             elements.append(
                 [(3, thrift.I32, _OPTIONAL), (4, thrift.BINARY, name), (5, thrift.I32, 1),
                  (6, thrift.I32, _CONVERTED_LIST), (10, thrift.STRUCT, [(3, thrift.STRUCT, [])])]
             )  # fmt: skip
             elements.append([(3, thrift.I32, _REPEATED), (4, thrift.BINARY, "list"), (5, thrift.I32, 1)])
-            elements.append(
-                [(1, thrift.I32, _BYTE_ARRAY), (3, thrift.I32, _REQUIRED), (4, thrift.BINARY, "element"),
-                 (6, thrift.I32, _CONVERTED_UTF8), (10, thrift.STRUCT, _string_logical())]
-            )  # fmt: skip
+            element_kind = types.kind(_element_type(column.type))
+            if element_kind is None:  # array<string>
+                elements.append(
+                    [(1, thrift.I32, _BYTE_ARRAY), (3, thrift.I32, _REQUIRED), (4, thrift.BINARY, "element"),
+                     (6, thrift.I32, _CONVERTED_UTF8), (10, thrift.STRUCT, _string_logical())]
+                )  # fmt: skip
+            else:
+                elements.append([(1, thrift.I32, element_kind.physical), (3, thrift.I32, _REQUIRED),
+                                 (4, thrift.BINARY, "element"), *element_kind.annotations])  # fmt: skip
     return elements
+
+
+def _element_type(type_name: str) -> str:
+    return type_name[6:-1]
+
+
+def _physical(type_name: str) -> int:
+    if type_name.startswith("array<"):
+        type_name = _element_type(type_name)
+    kind = types.kind(type_name)
+    if kind is not None:
+        return kind.physical
+    return _BYTE_ARRAY if type_name == "string" else _INT64
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -111,10 +133,20 @@ _PYTHON_TYPES: dict[str, frozenset[type]] = {
 }
 
 
+def _python_types(type_name: str) -> frozenset[type]:
+    if type_name in _PYTHON_TYPES:
+        return _PYTHON_TYPES[type_name]
+    if type_name.startswith("array<"):
+        return frozenset({list, tuple})
+    kind = types.kind(type_name)
+    assert kind is not None
+    return kind.python
+
+
 def _present(column: Column, values: Sequence[object]) -> list[Any]:
     """The non-null values, type-checked (a wrong type is a bug of the caller: fail loudly)."""
     present = [value for value in values if value is not None]
-    if not set(map(type, present)) <= _PYTHON_TYPES[column.type]:
+    if not set(map(type, present)) <= _python_types(column.type):
         raise TypeError(f"column {column.name}: every value must be {column.type} or None")
     return present
 
@@ -137,31 +169,72 @@ def _byte_arrays(values: Iterable[str]) -> bytearray:
     return out
 
 
-def encode_column(column: Column, values: Sequence[object]) -> tuple[bytes, int, list[thrift.Field] | None]:
-    """One column of a row group -> (data page body before compression, number of level entries,
-    statistics). The body is repetition levels, definition levels, then PLAIN values."""
+class Encoded(NamedTuple):
+    """One column chunk's data page body (levels, then values) before compression, and its
+    dictionary page body when dictionary-encoded."""
+
+    body: bytes
+    num_values: int  # level entries
+    statistics: list[thrift.Field] | None
+    dictionary: bytes | None = None
+    dictionary_values: int = 0
+
+
+def encode_column(column: Column, values: Sequence[object], *, dictionary: bool = False) -> Encoded:
+    """One column of a row group. ``dictionary``: strings dictionary-encoded and definition levels
+    bit-packed (claims.parquet.types), which wide repetitive rows (the view tables) need."""
     present = _present(column, values)
-    if column.type == "array<string>":
-        return _encode_list(column, values, present)
-    definitions = bytes(0 if value is None else 1 for value in values) if len(present) < len(values) else None
-    levels = rle_levels(definitions, 1) if definitions is not None else rle_run(1, len(values), 1)
-    if column.type == "string":
-        encoded = bytes(_byte_arrays(present))
+    if column.type.startswith("array<"):
+        body, count = _encode_list(column, values, present)
+        return Encoded(body, count, None)
+    if len(present) == len(values):
+        levels = rle_run(1, len(values), 1)
+    elif dictionary or column.type not in COLUMN_TYPES:
+        levels = types.definition_levels(values) if present else rle_run(0, len(values), 1)
     else:
-        ints = [_epoch_millis(value) for value in present] if column.type == "timestamp" else present
-        encoded = plain_int64(ints)
-        present = ints
-    stats = _statistics(min(present), max(present), len(values) - len(present)) if present else None
-    return levels + encoded, len(values), stats or [(3, thrift.I64, len(values))]
+        levels = rle_levels(bytes(0 if value is None else 1 for value in values), 1)
+    stats = _statistics_of(column, present, len(values) - len(present))
+    kind = types.kind(column.type)
+    if kind is not None:
+        return Encoded(levels + kind.encode(present), len(values), stats)
+    if column.type == "string":
+        found = types.dictionary_indices(present) if dictionary else None
+        if found is not None:
+            distinct, indices = found
+            return Encoded(levels + indices, len(values), stats, types.byte_arrays(distinct), len(distinct))
+        encoded = types.byte_arrays(present) if dictionary else bytes(_byte_arrays(present))
+        return Encoded(levels + encoded, len(values), stats)
+    ints = [_epoch_millis(value) for value in present] if column.type == "timestamp" else present
+    return Encoded(levels + plain_int64(ints), len(values), stats)
 
 
-def _encode_list(column: Column, values: Sequence[object], present: list[Any]) -> tuple[bytes, int, None]:
+def _statistics_of(column: Column, present: list[Any], nulls: int) -> list[thrift.Field]:
+    if not present:
+        return [(3, thrift.I64, nulls)]
+    kind = types.kind(column.type)
+    if kind is not None:
+        if kind.statistic is None:
+            return [(3, thrift.I64, nulls)]
+        low, high = min(present), max(present)
+        return [
+            (3, thrift.I64, nulls),
+            (5, thrift.BINARY, kind.statistic(high)),
+            (6, thrift.BINARY, kind.statistic(low)),
+        ]
+    if column.type == "timestamp":
+        present = [_epoch_millis(value) for value in present]
+    return _statistics(min(present), max(present), nulls)
+
+
+def _encode_list(column: Column, values: Sequence[object], present: list[Any]) -> tuple[bytes, int]:
     """The three-level LIST: definition 0 = null list, 1 = empty list, 2 = an element;
     repetition 0 starts a row's list, 1 continues it."""
-    if any(not isinstance(item, str) for items in present for item in items):
-        raise TypeError(f"column {column.name}: list items must be str")
+    element = _element_type(column.type)
+    wanted = _python_types(element)
+    if any(type(item) not in wanted for items in present for item in items):
+        raise TypeError(f"column {column.name}: list items must be {element}")
     repetitions, definitions = bytearray(), bytearray()
-    for items in cast("Sequence[Sequence[str] | None]", values):
+    for items in cast("Sequence[Sequence[object] | None]", values):
         if not items:
             repetitions.append(0)
             definitions.append(0 if items is None else 1)
@@ -170,8 +243,10 @@ def _encode_list(column: Column, values: Sequence[object], present: list[Any]) -
         repetitions.extend(b"\x01" * (len(items) - 1))
         definitions.extend(b"\x02" * len(items))
     body = rle_levels(repetitions, 1) + rle_levels(definitions, 2)
-    body += bytes(_byte_arrays(item for items in present for item in items))
-    return body, len(definitions), None
+    flat = [item for items in present for item in items]
+    kind = types.kind(element)
+    body += kind.encode(flat) if kind is not None else bytes(_byte_arrays(flat))
+    return body, len(definitions)
 
 
 class ParquetWriter:
@@ -191,6 +266,7 @@ class ParquetWriter:
         row_group_rows: int = 32_768,
         compression_level: int = 6,
         metadata: Mapping[str, str] | None = None,
+        dictionary: bool = False,
     ) -> None:
         if not columns or len({column.name for column in columns}) != len(columns):
             raise ValueError("a Parquet file needs at least one column and unique column names")
@@ -200,6 +276,7 @@ class ParquetWriter:
         self.columns = tuple(columns)
         self._row_group_rows = row_group_rows
         self._level = compression_level
+        self._dictionary = dictionary
         self._metadata = dict(metadata or {})
         self._row_groups: list[list[thrift.Field]] = []
         self._pending: list[Sequence[object]] = []
@@ -222,33 +299,48 @@ class ParquetWriter:
         if len(self._pending) >= self._row_group_rows:
             self._flush_row_group()
 
-    def _column_chunk(self, column: Column, values: Sequence[object]) -> tuple[list[thrift.Field], int, int]:
-        body, num_values, statistics = encode_column(column, values)
+    def _page(self, header: list[thrift.Field], body: bytes) -> tuple[int, int, int]:
+        """Writes one page (header, then body compressed): (its offset, uncompressed, compressed size)."""
         compressor = zlib.compressobj(self._level, zlib.DEFLATED, 31)  # wbits 31: gzip framing
         compressed = compressor.compress(body) + compressor.flush()
-        page_header = thrift.encode_struct(
-            [(1, thrift.I32, _DATA_PAGE), (2, thrift.I32, len(body)), (3, thrift.I32, len(compressed)),
-             (5, thrift.STRUCT, [(1, thrift.I32, num_values), (2, thrift.I32, _PLAIN),
-                                 (3, thrift.I32, _RLE), (4, thrift.I32, _RLE)])]
-        )  # fmt: skip
-        page_offset = self._offset
-        self._write(page_header)
+        encoded = thrift.encode_struct([*header[:1], (2, thrift.I32, len(body)), (3, thrift.I32, len(compressed)),
+                                        *header[1:]])  # fmt: skip
+        offset = self._offset
+        self._write(encoded)
         self._write(compressed)
-        uncompressed_size = len(page_header) + len(body)
-        compressed_size = len(page_header) + len(compressed)
-        is_list = column.type == "array<string>"
+        return offset, len(encoded) + len(body), len(encoded) + len(compressed)
+
+    def _column_chunk(self, column: Column, values: Sequence[object]) -> tuple[list[thrift.Field], int, int]:
+        encoded = encode_column(column, values, dictionary=self._dictionary)
+        uncompressed_size = compressed_size = 0
+        dictionary_offset = None
+        if encoded.dictionary is not None:
+            dictionary_page = [(1, thrift.I32, encoded.dictionary_values), (2, thrift.I32, _PLAIN)]
+            dictionary_header = [(1, thrift.I32, _DICTIONARY_PAGE), (7, thrift.STRUCT, dictionary_page)]
+            dictionary_offset, uncompressed_size, compressed_size = self._page(dictionary_header, encoded.dictionary)
+        value_encoding = _PLAIN if encoded.dictionary is None else _RLE_DICTIONARY
+        data_header = [(1, thrift.I32, _DATA_PAGE),
+                       (5, thrift.STRUCT, [(1, thrift.I32, encoded.num_values), (2, thrift.I32, value_encoding),
+                                           (3, thrift.I32, _RLE), (4, thrift.I32, _RLE)])]  # fmt: skip
+        page_offset, uncompressed, compressed = self._page(data_header, encoded.body)
+        uncompressed_size += uncompressed
+        compressed_size += compressed
+        is_list = column.type.startswith("array<")
+        encodings = [_PLAIN, _RLE] if encoded.dictionary is None else [_PLAIN, _RLE, _RLE_DICTIONARY]
         meta: list[thrift.Field] = [
-            (1, thrift.I32, _BYTE_ARRAY if column.type in ("string", "array<string>") else _INT64),
-            (2, thrift.LIST, (thrift.I32, [_PLAIN, _RLE])),
+            (1, thrift.I32, _physical(column.type)),
+            (2, thrift.LIST, (thrift.I32, encodings)),
             (3, thrift.LIST, (thrift.BINARY, [column.name, "list", "element"] if is_list else [column.name])),
             (4, thrift.I32, _GZIP),
-            (5, thrift.I64, num_values),
+            (5, thrift.I64, encoded.num_values),
             (6, thrift.I64, uncompressed_size),
             (7, thrift.I64, compressed_size),
             (9, thrift.I64, page_offset),
-            (12, thrift.STRUCT, statistics),
+            (11, thrift.I64, dictionary_offset),
+            (12, thrift.STRUCT, encoded.statistics),
         ]
-        return [(2, thrift.I64, page_offset), (3, thrift.STRUCT, meta)], uncompressed_size, compressed_size
+        first_page = page_offset if dictionary_offset is None else dictionary_offset
+        return [(2, thrift.I64, first_page), (3, thrift.STRUCT, meta)], uncompressed_size, compressed_size
 
     def _flush_row_group(self) -> None:
         if not self._pending:

@@ -1,5 +1,6 @@
 """Curate file: one landed file's ExplanationOfBenefit / Patient / Claim lines (or a deleted file's
-Bundles) -> curated Parquet.
+Bundles) -> curated Parquet, and every resource through the SQL on FHIR views of its type in the
+same pass (a Coverage file, or a type only the user's views read, goes through the views alone).
 
 Runs in the download map right after the file lands (a step of its own, so the download path stays
 what it was), and in a claims rebuild for every file that ever landed. Streaming: the landed object
@@ -20,11 +21,13 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from claims import ROW_TYPES, LandedFile, bounded_lines, curate_lines
+from claims import ROW_TYPES, CurationReport, LandedFile, bounded_lines, curatable, curate_lines
+from ingest.curation import prepared_views, view_table_names
 from ingest.errors import ConfigurationError, IncompleteRunError
 from ingest.payloads import RunContext
 from ingest.timeutil import utc_iso
 from ingest.wiring import Deps
+from views.curate import ViewOutputs, curate_view_lines
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +79,8 @@ def curate_file(deps: Deps, event: dict[str, Any]) -> dict[str, Any]:
     run = RunContext.from_state(event)
     landed = _landed_of(run, item, event.get("transaction_time"))
     try:
-        result = _curate(deps, landed, rebuild=bool(event.get("rebuild")))
+        claims_file = curatable(str(item.get("kind", "output")), str(item.get("type", "")))
+        result = _curate(deps, landed, claims_file=claims_file, rebuild=bool(event.get("rebuild")))
     except Exception as error:
         # Kept for Record the failure (under this run: a rebuild's items come from many runs), which
         # would otherwise only know that a map item failed.
@@ -89,7 +93,7 @@ def curate_file(deps: Deps, event: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def _curate(deps: Deps, landed: LandedFile, *, rebuild: bool) -> dict[str, Any]:
+def _curate(deps: Deps, landed: LandedFile, *, claims_file: bool, rebuild: bool) -> dict[str, Any]:
     record = deps.store.get_landed_file(landed.run_id, landed.file_index)
     if record is None or record.key != landed.object_key:
         raise IncompleteRunError(
@@ -100,19 +104,37 @@ def _curate(deps: Deps, landed: LandedFile, *, rebuild: bool) -> dict[str, Any]:
         logger.info("already curated from these bytes", extra={"index": landed.file_index})
         return {"status": "curated", "index": landed.file_index, "skipped": True}
 
+    def open_sink(table: str) -> Any:
+        return deps.landing.open_object(landed.output_key(table))
+
+    user_views = deps.settings.user_views_dir
+    views = ViewOutputs(prepared_views(user_views), landed, open_sink)
     body = deps.landing.read_stream(landed.object_key, 1 << 20)
-    with gzip.GzipFile(fileobj=io.BufferedReader(_ChunkReader(body), 1 << 20)) as stream:
-        report = curate_lines(
-            bounded_lines(stream), landed, lambda table: deps.landing.open_object(landed.output_key(table))
-        )
-    for table in ROW_TYPES:
+    report: CurationReport | None = None
+    try:
+        with gzip.GzipFile(fileobj=io.BufferedReader(_ChunkReader(body), 1 << 20)) as stream:
+            lines = bounded_lines(stream)
+            if claims_file:  # one pass: the views see each resource the claims curation parses
+                report = curate_lines(lines, landed, open_sink, observe=views.observe)
+            else:  # a file only the views read (Coverage, a type of the user's views)
+                curate_view_lines(lines, views)
+        views_report = views.commit()
+    except BaseException:
+        views.abort()
+        raise
+    # what this curation no longer produces (the rules or the views changed: a rebuild) must go. Only
+    # an existing file: in a versioned bucket a delete of nothing still leaves a delete marker.
+    produced = set(views_report.keys) | (set(report.keys) if report is not None else set())
+    tables = list(ROW_TYPES) if report is not None else []
+    if rebuild or record.curated_sha256 is not None:  # a first curation has no old view files
+        tables += view_table_names(user_views)
+    for table in tables:
         stale = landed.output_key(table)
-        # the rules no longer derive rows of this table here (a rebuild): its old file must go. Only an
-        # existing one: in a versioned bucket a delete of nothing still leaves a delete marker.
-        if table not in report.keys and deps.landing.head_metadata(stale) is not None:
+        if table not in produced and deps.landing.head_metadata(stale) is not None:
             deps.landing.delete(stale)
-    rows = {table: report.rows.get(table, 0) for table in ROW_TYPES}
+    rows = {table: report.rows.get(table, 0) for table in ROW_TYPES} if report is not None else {}
+    rows |= {table: count for table, count in views_report.rows.items() if count}
     if not deps.store.mark_curated(landed.run_id, landed.file_index, record.sha256, rows):
         raise IncompleteRunError(f"file #{landed.file_index} was landed again while it was curated; re-run")
-    logger.info("curated", extra={"index": landed.file_index, "rows": rows, "lines": report.lines})
+    logger.info("curated", extra={"index": landed.file_index, "rows": rows})
     return {"status": "curated", "index": landed.file_index, "rows": rows}

@@ -14,8 +14,8 @@ import logging
 from collections import Counter, defaultdict
 from typing import Any
 
-from claims import curatable
 from ingest import layout
+from ingest.curation import should_curate
 from ingest.errors import ConfigurationError, IncompleteRunError
 from ingest.payloads import JobState, LandedFile, PollState, RunContext
 from ingest.timeutil import utc_iso
@@ -56,9 +56,9 @@ def _partial(records: list[LandedFile]) -> str | None:
     )
 
 
-def _not_curated(files: list[LandedFile]) -> list[LandedFile]:
-    """Landed files whose claims are not curated from exactly their landed bytes."""
-    return [f for f in files if curatable(f.kind, f.type) and f.curated_sha256 != f.sha256]
+def _not_curated(files: list[LandedFile], user_views_dir: str | None) -> list[LandedFile]:
+    """Landed files whose claims (and views) are not curated from exactly their landed bytes."""
+    return [f for f in files if should_curate(f.kind, f.type, user_views_dir) and f.curated_sha256 != f.sha256]
 
 
 def _incomplete(what: str, gaps: list[str], total: int) -> IncompleteRunError:
@@ -80,7 +80,7 @@ def finalize_rebuild(deps: Deps, run: RunContext, poll: PollState) -> dict[str, 
     for item in deps.landing.get_json(poll.files_key):
         by_run[str(item["landed_run_id"])].add(int(item["index"]))
     files = [f for run_id, wanted in by_run.items() for f in deps.store.list_landed_files(run_id) if f.index in wanted]
-    gaps = [f"{f.key}" for f in _not_curated(files)]
+    gaps = [f"{f.key}" for f in _not_curated(files, deps.settings.user_views_dir)]
     if gaps or len(files) != sum(len(w) for w in by_run.values()):
         raise _incomplete("were not curated", gaps or ["a landed record is gone"], poll.file_count)
     now = utc_iso(deps.clock())
@@ -107,7 +107,7 @@ def finalize(deps: Deps, state: dict[str, Any]) -> dict[str, Any]:
     if gaps:
         raise _incomplete("did not land", [f"#{item['index']} {item['type']}" for item in gaps], len(expected))
     records = [landed[int(item["index"])] for item in expected]
-    uncurated = _not_curated(records)
+    uncurated = _not_curated(records, deps.settings.user_views_dir)
     if uncurated:
         # A run succeeds only with its claims curated: the watermark must not pass data whose claims
         # nobody can query.

@@ -13,9 +13,10 @@ import logging
 import re
 from typing import Any
 
-from claims import ROW_TYPES, curatable
+from claims import ROW_TYPES
 from claims.layout import safe_part
 from ingest import layout
+from ingest.curation import should_curate, view_table_names
 from ingest.errors import ConfigurationError
 from ingest.payloads import RunContext
 from ingest.wiring import Deps
@@ -26,21 +27,22 @@ logger = logging.getLogger(__name__)
 _CURATED_FILE = re.compile(r"/run_month=\d{4}-\d{2}/(?P<run>[^/]+)-(?P<index>\d{5})\.parquet$")
 
 
-def _produced_now(deps: Deps, key: str) -> bool:
+def _produced_now(deps: Deps, key: str, views: str | None) -> bool:
     """Whether a landed file of the ledger produces this curated key (one that landed after the
     plan was taken, by an export running meanwhile, included)."""
     found = _CURATED_FILE.search(key)
     record = deps.store.get_landed_file(found["run"], int(found["index"])) if found else None
-    return record is not None and curatable(record.kind, record.type)
+    return record is not None and should_curate(record.kind, record.type, views)
 
 
-def _prune(deps: Deps, source: str, produced: set[tuple[str, int]]) -> int:
-    """Delete the source's curated files that no landed file produces; how many."""
+def _prune(deps: Deps, source: str, produced: set[tuple[str, int]], views: str | None) -> int:
+    """Delete the source's curated files (claims tables and view tables) that no landed file
+    produces; how many."""
     pruned = 0
-    for table in ROW_TYPES:
+    for table in (*ROW_TYPES, *view_table_names(views)):
         for key in deps.landing.list_keys(f"curated/{safe_part(source)}/{table}/"):
             found = _CURATED_FILE.search(key)
-            if (found and (found["run"], int(found["index"])) in produced) or _produced_now(deps, key):
+            if (found and (found["run"], int(found["index"])) in produced) or _produced_now(deps, key, views):
                 continue
             deps.landing.delete(key)
             pruned += 1
@@ -53,18 +55,21 @@ def plan_rebuild(deps: Deps, state: dict[str, Any]) -> dict[str, Any]:
         raise ConfigurationError("List landed files runs only in a claims rebuild ($.run.mode)")
     items: list[dict[str, Any]] = []
     runs = 0
+    views = deps.settings.user_views_dir
     for ledger in deps.store.all_runs(run.source):
         # a run whose job was never resumed had its files discarded (services.discard_run)
         if ledger["run_id"] == run.run_id or "discarded_files" in ledger:
             continue
-        landed = [f for f in deps.store.list_landed_files(str(ledger["run_id"])) if curatable(f.kind, f.type)]
+        landed = [
+            f for f in deps.store.list_landed_files(str(ledger["run_id"])) if should_curate(f.kind, f.type, views)
+        ]
         runs += bool(landed)
         items += [
             {"index": f.index, "kind": f.kind, "type": f.type, "key": f.key, "landed_run_id": ledger["run_id"],
              "landed_transaction_time": ledger.get("transaction_time")}
             for f in landed
         ]  # fmt: skip
-    pruned = _prune(deps, run.source, {(str(item["landed_run_id"]), int(item["index"])) for item in items})
+    pruned = _prune(deps, run.source, {(str(item["landed_run_id"]), int(item["index"])) for item in items}, views)
     files_key = layout.curation_list_key(run.source, run.run_id)
     deps.landing.put_json(files_key, items)
     deps.store.update_run(

@@ -1,0 +1,1 @@
+"""`bulk-ingest views`: evaluate a ViewDefinition over FHIR NDJSON on this machine."""
