@@ -80,7 +80,7 @@ class ViewCatalog(Construct):
         )  # fmt: skip
         view.add_resource_dependency(self.tables[table["name"]])
         if table["claim_view"]:
-            view.add_resource_dependency(self._catalog.views["claims_current"])
+            view.add_resource_dependency(self._catalog.tables["claims_current"])  # a snapshot table
         self.views[name] = view
 
 
