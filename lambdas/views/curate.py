@@ -151,8 +151,8 @@ class ViewOutputs:
         resource_id = resource.get("id") if isinstance(resource.get("id"), str) else None
         raw_updated = path1(resource, ("meta", "lastUpdated"))
         last_updated = raw_updated[0] if len(raw_updated) == 1 and isinstance(raw_updated[0], str) else None
-        tail = (last_updated, parse_instant(last_updated) if last_updated else None, landed.run_id,
-                landed.object_key, line)  # fmt: skip
+        instant = parse_instant(last_updated) if last_updated else None
+        tail = (last_updated, instant.utc if instant else None, landed.run_id, landed.object_key, line)
         for table in tables:
             name = table.table.name
             try:
