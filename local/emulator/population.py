@@ -288,6 +288,7 @@ class Population:
         # versions whose latest revision is active: an adjustment cancels one of these (BFD never
         # adjusts a version it already cancelled), a revision in place revises one of these
         active = [r for r in _latest(history, "ExplanationOfBenefit").values() if r.status == "active"]
+        revisable = active
         if active and rng.random() < 0.25:
             # an adjustment: the current version is cancelled and a new version of the group arrives
             old = rng.choice(active)
@@ -296,9 +297,12 @@ class Population:
             new_id = self._claim_id(rng)
             served = datetime.combine(old.service_date or load.date(), datetime.min.time(), UTC)
             out.append(self._eob(rng, old.claim_type, new_id, old.group_id, served, when, "active"))
-        if active and rng.random() < 0.1:
+            # the version it cancelled is never revised back to active (the soak found two active
+            # versions of one family, which the truth and the claims rules then resolve differently)
+            revisable = [r for r in active if r.id != old.id]
+        if revisable and rng.random() < 0.1:
             # revised in place: same id, later lastUpdated
-            out.append(replace_loaded(rng.choice(active), _moment(rng, previous, load)))
+            out.append(replace_loaded(rng.choice(revisable), _moment(rng, previous, load)))
         if rng.random() < 0.05:
             part = rng.choice(COVERAGE_PARTS)
             out.append(Revision("Coverage", f"{part}-{bene.bene_id}", _moment(rng, previous, load), step))
