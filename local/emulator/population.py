@@ -373,14 +373,19 @@ class Population:
                 bene = by_index[index]
                 for revision in self.view(bene, "ExplanationOfBenefit", until, export.since):
                     unseen = export.since is None or (index, revision.id) not in versions
-                    if export.drops_cancelled and revision.status == "cancelled" and unseen:
+                    deletion = export.drops_cancelled and revision.status == "cancelled"
+                    if deletion and unseen:
                         # a full export of a deleting server neither holds nor lists it; a _since export
                         # lists only its id under deleted[], which names no claim family unless an
                         # earlier export showed that version
                         continue
+                    if "ExplanationOfBenefit" in export.failed_types and not deletion:
+                        continue  # its output files failed; deleted[] is no output and still came
                     versions[(index, revision.id)] = revision  # a cancellation: a record, or a deletion
                     if export.mbis_on_claims:
                         mbis[index] = self.mbis(bene, export.step)
+                if "Patient" in export.failed_types:
+                    continue
                 for revision in self.view(bene, "Patient", until, export.since):
                     mbis[index] = revision.mbis or _first_mbis(bene)
         families: dict[str, list[tuple[int, Revision]]] = {}
@@ -414,6 +419,8 @@ class ExportWindow:
     members: frozenset[int]  # beneficiary indexes
     mbis_on_claims: bool = False  # AB2D: the MBIs travel on the EOBs (as of the export)
     drops_cancelled: bool = False  # a server that deletes cancelled claims (the smart flavour)
+    #: types whose every output file failed (listed under error[] instead: a partial export)
+    failed_types: frozenset[str] = frozenset()
 
 
 def _first_mbis(bene: Beneficiary) -> tuple[str, ...]:
