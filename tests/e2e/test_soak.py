@@ -32,5 +32,7 @@ def test_every_fault_is_playable_by_the_flavours_it_names():
         assert set(names) <= set(SCENARIOS), f"{fault.name}: an unknown scenario would play no fault"
         assert not set(names) & set(REFERENCE_SCENARIOS) or fault.flavors == ("smart",), fault.name
         assert fault.expect in ("succeed", "partial", "fail"), fault.name
-        assert (fault.expect == "fail") == (fault.error is not None), f"{fault.name}: a failure names its error"
+        for flavor in fault.flavors:
+            named = fault.error_for(flavor) is not None
+            assert (fault.expect == "fail") == named, f"{fault.name}: a failure names its error ({flavor})"
     assert {fault.name for fault in faults_for("ab2d")} < {fault.name for fault in FAULTS}
