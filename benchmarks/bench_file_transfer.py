@@ -119,7 +119,7 @@ def main() -> None:
                     pass
 
         def pipeline(landing: Any) -> Callable[[], None]:
-            return lambda: FileTransfer(client, landing, item, "staging/x", lambda: 900.0).run(None, {})
+            return lambda: FileTransfer(client, landing, item, "staging/x", lambda: 900.0, time.sleep).run(None, {})
 
         s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
                           aws_access_key_id="local", aws_secret_access_key="local")  # fmt: skip

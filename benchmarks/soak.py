@@ -32,7 +32,7 @@ def main() -> int:
     limit_malloc_arenas()
     print(f"soak: {options.runs} runs of flavor {options.flavor}, seed {options.seed}", flush=True)
     tally = soak(options.runs, options.seed, options.flavor, options.patients, sys.stdout)
-    return 1 if (tally.lost or tally.duplicated or tally.wrong_watermarks or tally.claims_mismatches) else 0
+    return 0 if tally.clean else 1
 
 
 if __name__ == "__main__":

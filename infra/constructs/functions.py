@@ -61,7 +61,10 @@ SPECS: dict[str, FunctionSpec] = {
         # an abandoned resume's landed files are discarded before the export starts over
         (Need.SECRETS, Need.DISCARD),
         "Kick off export: $export, record the job",
-        TableItems(reads=("server_job", "open_job", "run_files"), writes=("open_job", "server_job", "ledger")),
+        # a resume reads the earlier run's file count (ledger) and its files' download counts (run_files)
+        TableItems(
+            reads=("server_job", "open_job", "run_files", "ledger"), writes=("open_job", "server_job", "ledger")
+        ),
     ),
     # a token and the poll, both again on a refused token; then the manifest into files.json. Memory:
     # the largest manifest the client accepts (64 MiB: 550,000 BCDA-sized entries) peaks at about

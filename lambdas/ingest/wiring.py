@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,6 +32,9 @@ class Deps:
     clients: ClientCache
     executions: Executions
     clock: Callable[[], datetime] = utcnow
+    #: how a handler pauses in its own time (a broken download's back-off): a local run fast-forwards it
+    #: as it does Wait states (local/runner/clockwork.py)
+    sleep: Callable[[float], None] = time.sleep
 
 
 def build_deps(settings: Settings) -> Deps:

@@ -17,9 +17,12 @@ from local.emulator.population import ExportWindow
 from local.emulator.state import State
 
 
-def export_windows(state: State, job_ids: Iterable[str] | None = None) -> list[ExportWindow]:
+def export_windows(
+    state: State, job_ids: Iterable[str] | None = None, failed_types: Mapping[str, Iterable[str]] | None = None
+) -> list[ExportWindow]:
     """What each completed export held (its data load, its _since, its members); with ``job_ids``,
-    only those jobs' exports (the ones whose files all landed)."""
+    only those jobs' exports (the ones whose files all landed); ``failed_types``: job id -> the types
+    whose every output the server failed to generate (a partial export)."""
     population = state.population
     flavor = state.config.flavor
     wanted = set(job_ids) if job_ids is not None else None
@@ -30,8 +33,11 @@ def export_windows(state: State, job_ids: Iterable[str] | None = None) -> list[E
         members = population.group("runout" if job.group == "runout" else "all", job.data_step)
         # BCDA's Group/all: a beneficiary first attributed after _since gets their full history
         newcomers = {b.index for b in members if job.since and job.group == "all" and b.attributed_at > job.since}
+        failed = frozenset((failed_types or {}).get(job.id, ()))
         for since, indexes in ((None, newcomers), (job.since, {b.index for b in members} - newcomers)):
-            windows.append(ExportWindow(job.data_step, since, frozenset(indexes), flavor == "ab2d", flavor == "smart"))
+            windows.append(
+                ExportWindow(job.data_step, since, frozenset(indexes), flavor == "ab2d", flavor == "smart", failed)
+            )
     return windows
 
 
@@ -53,9 +59,10 @@ def truth_mismatches(state: State, rows: Iterable[Mapping[str, Any]], windows: l
     return problems
 
 
-def view_rows(root: Path, source: str, view: str = "current") -> list[dict[str, Any]]:
-    """A claims view over the curated files under ``root`` (laid out like the bucket)."""
+def view_rows(root: Path, source: str, view: str = "current", snapshots: bool = True) -> list[dict[str, Any]]:
+    """A claims view over the curated files under ``root`` (laid out like the bucket); ``snapshots``
+    False: the history_ view over every curated file instead of the resolved snapshot."""
     if not (root / "curated").exists():
         return []
-    result = ClaimsDatabase(root).query(view, source=source)
+    result = ClaimsDatabase(root, snapshots=snapshots).query(view, source=source)
     return [dict(zip(result.columns, row, strict=True)) for row in result.rows]

@@ -193,9 +193,6 @@ class Population:
         return sorted(kept, key=lambda r: (r.service_date or date.min, r.id))
 
     # ---- history generation
-    def _claim_id(self, rng: random.Random) -> str:
-        return str(rng.randrange(10**9, 10**10))
-
     def _initial(self, bene: Beneficiary) -> list[Revision]:
         rng = seeded("history", self.seed, bene.index)
         load = self.load_times[bene.created_step]
@@ -207,8 +204,9 @@ class Population:
             Revision("Coverage", f"{part}-{bene.bene_id}", _moment(rng, seen, load), rng.getrandbits(32))
             for part in COVERAGE_PARTS
         ]
+        ids = _Ids(bene.index, history)
         for _ in range(rng.randint(6, 14)):
-            history += self._claim_group(rng, start, end - timedelta(days=3), load)
+            history += self._claim_group(rng, ids, start, end - timedelta(days=3), load)
         if not bene.runout:
             for _ in range(rng.randint(0, 3)):
                 history += self._partial_claim(rng, load - timedelta(days=60), load)
@@ -217,6 +215,7 @@ class Population:
     def _claim_group(
         self,
         rng: random.Random,
+        ids: _Ids,
         start: datetime,
         end: datetime,
         load: datetime,
@@ -225,7 +224,7 @@ class Population:
         """One claim group: 1-3 versions, older ones cancelled, loaded after `floor` and by `load`."""
         claim_type = rng.choices(CLAIM_TYPES, CLAIM_WEIGHTS)[0]
         served = _moment(rng, start, end)
-        group_id = str(rng.randrange(10**8, 10**9))
+        group_id = ids.draw(rng, 9)
         loaded = served + timedelta(days=rng.uniform(3, 40))
         if floor is not None:
             loaded = max(loaded, floor + timedelta(hours=rng.uniform(1, 48)))
@@ -234,7 +233,7 @@ class Population:
         fully_cancelled = rng.random() < 0.04
         out: list[Revision] = []
         for number in range(versions):
-            clm_id = self._claim_id(rng)
+            clm_id = ids.draw(rng, 10)
             out.append(self._eob(rng, claim_type, clm_id, group_id, served, loaded, "active"))
             later = min(loaded + timedelta(days=rng.uniform(1, 30)), load)
             if number < versions - 1 or fully_cancelled:
@@ -282,23 +281,29 @@ class Population:
         if bene.runout:
             return []
         out: list[Revision] = []
+        ids = _Ids(bene.index, history)
         if rng.random() < 0.6:
             for _ in range(rng.randint(1, 3)):
-                out += self._claim_group(rng, previous - timedelta(days=20), load - timedelta(days=2), load, previous)
+                start, end = previous - timedelta(days=20), load - timedelta(days=2)
+                out += self._claim_group(rng, ids, start, end, load, previous)
         # versions whose latest revision is active: an adjustment cancels one of these (BFD never
         # adjusts a version it already cancelled), a revision in place revises one of these
         active = [r for r in _latest(history, "ExplanationOfBenefit").values() if r.status == "active"]
+        revisable = active
         if active and rng.random() < 0.25:
             # an adjustment: the current version is cancelled and a new version of the group arrives
             old = rng.choice(active)
             when = _moment(rng, previous, load)
             out.append(replace_loaded(old, when, "cancelled"))
-            new_id = self._claim_id(rng)
+            new_id = ids.draw(rng, 10)
             served = datetime.combine(old.service_date or load.date(), datetime.min.time(), UTC)
             out.append(self._eob(rng, old.claim_type, new_id, old.group_id, served, when, "active"))
-        if active and rng.random() < 0.1:
+            # the version it cancelled is never revised back to active (the soak found two active
+            # versions of one family, which the truth and the claims rules then resolve differently)
+            revisable = [r for r in active if r.id != old.id]
+        if revisable and rng.random() < 0.1:
             # revised in place: same id, later lastUpdated
-            out.append(replace_loaded(rng.choice(active), _moment(rng, previous, load)))
+            out.append(replace_loaded(rng.choice(revisable), _moment(rng, previous, load)))
         if rng.random() < 0.05:
             part = rng.choice(COVERAGE_PARTS)
             out.append(Revision("Coverage", f"{part}-{bene.bene_id}", _moment(rng, previous, load), step))
@@ -369,14 +374,19 @@ class Population:
                 bene = by_index[index]
                 for revision in self.view(bene, "ExplanationOfBenefit", until, export.since):
                     unseen = export.since is None or (index, revision.id) not in versions
-                    if export.drops_cancelled and revision.status == "cancelled" and unseen:
+                    deletion = export.drops_cancelled and revision.status == "cancelled"
+                    if deletion and unseen:
                         # a full export of a deleting server neither holds nor lists it; a _since export
                         # lists only its id under deleted[], which names no claim family unless an
                         # earlier export showed that version
                         continue
+                    if "ExplanationOfBenefit" in export.failed_types and not deletion:
+                        continue  # its output files failed; deleted[] is no output and still came
                     versions[(index, revision.id)] = revision  # a cancellation: a record, or a deletion
                     if export.mbis_on_claims:
                         mbis[index] = self.mbis(bene, export.step)
+                if "Patient" in export.failed_types:
+                    continue
                 for revision in self.view(bene, "Patient", until, export.since):
                     mbis[index] = revision.mbis or _first_mbis(bene)
         families: dict[str, list[tuple[int, Revision]]] = {}
@@ -410,6 +420,25 @@ class ExportWindow:
     members: frozenset[int]  # beneficiary indexes
     mbis_on_claims: bool = False  # AB2D: the MBIs travel on the EOBs (as of the export)
     drops_cancelled: bool = False  # a server that deletes cancelled claims (the smart flavour)
+    #: types whose every output file failed (listed under error[] instead: a partial export)
+    failed_types: frozenset[str] = frozenset()
+
+
+class _Ids:
+    """Claim ids and claim group ids of one beneficiary: random digits after the beneficiary's index, so
+    that no two beneficiaries share one, and never one this beneficiary already has (BFD's are unique:
+    the soak found two beneficiaries' families merged under one random group id)."""
+
+    def __init__(self, owner: int, history: list[Revision]) -> None:
+        self._owner = owner
+        self._taken = {r.group_id for r in history} | {r.clm_id for r in history}
+
+    def draw(self, rng: random.Random, digits: int) -> str:
+        while True:
+            value = str(self._owner * 10**digits + rng.randrange(10 ** (digits - 1), 10**digits))
+            if value not in self._taken:
+                self._taken.add(value)
+                return value
 
 
 def _first_mbis(bene: Beneficiary) -> tuple[str, ...]:

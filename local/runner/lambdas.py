@@ -39,10 +39,15 @@ class LambdaContext:
     function_version: str = "$LATEST"
     log_group_name: str = "/aws/lambda/local"
     log_stream_name: str = "local"
-    _started: float = field(default_factory=time.monotonic)
+    #: the invocation's clock (the runner's counts the pauses it fast-forwarded: local/runner/clockwork.py)
+    clock: Callable[[], float] = time.monotonic
+    _started: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._started = self.clock()
 
     def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self.timeout_seconds - (time.monotonic() - self._started)) * 1000))
+        return max(0, int((self.timeout_seconds - (self.clock() - self._started)) * 1000))
 
 
 @dataclass(frozen=True)
@@ -62,10 +67,11 @@ class Invocation:
 class LambdaDispatcher:
     """Maps moto function names to real handlers and records every invocation."""
 
-    def __init__(self, recorder: CallRecorder | None = None) -> None:
+    def __init__(self, recorder: CallRecorder | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.functions: dict[str, FunctionSpec] = {}
         #: records the AWS calls each handler makes (tests hold them against the synthesized policies)
         self.recorder = recorder
+        self.clock = clock  # what an invocation's remaining time is measured with
         self.invocations: list[Invocation] = []
         self._handlers: dict[str, Handler] = {}
 
@@ -87,6 +93,7 @@ class LambdaDispatcher:
             memory_limit_in_mb=spec.memory_mb,
             timeout_seconds=spec.timeout_seconds,
             invoked_function_arn=function.function_arn,
+            clock=self.clock,
         )
         event = json.loads(body) if body else {}
         started = time.monotonic()

@@ -97,7 +97,7 @@ class LocalAws:
         self.clockwork = clockwork or Clockwork()
         #: with ``record_calls``: every AWS call each function made (``local.runner.call_recorder``)
         self.recorder = CallRecorder() if record_calls else None
-        self.dispatcher = LambdaDispatcher(self.recorder)
+        self.dispatcher = LambdaDispatcher(self.recorder, clock=self.clockwork.monotonic)
         #: set when an execution's history grows or an execution ends
         self.activity = Activity()
         self._log_stream = log_stream

@@ -1,8 +1,11 @@
 """The fault soak's table: what may go wrong in one run, and what the run should then do.
 
-A new kind of fault is one entry: the emulator scenario and knobs it sets for one run (everything is
-reset before the next), the execution input it starts (a narrower manual run), the flavours it applies
-to, and whether the run should land (``succeed``) or fail cleanly (``fail``; the next run recovers).
+A new kind of fault is one entry: the emulator scenario (names compose: ``"a,b"``) and knobs it sets
+for one run (everything is reset before the next, but for the ``lasting`` knobs: a server that signs
+its URLs goes on signing them), the execution input it starts (a narrower manual run), the flavours
+it applies to, and how the run should end: it lands (``succeed``), lands what the server exported and
+holds the watermark (``partial``: the server reported failed outputs), or fails cleanly with the
+named ``error`` (``fail``; the next run recovers).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 from unittest import mock
 
 from bulkfhir import BulkDataClient, TransientError
+from local.emulator.scenarios import served_path
 
 #: what a fault's input may look at: the scope's watermark, the flavour
 InputFor = Callable[["RunContext"], dict[str, Any]]
@@ -32,13 +36,20 @@ class Fault:
     scenario: str = "none"
     knobs: dict[str, Any] = field(default_factory=dict)
     execution_input: InputFor | None = None
-    expect: str = "succeed"  # "succeed" | "fail"
+    expect: str = "succeed"  # "succeed" | "partial" | "fail"
+    #: the error a failing run must end with (its name in the run ledger); by flavour where they differ
+    error: str | dict[str, str] | None = None
     flavors: tuple[str, ...] = ("bcda", "ab2d", "smart")
     weight: int = 1
     #: knobs that depend on the emulator's state (e.g. the jobs it has), set after ``knobs``
     knobs_for: Callable[[Any], dict[str, Any]] | None = None
     #: what a fault the emulator cannot play does on the wire, in effect for the run (given the emulator)
     during: Callable[[Any], AbstractContextManager[None]] | None = None
+    #: knobs that stay in force for the next run too (the server's ways, not a one-off fault)
+    lasting: dict[str, Any] = field(default_factory=dict)
+
+    def error_for(self, flavor: str) -> str | None:
+        return self.error.get(flavor) if isinstance(self.error, dict) else self.error
 
 
 def _later_since(context: RunContext) -> dict[str, Any]:
@@ -63,8 +74,8 @@ def _first_file_keeps_breaking(emulator: Any) -> Iterator[None]:
 
     def open_file(client: BulkDataClient, url: str, **kwargs: Any) -> Any:
         jobs = emulator.jobs()
-        broken = jobs[-1].files[0].url.split("?")[0] if jobs and jobs[-1].files else None
-        if url.split("?", maxsplit=1)[0] == broken:
+        broken = served_path(jobs[-1].files[0].url) if jobs and jobs[-1].files else None
+        if served_path(url) == broken:  # the file, however its URL names it and is signed
             raise TransientError("soak: the connection to this file keeps breaking", bytes_received=None)
         return real_open(client, url, **kwargs)
 
@@ -91,22 +102,57 @@ FAULTS: tuple[Fault, ...] = (
     Fault("slow-export", "slow-export", {"export_hours": 9}),
     Fault("signed-file-urls", knobs={"signed_file_urls": True}),
     Fault("range-ignored", "drop-connection", {"range_reply": "ignore"}),
-    Fault("job-failed", "job-failed", expect="fail"),
-    Fault("job-expired", "job-expired", expect="fail"),
+    Fault("job-failed", "job-failed", expect="fail", error="ExportFailedError"),
+    Fault("job-expired", "job-expired", expect="fail", error="ExportGoneError"),
     # every download of every file breaks: the run fails after the export; the next run resumes the job
-    # (with a manifest listed in another order, as BCDA's has no ORDER BY)
-    Fault("downloads-keep-failing", "drop-connection", {"fault_downloads_per_file": 100}, expect="fail"),
-    Fault("one-file-keeps-breaking", during=_first_file_keeps_breaking, expect="fail"),
+    # (with a manifest listed in another order, as BCDA's has no ORDER BY). AB2D: the resumes within an
+    # invocation use up the downloads it allows a file before the task retries run out
+    Fault(
+        "downloads-keep-failing",
+        "drop-connection",
+        {"fault_downloads_per_file": 100},
+        expect="fail",
+        error={"bcda": "TransientError", "ab2d": "ExportGoneError", "smart": "TransientError"},
+    ),
+    Fault("one-file-keeps-breaking", during=_first_file_keeps_breaking, expect="fail", error="TransientError"),
     Fault("resume-refused", knobs_for=_jobs_unreportable),
     Fault("narrower-since", execution_input=_later_since),
     Fault("narrower-types", execution_input=_fewer_types, flavors=("bcda", "smart")),
+    # -- issue #14's server faults, alone and composed
+    # files named by their query string (download?file=A): each is a file of its own
+    Fault("query-named-files", "query-named-files"),
+    Fault("query-named-signed-files", "query-named-files,signed-urls,drop-connection"),
+    # a block page answers 200 in the place of every file of one type: refused by name, resumed by the
+    # next run (the other files landed)
+    Fault("html-block-page", "html-block-page", expect="fail", error="UnexpectedResponseError"),
+    Fault("text-block-page", "text-block-page,query-named-files", expect="fail", error="UnexpectedResponseError"),
+    Fault("block-page-as-ndjson", knobs={"block_page": "html-as-ndjson"}, expect="fail", error="VerificationError"),
+    # the manifest says 2099: the watermark is the kick-off time (the soak expects exactly that)
+    Fault("future-transaction-time", "future-transaction-time"),
+    Fault("future-transaction-time-resets", "future-transaction-time,drop-connection"),
+    # the SMART reference server lists whole files it failed to generate under error[]: partial, the
+    # watermark held, and the next complete run asks again from it
+    Fault("failed-outputs", "failed-outputs", expect="partial", flavors=("smart",)),
+    Fault("failed-outputs-future-time", "failed-outputs,future-transaction-time", expect="partial", flavors=("smart",)),
+    # signed URLs expire before a broken download resumes: the run fails naming the signature, and the
+    # next run (the server still signing) polls again for freshly signed URLs and lands the rest
+    Fault(
+        "expiring-signed-urls",
+        "signed-urls,drop-connection",
+        {"signed_url_seconds": 1},
+        expect="fail",
+        error="AuthenticationError",
+        lasting={"signed_file_urls": True},
+    ),
+    # the broken manifest holds a signed URL: the failure quotes none of it
+    Fault(
+        "malformed-signed-manifest",
+        "malformed-signed-manifest",
+        expect="fail",
+        error="UnexpectedResponseError",
+        lasting={"signed_file_urls": True},
+    ),
 )
-
-#: Kinds the emulator cannot play yet (another branch adds their knobs): query-named file URLs, a 200
-#: HTML block page as a file, a transactionTime in the future, failed outputs listed in error[],
-#: signed URLs that expire between two runs.
-WAITING = ("query-named-files", "block-page", "future-transaction-time", "failed-outputs-in-error",
-           "expiring-signed-urls")  # fmt: skip
 
 #: Knobs every run starts from; a fault changes them for its run only.
 BASELINE: dict[str, Any] = {
@@ -119,6 +165,8 @@ BASELINE: dict[str, Any] = {
     "export_hours": None,
     "signed_file_urls": False,
     "status_override": {},
+    "signed_url_seconds": 3600,
+    "block_page": "none",
 }
 
 

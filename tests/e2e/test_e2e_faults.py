@@ -45,6 +45,12 @@ def test_faults_the_stack_rides_out(stack, flavor, scenario):
         assert file_host and all(r.authorization is None for r in file_host)
     if scenario in ("kickoff-429", "slow-export", "status-5xx"):
         assert s.aws.clockwork.waits, "the state machine waited as the server asked"
+    if scenario == "drop-connection":
+        # every file broke once, and its download backed off (2 s) before it resumed: fast-forwarded like
+        # the state machine's waits, with the emulator's clock moved by exactly as much
+        clockwork = s.aws.clockwork
+        assert clockwork.pauses == [2.0] * len(s.emu.jobs()[-1].files)
+        assert s.emu.clock.offset_seconds == sum(clockwork.waits + clockwork.retry_sleeps + clockwork.pauses)
     assert s.leaked_secrets() == []
 
 

@@ -183,10 +183,11 @@ def test_a_failed_run_never_cancels_a_job_it_adopted(stack):
 # ---- 5. the watermark moves only after the announcement -------------------------------------------
 
 
-def test_a_lost_announcement_leaves_the_watermark_and_the_rerun_announces_and_moves_it(stack, monkeypatch):
+@pytest.mark.parametrize("flavor", ["bcda", "ab2d"])
+def test_a_lost_announcement_leaves_the_watermark_and_the_rerun_announces_and_moves_it(stack, monkeypatch, flavor):
     from ingest.adapters.events import EventBridgePublisher
 
-    s = stack("bcda", patients=60)
+    s = stack(flavor, patients=60 if flavor == "bcda" else 30)
     real_publish = EventBridgePublisher.publish
 
     def flaky_publish(self: EventBridgePublisher, detail_type: str, detail: dict[str, Any]) -> None:
@@ -199,15 +200,17 @@ def test_a_lost_announcement_leaves_the_watermark_and_the_rerun_announces_and_mo
     monkeypatch.undo()
     assert failed.status == "FAILED"
     assert failed.error == "TransientError" and "ExportLanded" in failed.cause
-    assert s.watermark("Group/all") is None  # consumers never heard of the data: the watermark stays
+    assert s.watermark(SCOPE[flavor]) is None  # consumers never heard of the data: the watermark stays
     assert [e["detail-type"] for e in s.events()] == ["ExportFailed"]
 
+    if flavor == "ab2d":
+        s.emu.clock.advance(73 * 3600)  # the job's files expired: every one landed, so it is resumed still
     rerun = s.run()
     assert rerun.status == "SUCCEEDED", rerun.cause
     assert len(s.emu.jobs()) == 1  # resumed, nothing fetched again
     landed = [e for e in s.events() if e["detail-type"] == "ExportLanded"]
     assert len(landed) == 1 and landed[0]["detail"]["run_id"] == rerun.output["run"]["run_id"]
-    assert s.watermark("Group/all") == landed[0]["detail"]["watermark_after"]
+    assert s.watermark(SCOPE[flavor]) == landed[0]["detail"]["watermark_after"]
 
 
 # ---- 6. a 30-hour AB2D export in one execution -------------------------------------------------------
@@ -269,6 +272,41 @@ def test_a_resumed_job_the_server_refuses_to_report_on_is_abandoned_and_the_run_
     assert abandoned["status"] == "ABANDONED" and str(status) in abandoned["cause"]
     assert s.store.get_open_job("e2e", "Group/all") is None
     assert_complete_and_identical(s, rerun)
+
+
+def test_a_resumed_ab2d_job_whose_files_expired_is_abandoned_and_the_run_starts_over(stack):
+    # AB2D answers the manifest of a job whose files have expired (Expires: 72 h after completion) and
+    # its downloads "The file is not present as it has expired": the next scheduled run, a month after
+    # a failure, failed on every file, and only the run after it started over (found by the fault soak)
+    s = stack("ab2d", scenario="html-block-page", patients=30)
+    failed = s.run()
+    assert failed.status == "FAILED" and failed.error == "UnexpectedResponseError"
+    stale = s.store.get_open_job("e2e", "Patient")
+    s.emu.config.scenario = "none"
+    s.emu.clock.advance(73 * 3600)
+    rerun = s.run()
+    assert rerun.status == "SUCCEEDED", rerun.cause
+    assert rerun.output["run"]["run_id"] != stale.run_id  # a fresh run of its own, a fresh export
+    assert len(s.emu.jobs()) == 2
+    abandoned = s.ledger(stale.run_id)
+    assert abandoned["status"] == "ABANDONED" and "its files expired at" in abandoned["cause"]
+    assert_complete_and_identical(s, rerun)
+
+
+def test_a_resumed_ab2d_job_whose_file_used_its_downloads_is_abandoned_and_the_run_starts_over(stack, monkeypatch):
+    # a file that kept breaking used five of AB2D's six downloads: the re-run resumed the job, failed for
+    # that file ("a new export serves new files"), and only the run after it started over (the soak)
+    s = stack("ab2d", patients=30, record_calls=True)
+    stale = _fail_after_the_export(monkeypatch, s)
+    rerun = s.run()
+    assert rerun.status == "SUCCEEDED", rerun.cause
+    assert len(s.emu.jobs()) == 2
+    abandoned = s.ledger(stale.run_id)
+    assert abandoned["status"] == "ABANDONED" and "was requested 5 times" in abandoned["cause"]
+    assert_complete_and_identical(s, rerun)
+    from tests.e2e.test_e2e_permissions import assert_every_call_allowed  # here: that module imports this one
+
+    assert_every_call_allowed(s)  # Kick off reads the run's download counts and its ledger entry
 
 
 def test_a_job_of_another_api_version_is_not_resumed(stack, monkeypatch):

@@ -79,7 +79,7 @@ EXPECTED = {
 #: handler -> (partition-key prefixes it may read, ... it may write): each step only its own items
 TABLE_ITEMS = {
     "start_run": (["LEASE#*", "LEDGER#*", "OPENJOB#*", "WATERMARK#*"], ["LEASE#*", "LEDGER#*"]),
-    "kick_off": (["OPENJOB#*", "RUN#*", "SERVERJOB#*"], ["LEDGER#*", "OPENJOB#*", "SERVERJOB#*"]),
+    "kick_off": (["LEDGER#*", "OPENJOB#*", "RUN#*", "SERVERJOB#*"], ["LEDGER#*", "OPENJOB#*", "SERVERJOB#*"]),
     "check_status": (None, ["LEDGER#*"]),
     "download_file": (["RUN#*"], ["RUN#*"]),
     "finalize": (["RUN#*", "WATERMARK#*"], ["LEASE#*", "LEDGER#*", "OPENJOB#*", "WATERMARK#*"]),

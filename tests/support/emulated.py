@@ -7,6 +7,7 @@ from pathlib import Path
 
 from bulkfhir import BulkDataClient, ClientCredentials, ServerConfig
 from local.emulator import Emulator
+from local.soak.leaks import secrets_seen
 
 
 def credentials_of(emu: Emulator) -> ClientCredentials:
@@ -26,13 +27,5 @@ def client_of(emu: Emulator, **overrides: object) -> BulkDataClient:
 
 
 def secrets_of(emu: Emulator) -> list[str]:
-    """Every credential and token the emulator ever saw or issued: none may leak anywhere."""
-    found = [emu.client_secret] if emu.client_secret else []
-    if emu.private_key_path:
-        jwk = json.loads(Path(emu.private_key_path).read_text())
-        found += [str(jwk[k]) for k in ("d", "p", "q") if k in jwk]
-    for record in emu.requests():
-        header = record.authorization or ""
-        if header.startswith("Bearer "):
-            found.append(header[len("Bearer ") :])
-    return [s for s in set(found) if len(s) >= 8]
+    """Every credential, token and URL signature the emulator ever saw or issued: none may leak anywhere."""
+    return sorted(secrets_seen(emu, emu.requests()))

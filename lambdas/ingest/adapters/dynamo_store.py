@@ -321,6 +321,10 @@ class DynamoRunStore:
         )
         return int(response["Attributes"]["downloads"])
 
+    def downloads_per_file(self, run_id: str) -> dict[int, int]:
+        """The download requests counted so far (``count_download``), by file index."""
+        return {int(item["sk"].split("#", 1)[1]): int(item["downloads"]) for item in self._query(run_id, "DOWNLOADS#")}
+
     def put_file_failure(
         self, run_id: str, index: int, error: str, message: str, url: str, at: str, step: str = "Download file"
     ) -> None:

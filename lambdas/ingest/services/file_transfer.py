@@ -18,7 +18,6 @@ import hashlib
 import json
 import logging
 import re
-import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -245,7 +244,7 @@ class FileTransfer:
         item: FileItem,
         staging_key: str,
         seconds_left: Callable[[], float],
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None],  # Deps.sleep: a local run fast-forwards it
         *,
         url: str | None = None,
         budget: DownloadBudget | None = None,

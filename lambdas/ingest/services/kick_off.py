@@ -17,6 +17,7 @@ from bulkfhir import (
     BulkDataClient,
     BulkDataError,
     ExportComplete,
+    ExportInProgress,
     ExportRequest,
     KickOffAccepted,
     TransientError,
@@ -26,6 +27,7 @@ from bulkfhir.profiles import full_history_since
 from ingest.payloads import JobState, RunContext
 from ingest.ports import OpenJob, ServerJob
 from ingest.services.discard_run import discard_landed_files
+from ingest.services.file_transfer import DownloadBudget
 from ingest.services.start_run import request_of
 from ingest.timeutil import parse_utc, utc_iso
 from ingest.wiring import Deps
@@ -241,11 +243,16 @@ def _resume(deps: Deps, run: RunContext, client: BulkDataClient) -> JobState | N
     job_url = str(run.resume_job_url)
     claim = deps.store.get_server_job(strip_query(job_url))
     try:
-        client.check_status(job_url)
+        status = client.check_status(job_url)
     except TransientError:
         raise  # retried; the job is kept for the next run if the server stays down
     except BulkDataError as error:
         _abandon(deps, run, f"{type(error).__name__}: {error}")
+        return None
+    landed = {record.index for record in deps.store.list_landed_files(run.run_id)}
+    unfinishable = _files_expired(status, deps) or _downloads_spent(deps, run, client, landed)
+    if unfinishable and not _all_landed(deps, run, landed):
+        _abandon(deps, run, unfinishable)
         return None
     return JobState(
         status="accepted",
@@ -254,6 +261,43 @@ def _resume(deps: Deps, run: RunContext, client: BulkDataClient) -> JobState | N
         adopted=True,
         started_by_us=bool(claim and claim.started_by_us and claim.run_id == run.run_id),
     )
+
+
+def _files_expired(status: ExportInProgress | ExportComplete, deps: Deps) -> str | None:
+    """Why a completed job's files can no longer be fetched, when its status says so: AB2D still answers
+    the manifest of a job whose files expired (Expires: 72 h after completion; its downloads then answer
+    500 "The file is not present as it has expired"), so a resume a month later (the next scheduled run)
+    failed for every file, and only the run after it started over. A server's Expires is read against
+    its own clock (its Date header)."""
+    if not isinstance(status, ExportComplete) or status.expires is None:
+        return None
+    now = status.server_time or deps.clock()
+    if status.expires > now:
+        return None
+    return f"its files expired at {utc_iso(status.expires)} (the server's Expires; its clock says {utc_iso(now)})"
+
+
+def _downloads_spent(deps: Deps, run: RunContext, client: BulkDataClient, landed: set[int]) -> str | None:
+    """Why a file still to land cannot be fetched again: it used the downloads a server allows per file
+    (AB2D: six, one kept in reserve; ``DownloadBudget``), counted across the earlier run's attempts."""
+    limit = DownloadBudget(lambda: 0, client.profile.max_downloads_per_file, "").limit
+    if limit is None:
+        return None
+    used = deps.store.downloads_per_file(run.run_id)
+    spent = sorted(index for index, count in used.items() if count >= limit and index not in landed)
+    if not spent:
+        return None
+    return (
+        f"file #{spent[0]} was requested {limit} times, all the downloads the server allows per file but the "
+        "one kept in reserve"
+    )
+
+
+def _all_landed(deps: Deps, run: RunContext, landed: set[int]) -> bool:
+    """Every file of the earlier run's export landed (it failed later: curation, the announcement):
+    its resume needs no download, and its landed files, perhaps announced already, must stay."""
+    listed = (deps.store.get_run(run.source, run.run_id) or {}).get("file_count")
+    return listed is not None and len(landed) >= int(listed)
 
 
 def _abandon(deps: Deps, run: RunContext, why: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -232,3 +232,38 @@ def test_a_later_emulator_continues_the_timeline_of_an_earlier_one(start: Any, c
     assert manifest_one["transactionTime"] == manifest_two["transactionTime"]
     resources_one = _resources(one, manifest_one, "ExplanationOfBenefit")
     assert resources_one == _resources(two, manifest_two, "ExplanationOfBenefit")
+
+
+def test_a_cancelled_claim_version_never_becomes_active_again() -> None:
+    """BFD cancels a version when it is adjusted and never revises it afterwards: a revision in place
+    of the version an adjustment cancelled in the same load would make two versions of one family
+    active (the fault soak found one: seed 1, 40 patients, bcda, the sixth data load)."""
+    population = Population(seed=1, patients=40, load_time=datetime(2026, 6, 1, tzinfo=UTC))
+    for month in range(1, 6):
+        moment = datetime(2026, 6, 1, tzinfo=UTC) + timedelta(days=30 * month)
+        population.advance(moment, changes_after=moment - timedelta(days=29))
+    revived = []
+    for bene in population.beneficiaries:
+        cancelled_at: dict[str, datetime] = {}
+        for revision in sorted(population.revisions(bene), key=lambda r: r.last_updated):
+            if revision.resource_type != "ExplanationOfBenefit":
+                continue
+            if revision.status == "cancelled":
+                cancelled_at.setdefault(revision.id, revision.last_updated)
+            elif revision.id in cancelled_at:
+                revived.append(f"{revision.id}: cancelled {cancelled_at[revision.id]}, active {revision.last_updated}")
+    assert revived == []
+
+
+def test_no_two_beneficiaries_share_a_claim_group_or_a_claim_id() -> None:
+    """BFD's ids are unique; random ones collided (seed 8, 1,000 patients: one claim group id of two
+    beneficiaries, whose families the truth and the claims views then merged differently; the soak
+    found one in its 98th AB2D run)."""
+    population = Population(seed=8, patients=1000, load_time=datetime(2026, 6, 1, tzinfo=UTC))
+    owners: dict[str, set[int]] = defaultdict(set)
+    for bene in population.beneficiaries:
+        for revision in population.revisions(bene):
+            if revision.resource_type == "ExplanationOfBenefit":
+                owners[f"group {revision.group_id}"].add(bene.index)
+                owners[f"claim {revision.clm_id}"].add(bene.index)
+    assert [name for name, benes in owners.items() if len(benes) > 1] == []
