@@ -29,5 +29,11 @@ INGEST_ERRORS = (RUN_IN_PROGRESS, CONFIGURATION, VERIFICATION, EXPORT_TIMED_OUT,
 #: concurrency limit): the function did not run, so retrying it is always safe.
 LAMBDA_THROTTLED = "Lambda.TooManyRequestsException"
 
+#: What Step Functions reports when a function ran out of time: ``Sandbox.Timedout`` from current
+#: runtimes, ``Lambda.Unknown`` where Lambda gives no error type (a timeout on older runtimes, or out
+#: of memory). The HTTP bounds make a slow server a TransientError first (timeouts nest), so these
+#: mean something else held the step up; the idempotent steps try once more before the failure path.
+LAMBDA_TIMED_OUT = ("Sandbox.Timedout", "Lambda.Unknown")
+
 #: Catch-all of the failure path: everything not retried ends in "Record the failure".
 ALL = "States.ALL"

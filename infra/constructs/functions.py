@@ -40,9 +40,9 @@ class FunctionSpec:
 
 # Timeouts nest: every step that talks to the server has room for its requests to run to their HTTP
 # bounds (bulkfhir.request_seconds_at_most: 95 s each with the client's timeouts), so a slow server
-# raises a TransientError, which is retried, before Lambda ends the step (a Lambda timeout is not
-# retried, and the failure path would cancel the server's job). tests/infra/test_infra_timeouts_nest.py
-# pins the arithmetic.
+# raises a TransientError, which is retried, before Lambda ends the step (a Lambda timeout is retried
+# once on Authenticate and Check export status only, and then the failure path cancels the server's
+# job: workflow_retry.retry_timed_out). tests/infra/test_infra_timeouts_nest.py pins the arithmetic.
 SPECS: dict[str, FunctionSpec] = {
     "start_run": FunctionSpec(
         256,

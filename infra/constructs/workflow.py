@@ -28,7 +28,7 @@ from infra import error_names as errors
 from infra.config import IngestConfig
 from infra.constructs.download_map import build_download_map, build_rebuild_map
 from infra.constructs.log_groups import encrypted_log_group, vended_log_group_name
-from infra.constructs.workflow_retry import retry_transient
+from infra.constructs.workflow_retry import retry_timed_out, retry_transient
 from infra.constructs.workflow_role import (
     add_distributed_map_policy,
     add_execution_read_policy,
@@ -94,6 +94,8 @@ class Workflow(Construct):
         authenticate = self._task("Authenticate", functions["authenticate"], "$.auth")
         kick_off = self._task("Kick off export", functions["kick_off"], "$.job")
         check = self._task("Check export status", functions["check_status"], "$.poll")
+        for step in (authenticate, check):
+            retry_timed_out(step)
         download = build_download_map(
             self,
             function=functions["download_file"],

@@ -20,6 +20,8 @@ VERIFICATION_RETRY = (5, 2, 2)
 #: waits for a wave of 15-minute downloads to finish instead of failing its files.
 THROTTLING_RETRY = (2, 2, 12)
 THROTTLING_MAX_DELAY_SECONDS = 300
+#: A function that ran out of time: once more, after 10 s.
+TIMED_OUT_RETRY = (10, 2, 1)
 
 
 def retry_transient(task: tasks.LambdaInvoke) -> None:
@@ -36,6 +38,20 @@ def retry_transient(task: tasks.LambdaInvoke) -> None:
         jitter_strategy=sfn.JitterType.FULL,
     )
     _retry(task, errors.TRANSIENT, TRANSIENT_RETRY)
+
+
+def retry_timed_out(task: tasks.LambdaInvoke) -> None:
+    """A step that may simply run again (it asks the server and overwrites what it wrote: Authenticate,
+    Check export status) tries once more when Lambda ended it, instead of the failure path cancelling
+    the server's job on the first timeout (issue #14, item 9). Kick off export is not one: a second
+    kick-off may start a second job."""
+    interval, backoff_rate, max_attempts = TIMED_OUT_RETRY
+    task.add_retry(
+        errors=list(errors.LAMBDA_TIMED_OUT),
+        interval=Duration.seconds(interval),
+        backoff_rate=backoff_rate,
+        max_attempts=max_attempts,
+    )
 
 
 def retry_verification(task: tasks.LambdaInvoke) -> None:

@@ -17,6 +17,9 @@ from ingest.curation import should_curate
 
 MAIN_TASKS = ("Start run", "Authenticate", "Kick off export", "Check export status", "Resolve claims", "Finalize run")
 LAMBDA_THROTTLED = "Lambda.TooManyRequestsException"
+LAMBDA_TIMED_OUT = ("Sandbox.Timedout", "Lambda.Unknown")
+#: steps that may run again as they are (they ask the server and overwrite what they wrote)
+RERUNNABLE = ("Authenticate", "Check export status")
 LAMBDA_SERVICE_ERRORS = {
     "Lambda.ClientExecutionTimeoutException",
     "Lambda.ServiceException",
@@ -186,8 +189,29 @@ def test_retry_policy(asl: dict[str, Any]) -> None:
                 "BackoffRate": 2,
                 "MaxAttempts": 2,
             }
+        elif name in RERUNNABLE:
+            assert set(retries) == {("TransientError",), (LAMBDA_THROTTLED,), LAMBDA_TIMED_OUT}
         else:
             assert set(retries) == {("TransientError",), (LAMBDA_THROTTLED,)}
+
+
+def test_only_the_rerunnable_steps_try_again_when_lambda_ended_them(asl: dict[str, Any]) -> None:
+    """Issue #14, item 9: a Lambda timeout of a poll or a token request must not send the run down the
+    failure path, which cancels the server's job; a kick-off (a second job), a download (its own
+    budget and checkpoints) or Finalize (the watermark) must not simply run again."""
+    timed_out: dict[str, list[Any]] = {
+        name: [r for r in state["Retry"] if tuple(r["ErrorEquals"]) == LAMBDA_TIMED_OUT]
+        for name, state in all_states(asl)
+        if state["Type"] == "Task"
+    }
+    assert {name for name, found in timed_out.items() if found} == set(RERUNNABLE)
+    for name in RERUNNABLE:
+        assert timed_out[name] == [
+            {"ErrorEquals": list(LAMBDA_TIMED_OUT), "IntervalSeconds": 10, "BackoffRate": 2, "MaxAttempts": 1}
+        ]
+        # each error is matched by this retrier only (Step Functions takes the first that matches)
+        names = [error for r in dict(all_states(asl))[name]["Retry"] for error in r["ErrorEquals"]]
+        assert all(names.count(error) == 1 for error in LAMBDA_TIMED_OUT), name
 
 
 def test_every_lambda_task_retries_throttling_with_jittered_backoff(asl: dict[str, Any]) -> None:
@@ -219,7 +243,8 @@ def test_error_names_in_the_definition_are_the_error_classes(asl: dict[str, Any]
         for rule in (*state.get("Retry", []), *state.get("Catch", []))
         for error in rule["ErrorEquals"]
     }
-    application = used - LAMBDA_SERVICE_ERRORS - {LAMBDA_THROTTLED, error_names.ALL}
+    application = used - LAMBDA_SERVICE_ERRORS - {LAMBDA_THROTTLED, *LAMBDA_TIMED_OUT, error_names.ALL}
+    assert error_names.LAMBDA_TIMED_OUT == LAMBDA_TIMED_OUT
     assert application == {"TransientError", "VerificationError"}
     assert application <= set(error_names.BULKFHIR_ERRORS) | set(error_names.INGEST_ERRORS)
 
