@@ -1,7 +1,7 @@
 """Timeouts nest (issue #14, item 9): every step that talks to the server has room for its requests to
 run to their HTTP bounds, so that a slow server raises a TransientError (retried) before Lambda ends
-the step (retried once on the steps that may run again, then the failure path cancels the job). And Check export status has the memory for
-the largest manifest the client accepts."""
+the step (retried once on the steps that may run again, then the failure path cancels the job).
+And Check export status has the memory for the largest manifest the client accepts."""
 
 from __future__ import annotations
 
