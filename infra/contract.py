@@ -25,6 +25,15 @@ POWERTOOLS = {
     "POWERTOOLS_LOG_LEVEL": "INFO",
 }
 
+#: Finalize's metric for a run that landed in part (its execution succeeds, its watermark stays), with
+#: the dimensions it carries: Powertools' ``service`` and the run's ``Source``. The stack alarms on it.
+RUNS_PARTIAL_METRIC = "RunsPartial"
+
+
+def run_metric_dimensions(source: str) -> dict[str, str]:
+    return {"service": POWERTOOLS["POWERTOOLS_SERVICE_NAME"], "Source": source}
+
+
 #: The Lambdas, in the order the state machine calls them; handler ``ingest.handlers.<name>.handler``.
 HANDLERS = ("start_run", "authenticate", "kick_off", "check_status", "download_file", "curate_file", "plan_rebuild",
             "resolve_claims", "finalize", "record_failure")  # fmt: skip

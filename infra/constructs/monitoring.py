@@ -1,4 +1,4 @@
-"""Alarms on failed, timed-out and aborted runs, to an encrypted SNS topic (optionally e-mailed).
+"""Alarms on failed, timed-out, aborted and partial runs, to an encrypted SNS topic (optionally e-mailed).
 
 The Lambdas themselves put ``ExportLanded`` and ``ExportFailed`` on the default event bus
 (docs/architecture.md §6); subscribe a rule to those for richer notifications than these alarms.
@@ -16,6 +16,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from infra import contract
 from infra.config import IngestConfig
 
 _CLOUDWATCH = "cloudwatch.amazonaws.com"
@@ -44,6 +45,23 @@ class Monitoring(Construct):
                 ("RunAborted", state_machine.metric_aborted(), "An export run was stopped by hand."),
             )
         }  # fmt: skip
+        # A run that landed in part succeeds (its files are kept and curated) and holds its watermark,
+        # so the next run asks again; without an alarm nobody would notice a server that keeps
+        # failing the same outputs every month.
+        for source in config.sources:
+            metric = cloudwatch.Metric(
+                namespace=contract.POWERTOOLS["POWERTOOLS_METRICS_NAMESPACE"],
+                metric_name=contract.RUNS_PARTIAL_METRIC,
+                dimensions_map=contract.run_metric_dimensions(source.name),
+            )
+            description = (
+                f"A run of source {source.name} landed in part: the server reported outputs it failed to "
+                "export (the ExportLanded event's and the run ledger's 'partial'); the watermark stayed, so "
+                "the next run asks again."
+            )
+            self.alarms[f"RunPartial-{source.name}"] = self._build_alarm(
+                f"RunPartial-{source.name}", metric, description
+            )
 
     def _build_topic(self, key: kms.Key) -> sns.Topic:
         # CloudWatch publishes the alarms to the encrypted topic, so it may use the key for that.

@@ -85,3 +85,32 @@ def test_the_iam_item_prefixes_are_the_stores() -> None:
     from ingest.adapters import dynamo_store
 
     assert sorted(contract.TABLE_ITEMS.values()) == sorted(dynamo_store.KEY_PREFIXES)
+
+
+def test_the_partial_run_alarm_watches_the_metric_finalize_emits() -> None:
+    """CloudWatch matches a metric by namespace, name and the exact set of dimensions: the alarm's
+    must be those of the EMF document Finalize's handler writes for a partial run, and none is written
+    for a whole one."""
+    from aws_lambda_powertools import Metrics
+
+    from ingest.handlers.finalize import add_run_metrics
+
+    summary = {"files": 3, "records": 10, "bytes": 99, "claims": {}, "partial": "1 of 3 outputs failed: Patient"}
+    metrics = Metrics(
+        namespace=contract.POWERTOOLS["POWERTOOLS_METRICS_NAMESPACE"],
+        service=contract.POWERTOOLS["POWERTOOLS_SERVICE_NAME"],
+    )
+    add_run_metrics(metrics, "bcda-sandbox", summary)
+    document = metrics.serialize_metric_set()
+    (directive,) = document["_aws"]["CloudWatchMetrics"]
+    assert directive["Namespace"] == contract.POWERTOOLS["POWERTOOLS_METRICS_NAMESPACE"]
+    assert contract.RUNS_PARTIAL_METRIC in {m["Name"] for m in directive["Metrics"]}
+    assert document[contract.RUNS_PARTIAL_METRIC] == [1.0]
+    (dimension_names,) = directive["Dimensions"]
+    dimensions = {name: document[name] for name in dimension_names}
+    assert dimensions == contract.run_metric_dimensions("bcda-sandbox")
+    metrics.clear_metrics()
+
+    add_run_metrics(metrics, "bcda-sandbox", {**summary, "partial": None})
+    assert contract.RUNS_PARTIAL_METRIC not in metrics.serialize_metric_set()
+    metrics.clear_metrics()

@@ -62,7 +62,9 @@ def test_alarms_on_failed_timed_out_and_aborted_runs_to_an_encrypted_topic(defau
     topic_id, topic = next(iter(default.resources("AWS::SNS::Topic").items()))
     assert "StorageKey" in dumps(topic["Properties"]["KmsMasterKeyId"])
     alarms = {
-        a["Properties"]["MetricName"]: a["Properties"] for a in default.resources("AWS::CloudWatch::Alarm").values()
+        a["Properties"]["MetricName"]: a["Properties"]
+        for a in default.resources("AWS::CloudWatch::Alarm").values()
+        if a["Properties"]["Namespace"] == "AWS/States"
     }
     assert set(alarms) == {"ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted"}
     for alarm in alarms.values():
@@ -71,6 +73,31 @@ def test_alarms_on_failed_timed_out_and_aborted_runs_to_an_encrypted_topic(defau
         assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
         assert alarm["TreatMissingData"] == "notBreaching"
         assert alarm["AlarmActions"] == [{"Ref": topic_id}]
+
+
+def test_an_alarm_per_source_on_runs_that_landed_in_part(default: Synth, variant: Synth) -> None:
+    """A partial run succeeds and holds its watermark (issue #14, item 4): Finalize's RunsPartial metric,
+    with the dimensions Powertools gives it (service and Source), is what tells the operator."""
+    for synth, sources in ((default, {"bcda-sandbox"}), (variant, {"bcda-sandbox", "ab2d-prod"})):
+        topic_id = next(iter(synth.resources("AWS::SNS::Topic")))
+        partial = [
+            a["Properties"]
+            for a in synth.resources("AWS::CloudWatch::Alarm").values()
+            if a["Properties"]["MetricName"] == "RunsPartial"
+        ]
+        by_source = {}
+        for alarm in partial:
+            dimensions = {d["Name"]: d["Value"] for d in alarm["Dimensions"]}
+            assert alarm["Namespace"] == "BulkFhirIngest"
+            assert dimensions.keys() == {"service", "Source"}
+            assert dimensions["service"] == "bulk-fhir-ingest"
+            assert (alarm["Statistic"], alarm["Period"], alarm["Threshold"]) == ("Sum", 300, 1)
+            assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+            assert alarm["TreatMissingData"] == "notBreaching"
+            assert alarm["AlarmActions"] == [{"Ref": topic_id}]
+            assert dimensions["Source"] in alarm["AlarmDescription"]
+            by_source[dimensions["Source"]] = alarm
+        assert by_source.keys() == sources and len(partial) == len(sources)
 
 
 def test_topic_accepts_only_tls(default: Synth) -> None:
