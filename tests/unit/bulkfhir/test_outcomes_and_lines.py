@@ -47,6 +47,15 @@ def outcome(*issues: dict[str, object]) -> bytes:
             outcome({"severity": "fatal", "code": "exception", "details": {"text": "Claim export aborted"}}),
             "failed-output",
         ),
+        # AB2D's worker (PatientClaimsProcessorImpl.handleException -> FHIRUtil.getErrorOutcome): the
+        # root cause of a failure to fetch one beneficiary's claims from BFD, naming no beneficiary.
+        # Those claims are in no file of the export: the run is partial, and the next asks again.
+        (
+            outcome(
+                {"severity": "error", "code": "invalid", "details": {"text": "SocketTimeoutException: Read timed out"}}
+            ),
+            "failed-output",
+        ),
         (b"<html>oops</html>", "failed-output"),
         (b'{"resourceType":"Patient","id":"1"}', "failed-output"),
     ],
