@@ -100,6 +100,9 @@ def test_the_partial_run_alarm_watches_the_metric_finalize_emits() -> None:
         namespace=contract.POWERTOOLS["POWERTOOLS_METRICS_NAMESPACE"],
         service=contract.POWERTOOLS["POWERTOOLS_SERVICE_NAME"],
     )
+    # Powertools' Metrics instances share one set: start from none (an in-process local run of the
+    # same worker leaves its own, metrics being disabled there and never flushed)
+    metrics.clear_metrics()
     add_run_metrics(metrics, "bcda-sandbox", summary)
     document = metrics.serialize_metric_set()
     (directive,) = document["_aws"]["CloudWatchMetrics"]
