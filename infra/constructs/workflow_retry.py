@@ -37,7 +37,7 @@ def retry_transient(task: tasks.LambdaInvoke) -> None:
         max_delay=Duration.seconds(THROTTLING_MAX_DELAY_SECONDS),
         jitter_strategy=sfn.JitterType.FULL,
     )
-    _retry(task, errors.TRANSIENT, TRANSIENT_RETRY)
+    _retry(task, (errors.TRANSIENT,), TRANSIENT_RETRY)
 
 
 def retry_timed_out(task: tasks.LambdaInvoke) -> None:
@@ -45,22 +45,16 @@ def retry_timed_out(task: tasks.LambdaInvoke) -> None:
     Check export status) tries once more when Lambda ended it, instead of the failure path cancelling
     the server's job on the first timeout (issue #14, item 9). Kick off export is not one: a second
     kick-off may start a second job."""
-    interval, backoff_rate, max_attempts = TIMED_OUT_RETRY
-    task.add_retry(
-        errors=list(errors.LAMBDA_TIMED_OUT),
-        interval=Duration.seconds(interval),
-        backoff_rate=backoff_rate,
-        max_attempts=max_attempts,
-    )
+    _retry(task, errors.LAMBDA_TIMED_OUT, TIMED_OUT_RETRY)
 
 
 def retry_verification(task: tasks.LambdaInvoke) -> None:
     """A landed file failed its checks (truncated body, checksum): download it again, twice at most."""
-    _retry(task, errors.VERIFICATION, VERIFICATION_RETRY)
+    _retry(task, (errors.VERIFICATION,), VERIFICATION_RETRY)
 
 
-def _retry(task: tasks.LambdaInvoke, error: str, policy: tuple[int, int, int]) -> None:
+def _retry(task: tasks.LambdaInvoke, names: tuple[str, ...], policy: tuple[int, int, int]) -> None:
     interval, backoff_rate, max_attempts = policy
     task.add_retry(
-        errors=[error], interval=Duration.seconds(interval), backoff_rate=backoff_rate, max_attempts=max_attempts
+        errors=list(names), interval=Duration.seconds(interval), backoff_rate=backoff_rate, max_attempts=max_attempts
     )
