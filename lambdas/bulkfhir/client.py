@@ -51,6 +51,7 @@ from bulkfhir.profiles import (
     profile_for,
 )
 from bulkfhir.progress import parse_progress
+from bulkfhir.remote_only import refuse_local_peers
 from bulkfhir.tokens import TokenProvider
 
 logger = logging.getLogger(__name__)
@@ -189,6 +190,9 @@ class BulkDataClient:
         self._allow_loopback = is_loopback(self.api_root)
         self._trusted_hosts = _parse_hosts(config.file_hosts)
         self._session = session or new_session()
+        if not self._allow_loopback:
+            # and where a name's DNS answer changes after the check (remote_only.py)
+            refuse_local_peers(self._session)
         self._clock = clock
         self._timeout = (config.connect_timeout, config.read_timeout)
         self._token_url = require_secure_url(config.token_url, "token_url") if config.token_url else None

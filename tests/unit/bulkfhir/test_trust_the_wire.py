@@ -4,6 +4,7 @@ spelling of this machine's address."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import socket
 import threading
@@ -255,3 +256,78 @@ def test_a_name_that_resolves_to_this_machine_is_refused_too(transport, monkeypa
             bcda(transport).check_status(STATUS_URL)
     finally:
         _http._resolve.cache_clear()
+
+
+class _SilentListener:
+    """A TCP listener on 127.0.0.1 that accepts and records what a client sends, never answering."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.port = self.sock.getsockname()[1]
+        self.received = bytearray()
+        self.connections = 0
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            with conn:
+                conn.settimeout(2)
+                try:
+                    while chunk := conn.recv(4096):
+                        self.received += chunk
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self.sock.close()
+        self._thread.join(5)
+
+
+def test_a_name_whose_dns_answer_turns_to_this_machine_after_the_check_is_refused_at_connect(monkeypatch):
+    """DNS rebinding: the URL check reads a public address, the connection then gets 127.0.0.1 (in
+    Lambda, the Runtime API). The connection's own peer is checked, before a byte is sent on it."""
+    listener = _SilentListener()
+    real = socket.getaddrinfo
+
+    def connect_resolution(host, *args, **kwargs):
+        if host == "rebound.example":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", listener.port))]
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(_http, "_resolve", lambda name: (ipaddress.ip_address("93.184.216.34"),))
+    monkeypatch.setattr(socket, "getaddrinfo", connect_resolution)
+    try:
+        config = ServerConfig(
+            api="bcda", base_url=f"https://rebound.example:{listener.port}", connect_timeout=2, read_timeout=2
+        )
+        client = BulkDataClient(config, CREDS)
+        with pytest.raises(UnexpectedResponseError, match="an address of this machine"):
+            client.check_status(f"https://rebound.example:{listener.port}/api/v2/jobs/1")
+    finally:
+        listener.close()
+    assert listener.received == b""  # not even a TLS hello
+
+
+def test_only_a_client_whose_server_is_elsewhere_checks_its_peers_and_a_test_transport_stays():
+    from requests.adapters import HTTPAdapter
+
+    from bulkfhir.client import new_session
+    from bulkfhir.remote_only import RemoteOnlyAdapter
+
+    remote = BulkDataClient(ServerConfig(api="bcda", base_url=BASE), CREDS, session=new_session(pool_size=24))
+    adapters = remote._session.adapters
+    assert {type(adapters[p]) for p in ("https://", "http://")} == {RemoteOnlyAdapter}
+    assert adapters["https://"]._pool_maxsize == 24
+    local = BulkDataClient(ServerConfig(api="bcda", base_url="http://127.0.0.1:9"), CREDS, session=new_session())
+    assert type(local._session.adapters["https://"]) is HTTPAdapter
+    transport = CannedTransport()
+    canned = BulkDataClient(ServerConfig(api="bcda", base_url=BASE), CREDS, session=session_with(transport))
+    assert canned._session.adapters["https://"] is transport
