@@ -1,7 +1,7 @@
 """`bulk-ingest views eval --view VIEW.json --input RESOURCES.ndjson [--format ndjson|csv|table]`
 
-Evaluates a SQL on FHIR v2 ViewDefinition over an NDJSON file (``.ndjson`` or ``.ndjson.gz``, or
-``-`` for standard input) with the engine the curation runs, and prints its rows: ``ndjson`` one
+Evaluates a SQL on FHIR v2 ViewDefinition over an NDJSON file (plain or gzip, a pipe such as
+``<(zcat …)``, or ``-`` for standard input) with the engine the curation runs, and prints its rows: ``ndjson`` one
 JSON object per row (keys in column order; a collection column as an array, ``[]`` when empty; a
 missing value ``null``), ``csv``, or an aligned ``table``. Resources of other types are skipped.
 A view that is not valid, or a resource that breaks it (a non-collection column with several
@@ -36,22 +36,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     evaluate.add_argument("--format", choices=FORMATS, default="ndjson", help="output format (default ndjson)")
 
 
-def _problem(args: argparse.Namespace) -> str | None:
-    """What is wrong with the arguments themselves (checked before the engine is imported)."""
-    if not args.view.is_file():
-        return f"--view {args.view}: no such file"
-    if args.input != "-" and not Path(args.input).is_file():
-        return f"--input {args.input}: no such file"
+def _unreadable(option: str, path: Path) -> str | None:
+    """A path that cannot be read as a file. A pipe is one (``--input <(zcat export.ndjson.gz)``)."""
+    if not path.exists():
+        return f"{option} {path}: no such file"
+    if path.is_dir():
+        return f"{option} {path}: a folder, not a file"
     return None
 
 
+def _problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with the arguments themselves (checked before the engine is imported)."""
+    return _unreadable("--view", args.view) or (None if args.input == "-" else _unreadable("--input", Path(args.input)))
+
+
 def _lines(source: str) -> Iterator[bytes]:
-    if source == "-":
-        yield from sys.stdin.buffer
-        return
-    opener: Any = gzip.open if source.endswith(".gz") else open
-    with opener(source, "rb") as lines:
-        yield from lines
+    """The lines of a file, a pipe or standard input, gunzipped when they start as gzip does (a pipe
+    or standard input has no name that says so)."""
+    stream: Any = sys.stdin.buffer if source == "-" else open(source, "rb")  # noqa: SIM115 - closed below
+    try:
+        if stream.peek(2)[:2] == b"\x1f\x8b":
+            with gzip.GzipFile(fileobj=stream) as unzipped:
+                yield from unzipped
+        else:
+            yield from stream
+    finally:
+        if stream is not sys.stdin.buffer:
+            stream.close()
 
 
 def _cell(value: Any) -> str:

@@ -91,3 +91,32 @@ def test_several_values_in_a_non_collection_column_is_an_error_never_a_pick(
 def test_its_own_arguments_exit_2_before_anything_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = _run(capsys, "--view", str(tmp_path / "missing.json"), "--input", str(tmp_path / "x.ndjson"))
     assert code == 2 and err == f"bulk-ingest views eval: --view {tmp_path / 'missing.json'}: no such file\n"
+
+
+def test_a_pipe_is_read_as_input_and_a_folder_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--input <(zcat export.ndjson.gz)`` is a pipe, not a regular file: it was refused as no such file."""
+    import os
+    import threading
+
+    view, data = _files(tmp_path, VIEW, PATIENTS)[1], tmp_path / "in.ndjson"
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    # gzip through a pipe (no name to say so): `--input <(cat export.ndjson.gz)`
+    writer = threading.Thread(target=lambda: fifo.write_bytes(gzip.compress(data.read_bytes())))
+    writer.start()
+    code, out, err = _run(capsys, "--view", view, "--input", str(fifo))
+    writer.join(5)
+    assert (code, err) == (0, "") and len(out.splitlines()) == 2
+
+    # and gzip on standard input: `zcat -f … | gzip | bulk-ingest views eval --input -`
+    import io
+    import sys
+
+    stdin = io.TextIOWrapper(io.BufferedReader(io.BytesIO(gzip.compress(data.read_bytes()))))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sys, "stdin", stdin)
+        code, out, err = _run(capsys, "--view", view, "--input", "-")
+    assert (code, err) == (0, "") and len(out.splitlines()) == 2
+
+    code, _, err = _run(capsys, "--view", view, "--input", str(tmp_path))
+    assert code == 2 and err == f"bulk-ingest views eval: --input {tmp_path}: a folder, not a file\n"
