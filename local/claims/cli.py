@@ -46,6 +46,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=formats.FORMATS, default="table", help="output format (default table)")
 
 
+def root_problem(args: argparse.Namespace) -> str | None:
+    """A --state-dir that is not there, or a folder option naming a file (bad arguments: exit 2)."""
+    if args.state_dir is not None:
+        if not args.state_dir.exists():
+            return f"--state-dir {args.state_dir}: no such folder"
+        if not args.state_dir.is_dir():
+            return f"--state-dir {args.state_dir}: a file, not a folder"
+    elif Path(args.out).exists() and not Path(args.out).is_dir():
+        return f"--out {args.out}: a file, not a folder"
+    return None
+
+
 def data_root(args: argparse.Namespace) -> Path:
     """The folder holding curated/: a state dir's bucket mirror (objects/), or the out folder."""
     if args.state_dir is not None:
@@ -60,8 +72,9 @@ def run(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] | Non
         from local.claims import athena  # noqa: PLC0415 - the AWS path only
 
         return athena.run(args, out, err)
-    if args.region or args.profile:
-        err.write("bulk-ingest claims: --region and --profile go with --stack\n")
+    problem = "--region and --profile go with --stack" if args.region or args.profile else root_problem(args)
+    if problem:
+        err.write(f"bulk-ingest claims: {problem}\n")
         return 2
     return _answer_locally(args, out, err)
 

@@ -128,6 +128,18 @@ def _check_emulator(args: argparse.Namespace) -> None:
         arguments.in_range("--export-hours", args.export_hours, 0.001)
 
 
+def _check_emulator_types(flavor: str, version: str, types: tuple[str, ...]) -> None:
+    """The built-in emulator's types are known: one that it does not export is an argument problem here,
+    not a refused kick-off after the synthesis (a real server decides its own)."""
+    from local.emulator.flavors import ab2d_kickoff, bcda_kickoff, smart  # noqa: PLC0415 - loaded with the config
+
+    served = {"bcda": bcda_kickoff.SUPPORTED[version], "ab2d": ab2d_kickoff.TYPES, "smart": smart.TYPES}[flavor]
+    unknown = [kind for kind in types if kind not in served]
+    if unknown:
+        api = f"{flavor} {version}" if flavor == "bcda" else flavor
+        raise ArgumentProblem(f"--types {unknown[0]}: the built-in {api} emulator exports {', '.join(served)}")
+
+
 def _check_real_server(args: argparse.Namespace) -> None:
     given = [_option(name) for name in _EMULATOR_OPTIONS if getattr(args, name) is not None]
     if given:
@@ -149,6 +161,8 @@ def check(args: argparse.Namespace) -> None:
     arguments.since(args.since)
     arguments.export(args.export, args.api or args.flavor)
     args.types = arguments.types(args.types)
+    if args.api is None and args.types:
+        _check_emulator_types(args.flavor, args.api_version or "v2", args.types)
     arguments.in_range("--concurrency", args.concurrency, 1, arguments.MAX_CONCURRENCY)
     if args.wait_scale is not None:
         arguments.in_range("--wait-scale", args.wait_scale, 0)

@@ -45,6 +45,10 @@ def _problem(args: argparse.Namespace) -> str | None:
         return "--views is for the local engine: the stack has the views folder its cdk.json names"
     if args.views is not None and not args.views.is_dir():
         return f"--views {args.views}: no such folder"
+    if args.stack is None:
+        from local.claims.cli import root_problem  # noqa: PLC0415 - the local engine only
+
+        return root_problem(args)
     return None
 
 

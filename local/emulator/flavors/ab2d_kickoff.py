@@ -13,6 +13,8 @@ from local.emulator.state import State
 from local.emulator.wire import Request, Response, json_response
 
 OUTPUT_FORMATS = ("application/fhir+ndjson", "application/ndjson", "ndjson")
+#: AB2D exports claims only
+TYPES = ("ExplanationOfBenefit",)
 EST = timezone(timedelta(hours=-5))
 SINCE_FLOOR = {"v1": datetime(2020, 2, 13, tzinfo=EST), "v2": datetime(2020, 2, 13, tzinfo=EST)}
 SINCE_FLOOR["v3"] = datetime(2026, 4, 1, tzinfo=EST)
@@ -80,7 +82,7 @@ def kickoff(state: State, request: Request, version: str, group: str) -> Respons
         response = fhir_error(429, TOO_MANY).with_header("Retry-After", "5")
         return response.with_header("Content-Location", ", ".join(job.status_url for job in active))
     kind = request.first("_type")
-    if kind is not None and kind != "ExplanationOfBenefit":
+    if kind is not None and kind not in TYPES:
         return fhir_error(400, "_type must be ExplanationOfBenefit")
     output_format = request.first("_outputFormat")
     if output_format is not None and output_format not in OUTPUT_FORMATS:
