@@ -303,11 +303,16 @@ def _sources(raw: list[Any] | None) -> tuple[SourceConfig, ...]:
     return sources
 
 
+def source_name_problem(name: str) -> str | None:
+    """What is wrong with a source name (it is in S3 keys, table keys and resource names), if anything."""
+    return None if _SOURCE_NAME.match(name) else "must be 1-40 lower-case letters, digits or inner hyphens"
+
+
 def _source(raw: Any, where: str) -> SourceConfig:
     reader = _Reader(_mapping(raw, where), where)
     name = reader.required_str("name")
-    if not _SOURCE_NAME.match(name):
-        raise ConfigError(f"{where}.name: {name!r} must be 1-40 lower-case letters, digits or inner hyphens")
+    if problem := source_name_problem(name):
+        raise ConfigError(f"{where}.name: {name!r} {problem}")
     where = f"{CONTEXT_KEY}.sources[{name}]"
     reader.where = where
     api = reader.choice("api", APIS, None)

@@ -140,6 +140,20 @@ def _check_emulator_types(flavor: str, version: str, types: tuple[str, ...]) -> 
         raise ArgumentProblem(f"--types {unknown[0]}: the built-in {api} emulator exports {', '.join(served)}")
 
 
+def _check_views(folder: Path) -> None:
+    """The user's views as synthesis reads them (the views engine is pure Python): a bad one is one
+    line now, not a traceback of the synthesis."""
+    if not folder.is_dir():
+        raise ArgumentProblem(f"--views {folder}: no such folder")
+    from views import ViewError  # noqa: PLC0415 - light, and only with --views
+    from views.catalog import load_tables  # noqa: PLC0415
+
+    try:
+        load_tables(folder)
+    except ViewError as error:
+        raise ArgumentProblem(f"--views {folder}: {error}") from None
+
+
 def _check_real_server(args: argparse.Namespace) -> None:
     given = [_option(name) for name in _EMULATOR_OPTIONS if getattr(args, name) is not None]
     if given:
@@ -149,6 +163,12 @@ def _check_real_server(args: argparse.Namespace) -> None:
     arguments.server_url(args.base_url)
     if args.token_url:
         arguments.server_url(args.token_url, "--token-url")
+    from local.runner.credentials import credentials_from_options  # noqa: PLC0415 - light; only with --api
+
+    try:
+        credentials_from_options(args)  # the same attributes as LocalRunOptions: read now, not after start-up
+    except LocalRunError as error:
+        raise ArgumentProblem(str(error)) from None
     args.flavor, args.scenario, args.patients, args.seed, args.advance_days = args.api, "none", 100, 1, 0.0
 
 
@@ -167,6 +187,13 @@ def check(args: argparse.Namespace) -> None:
     if args.wait_scale is not None:
         arguments.in_range("--wait-scale", args.wait_scale, 0)
     arguments.writable_directory(args.out, "--out")
+    if args.source_name is not None:
+        from infra.config import source_name_problem  # noqa: PLC0415 - the stack's own rule (light)
+
+        if problem := source_name_problem(args.source_name):
+            raise ArgumentProblem(f"--source-name {args.source_name!r}: {problem}")
+    if args.views is not None:
+        _check_views(args.views)
     if args.state_dir is not None:
         from local.runner.snapshot import check_writable, load  # noqa: PLC0415 - light; only with --state-dir
 

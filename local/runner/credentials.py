@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any, Protocol
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -12,11 +13,17 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from local.runner.errors import LocalRunError
 
-if TYPE_CHECKING:
-    from local.runner.local_run import LocalRunOptions
+
+class CredentialOptions(Protocol):
+    """What the credentials are read from: LocalRunOptions, or local-run's parsed arguments."""
+
+    client_id: str | None
+    client_secret: str | None
+    private_key: Path | None
+    key_id: str | None
 
 
-def _jwk_from_file(options: LocalRunOptions) -> dict[str, Any]:
+def _jwk_from_file(options: CredentialOptions) -> dict[str, Any]:
     assert options.private_key is not None
     try:
         text = options.private_key.read_text()
@@ -49,7 +56,7 @@ def _jwk_from_file(options: LocalRunOptions) -> dict[str, Any]:
     return jwk
 
 
-def credentials_from_options(options: LocalRunOptions) -> dict[str, Any]:
+def credentials_from_options(options: CredentialOptions) -> dict[str, Any]:
     """The secret's JSON shape, from --client-id/--client-secret/--private-key or BULK_CLIENT_ID/BULK_CLIENT_SECRET."""
     client_id = options.client_id or os.environ.get("BULK_CLIENT_ID")
     if not client_id:

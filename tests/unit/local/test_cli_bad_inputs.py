@@ -66,6 +66,9 @@ def results(tmp_path_factory: pytest.TempPathFactory, busy_port: int) -> dict[st
     damaged = where / "damaged-state"
     damaged.mkdir()
     (damaged / "table.json").write_text('[{"pk": "WATERMARK#x", "sk": "Group/all"')
+    bad_views = where / "bad-views"
+    bad_views.mkdir()
+    (bad_views / "lines.json").write_text('{"resourceType": "ViewDefinition", "resource": "Patient", "select": []}')
     claims = land_bcda_and_ab2d(where / "claims")
     corrupt = where / "corrupt"
     part = next((claims / "curated").rglob("*.parquet"))
@@ -98,6 +101,21 @@ def results(tmp_path_factory: pytest.TempPathFactory, busy_port: int) -> dict[st
         "since-without-zone": ["local-run", "--since", "2026-01-01T00:00:00"],
         "types": ["local-run", "--types", "patient"],
         "types-not-served": ["local-run", "--types", "Patient,Bogus"],
+        "source-name": ["local-run", "--source-name", "BAD_NAME"],
+        "views-missing": ["local-run", "--views", str(where / "missing")],
+        "views-invalid": ["local-run", "--views", str(bad_views)],
+        "api-without-client-id": ["local-run", "--api", "smart", "--base-url", "https://x.org/fhir"],
+        "private-key-missing": [
+            "local-run",
+            "--api",
+            "smart",
+            "--base-url",
+            "https://x.org/fhir",
+            "--client-id",
+            "c",
+            "--private-key",
+            str(where / "missing.jwk.json"),
+        ],
         "types-not-served-ab2d": ["local-run", "--flavor", "ab2d", "--types", "Patient"],
         "claims-state-dir-missing": ["claims", "--state-dir", str(where / "missing")],
         "sql-state-dir-missing": ["sql", "--state-dir", str(where / "missing"), "SELECT 1"],
@@ -139,6 +157,12 @@ ARGUMENT_ERRORS = {
     "types": "--types 'patient': expected comma-separated FHIR resource types",
     # the built-in emulator's types are known: not a kick-off refused after the synthesis
     "types-not-served": "--types Bogus: the built-in bcda v2 emulator exports Patient, Coverage, ExplanationOfBenefit",
+    # these ended in a synthesis traceback (infra.config.ConfigError) or came after the start-up
+    "source-name": "--source-name 'BAD_NAME': must be 1-40 lower-case letters, digits or inner hyphens",
+    "views-missing": "/missing: no such folder",
+    "views-invalid": "bad-views: view lines: select must list at least one select",
+    "api-without-client-id": "a client id is needed: --client-id or BULK_CLIENT_ID",
+    "private-key-missing": "cannot read --private-key",
     "types-not-served-ab2d": "--types Patient: the built-in ab2d emulator exports ExplanationOfBenefit",
     "claims-state-dir-missing": "bulk-ingest claims: --state-dir ",
     "sql-state-dir-missing": "/missing: no such folder",
