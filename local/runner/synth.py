@@ -18,12 +18,17 @@ from typing import Any
 
 from local.runner.errors import LocalRunError
 
+#: the child's exit status for a configuration the stack refuses (its message is the last line)
+_CONFIG_ERROR = 3
+
 
 def synthesize(config: dict[str, Any], outdir: str | None = None) -> dict[str, Any]:
     """The stack's template for this ``"bulk-fhir-ingest"`` configuration."""
     # Imported here: importing aws_cdk starts jsii's node process, which the caller may want quiet.
+    from infra.config import CONTEXT_KEY, load_config  # noqa: PLC0415
+
+    load_config(config)  # a refused configuration is said before jsii's node process starts
     from infra.app_factory import build_app  # noqa: PLC0415
-    from infra.config import CONTEXT_KEY  # noqa: PLC0415
 
     app, stack = build_app({CONTEXT_KEY: config}, bundling=False, nag=False, outdir=outdir)
     template: dict[str, Any] = app.synth().get_stack_by_name(stack.stack_name).template
@@ -49,6 +54,9 @@ def synthesize_in_child(config: dict[str, Any], code_root: Path) -> dict[str, An
             cwd=workdir,
             check=False,
         )
+        if done.returncode == _CONFIG_ERROR:
+            # the configuration local-run built was refused: one line, as the stack would say it
+            raise LocalRunError(done.stderr.strip().splitlines()[-1])
         if done.returncode != 0 or not target.exists():
             raise LocalRunError(f"synthesizing the CDK app failed:\n{done.stderr[-4000:]}")
         template: dict[str, Any] = json.loads(target.read_text())
@@ -57,9 +65,15 @@ def synthesize_in_child(config: dict[str, Any], code_root: Path) -> dict[str, An
 
 def _main(argv: list[str]) -> int:
     """``python -m local.runner.synth TARGET``: the configuration on stdin, the template into TARGET."""
+    from infra.config import ConfigError  # noqa: PLC0415 - light
+
     config = json.loads(sys.stdin.read())
     with tempfile.TemporaryDirectory(prefix="cdk.out-") as outdir:
-        template = synthesize(config, outdir=outdir)
+        try:
+            template = synthesize(config, outdir=outdir)
+        except ConfigError as error:
+            sys.stderr.write(f"the configuration was refused: {error}\n")
+            return _CONFIG_ERROR
     Path(argv[0]).write_text(json.dumps(template))
     return 0
 

@@ -45,3 +45,15 @@ def test_run_options_that_are_execution_input_share_one_template(
         assert config["download_concurrency"] == run.concurrency
         assert config["base_url"] == "http://127.0.0.1:4321"
         assert "types" not in config and "export" not in config  # the execution input carries them
+
+
+def test_a_configuration_the_stack_refuses_is_one_line_not_the_synthesis_traceback(tmp_path: Path) -> None:
+    from local.runner.errors import LocalRunError
+    from local.runner.synth import synthesize_in_child
+
+    bad = {"sources": [{"name": "local-bcda", "api": "bcda", "base_url": "https://x.example"}], "vpc": {"max_azs": 9}}
+    with pytest.raises(LocalRunError) as raised:
+        synthesize_in_child(bad, Path(__file__).resolve().parents[3])
+    message = str(raised.value)
+    assert message.startswith("the configuration was refused: bulk-fhir-ingest.vpc") and "\n" not in message
+    assert "Traceback" not in message
