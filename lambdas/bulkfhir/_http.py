@@ -129,14 +129,16 @@ def is_loopback(url: str) -> bool:
     return bool(addresses) and all(_unmapped(address).is_loopback for address in addresses)
 
 
+def reaches_this_machine(address: Address) -> bool:
+    """Loopback, link-local (instance metadata) or unspecified: an address that reaches the machine we
+    run on (in Lambda, the Runtime API listens on 127.0.0.1:9001), never a remote server."""
+    address = _unmapped(address)
+    return address.is_loopback or address.is_link_local or address.is_unspecified
+
+
 def _is_local_address(url: str) -> bool:
-    """Loopback, link-local (instance metadata) or unspecified: addresses that reach the machine we run
-    on (in Lambda, the Runtime API listens on 127.0.0.1:9001), never a remote server. Any address the
-    host stands for counts."""
-    for address in map(_unmapped, host_addresses(urlsplit(url).hostname or "")):
-        if address.is_loopback or address.is_link_local or address.is_unspecified:
-            return True
-    return False
+    """Whether any address the URL's host stands for reaches this machine."""
+    return any(map(reaches_this_machine, host_addresses(urlsplit(url).hostname or "")))
 
 
 def require_secure_url(url: str, what: str, *, allow_loopback: bool = True) -> str:

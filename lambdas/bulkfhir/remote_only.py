@@ -23,14 +23,8 @@ from requests.adapters import DEFAULT_POOLBLOCK, DEFAULT_POOLSIZE, HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from bulkfhir._http import reaches_this_machine
 from bulkfhir.errors import UnexpectedResponseError
-
-
-def _reaches_this_machine(peer: str) -> bool:
-    address = ipaddress.ip_address(peer.split("%", 1)[0])
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return address.is_loopback or address.is_link_local or address.is_unspecified
 
 
 def _checked(sock: socket.socket, host: str, port: int | None) -> socket.socket:
@@ -38,7 +32,7 @@ def _checked(sock: socket.socket, host: str, port: int | None) -> socket.socket:
         peer = str(sock.getpeername()[0])
     except (OSError, IndexError):
         return sock  # not an internet socket: nothing to compare
-    if _reaches_this_machine(peer):
+    if reaches_this_machine(ipaddress.ip_address(peer.split("%", 1)[0])):
         sock.close()
         raise UnexpectedResponseError(
             f"refused to connect to {host}:{port}: the name led to {peer}, an address of this machine, when "
